@@ -1,0 +1,1 @@
+//! gochat-benches: criterion benchmarks (see `benches/README.md` for figures).

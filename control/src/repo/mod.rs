@@ -1,0 +1,187 @@
+//! The repo service: the only code that touches SQL (seed 003 §3.1.4, "im-data").
+//!
+//! [`Repo`] is the service trait. It has three implementations, chosen at start:
+//! [`sql::SqlRepo`] (MySQL/MariaDB or SQLite), [`cached::CachedRepo`] (cache-aside
+//! through Redis in front of another repo) and [`grpc::RepoClient`] (a remote repo
+//! service). [`grpc::RepoServer`] exposes any of them over gRPC. The shared contract
+//! suite in `tests/repo_contract.rs` runs against each backend.
+//!
+//! The domain types are the gRPC messages of `proto/repo.proto`, so the local and
+//! remote paths carry the same values with no conversion layer in between.
+
+pub mod cached;
+pub mod grpc;
+pub mod sql;
+
+use async_trait::async_trait;
+pub use gochat_proto::repo::{
+    ConversationInfo, ConversationSummary, Group, Member, Messages, StoredMessage, User, UserAuth,
+};
+
+/// Group roles (seed 003 `group_members.role`).
+pub mod role {
+    /// A plain member.
+    pub const MEMBER: i32 = 1;
+    /// May edit the group and remove members.
+    pub const ADMIN: i32 = 2;
+    /// The creator.
+    pub const OWNER: i32 = 3;
+}
+
+/// Why a repo call failed, and whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A unique rule would break (e.g. the username is taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request itself is wrong (bad argument).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The store is unreachable or overloaded: retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a broken invariant in the store.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+impl RepoError {
+    /// Transient failures worth retrying (connection loss, deadlock, timeout).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RepoError::Unavailable(_))
+    }
+}
+
+/// Result alias for repo calls.
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// What storing a message did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOutcome {
+    /// Stored now.
+    Stored(StoredMessage),
+    /// (from_user_id, client_msg_id) was stored before: here is the original.
+    Duplicate(StoredMessage),
+    /// The seq is in use: the allocator is behind this durable high-water mark.
+    SeqTaken {
+        /// The conversation's durable high-water mark.
+        high_water: i64,
+    },
+}
+
+/// Which page of a conversation's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Messages with seq > n, ascending.
+    After(i64),
+    /// The messages just below n, returned ascending.
+    Before(i64),
+}
+
+/// Partial update of a group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New announcement.
+    pub announcement: Option<String>,
+    /// New avatar.
+    pub avatar_url: Option<String>,
+}
+
+/// The repo service. Every method is one logical store operation.
+#[async_trait]
+pub trait Repo: Send + Sync + 'static {
+    /// Is the store reachable?
+    async fn ping(&self) -> RepoResult<()>;
+
+    /// Creates a user; `Conflict` if the username is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        nickname: &str,
+    ) -> RepoResult<User>;
+    /// A user with the password hash, for login.
+    async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth>;
+    /// A user by id.
+    async fn get_user(&self, user_id: i64) -> RepoResult<User>;
+    /// Users by id; unknown ids are left out.
+    async fn get_users(&self, user_ids: &[i64]) -> RepoResult<Vec<User>>;
+    /// Users whose username starts with `prefix`.
+    async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>>;
+    /// Changes nickname and/or avatar.
+    async fn update_user(
+        &self,
+        user_id: i64,
+        nickname: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> RepoResult<User>;
+
+    /// Makes two users friends (both directions).
+    async fn add_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()>;
+    /// Ends a friendship (both directions).
+    async fn remove_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()>;
+    /// A user's friends.
+    async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>>;
+    /// Are the two friends?
+    async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
+    /// `user_id` blocks `blocked_id`.
+    async fn add_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
+    /// Lifts a block.
+    async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
+    /// Has `user_id` blocked `other_id`?
+    async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
+
+    /// Creates a group owned by `owner_id` with the given members, and its conversation.
+    async fn create_group(
+        &self,
+        owner_id: i64,
+        name: &str,
+        member_ids: &[i64],
+    ) -> RepoResult<Group>;
+    /// A group by id.
+    async fn get_group(&self, group_id: i64) -> RepoResult<Group>;
+    /// Edits a group.
+    async fn update_group(&self, group_id: i64, patch: &GroupPatch) -> RepoResult<Group>;
+    /// Groups whose name contains `query`.
+    async fn search_groups(&self, query: &str, limit: u32) -> RepoResult<Vec<Group>>;
+    /// The groups a user is in.
+    async fn list_user_groups(&self, user_id: i64) -> RepoResult<Vec<Group>>;
+    /// Adds members; returns those that were not members before.
+    async fn add_members(&self, group_id: i64, user_ids: &[i64]) -> RepoResult<Vec<i64>>;
+    /// Removes a member; false if they were not one.
+    async fn remove_member(&self, group_id: i64, user_id: i64) -> RepoResult<bool>;
+    /// The members of a group.
+    async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>>;
+    /// One membership, if any.
+    async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>>;
+
+    /// The message a sender stored under `client_msg_id`, if any.
+    async fn find_message(
+        &self,
+        from_user_id: i64,
+        client_msg_id: &str,
+    ) -> RepoResult<Option<StoredMessage>>;
+    /// Stores a message at its seq, advancing the durable high-water mark, atomically.
+    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome>;
+    /// A conversation's identity and durable high-water mark.
+    async fn get_conversation(&self, conversation_id: &str)
+    -> RepoResult<Option<ConversationInfo>>;
+    /// A page of history, ascending, and whether more lies beyond it.
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        page: Page,
+        limit: u32,
+    ) -> RepoResult<Messages>;
+    /// A user's conversations, newest first, with unread counts.
+    async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>>;
+    /// Moves a read cursor forward (never back); returns the cursor after the call.
+    async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
+    /// Unread messages that mention the user (by id or `all`), newest first.
+    async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>>;
+}

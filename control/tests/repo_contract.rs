@@ -1,0 +1,289 @@
+//! The repo contract: one suite, run against every backend — SQLite, MariaDB,
+//! MariaDB behind the Redis cache, and SQLite reached over gRPC.
+
+mod support;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use gochat_control::repo::cached::CachedRepo;
+use gochat_control::repo::grpc::{RepoClient, RepoServer};
+use gochat_control::repo::sql::SqlRepo;
+use gochat_control::repo::{GroupPatch, Page, Repo, RepoError, StoreOutcome, StoredMessage, role};
+use gochat_proto::ids::{Id, group_conversation_id, now_millis, single_conversation_id};
+use gochat_proto::keys::Names;
+
+async fn sqlite() -> Result<Arc<dyn Repo>> {
+    Ok(Arc::new(
+        SqlRepo::connect(&support::fresh_sqlite(), 4).await?,
+    ))
+}
+
+async fn mysql() -> Result<Arc<dyn Repo>> {
+    Ok(Arc::new(
+        SqlRepo::connect(&support::fresh_mysql().await?, 8).await?,
+    ))
+}
+
+async fn cached_mysql() -> Result<Arc<dyn Repo>> {
+    let inner = mysql().await?;
+    let client = redis::Client::open(support::redis_url()?)?;
+    let manager = redis::aio::ConnectionManager::new(client).await?;
+    Ok(Arc::new(CachedRepo::new(
+        inner,
+        manager,
+        Names::new(support::unique("t")),
+    )))
+}
+
+async fn grpc_sqlite() -> Result<Arc<dyn Repo>> {
+    let local = sqlite().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let incoming = tokio_stream_from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(RepoServer::service(local))
+            .serve_with_incoming(incoming),
+    );
+    Ok(Arc::new(RepoClient::connect_lazy(&format!(
+        "http://{addr}"
+    ))?))
+}
+
+fn tokio_stream_from(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |l| async move {
+        let next = l.accept().await.map(|(s, _)| s);
+        Some((next, l))
+    })
+}
+
+fn message(cid: &str, seq: i64, from: i64, to: i64, group: i64, cmid: &str) -> StoredMessage {
+    StoredMessage {
+        message_id: now_millis() * 1000 + seq + from * 7,
+        conversation_id: cid.to_owned(),
+        seq_id: seq,
+        from_user_id: from,
+        to_user_id: to,
+        group_id: group,
+        message_type: "text".into(),
+        content: format!("hello {seq}"),
+        metadata_json: "{}".into(),
+        mentions: vec![],
+        client_msg_id: cmid.to_owned(),
+        timestamp: now_millis(),
+    }
+}
+
+async fn users_friends_blocks(repo: Arc<dyn Repo>) -> Result<()> {
+    let alice = repo.create_user("alice", "hash-a", "Alice").await?;
+    let bob = repo.create_user("bob", "hash-b", "").await?;
+    assert!(matches!(
+        repo.create_user("alice", "x", "").await,
+        Err(RepoError::Conflict(_))
+    ));
+    assert_eq!(repo.get_user_auth("alice").await?.password_hash, "hash-a");
+    assert!(matches!(
+        repo.get_user_auth("nobody").await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert_eq!(repo.get_user(bob.user_id).await?.username, "bob");
+    let updated = repo.update_user(bob.user_id, Some("Bobby"), None).await?;
+    assert_eq!(updated.nickname, "Bobby");
+    // The cache (where there is one) must not serve the old profile.
+    assert_eq!(repo.get_user(bob.user_id).await?.nickname, "Bobby");
+    assert_eq!(
+        repo.get_users(&[alice.user_id, bob.user_id, 999_999])
+            .await?
+            .len(),
+        2
+    );
+    assert_eq!(repo.search_users("al", 10).await?.len(), 1);
+    // LIKE wildcards are literal.
+    assert!(repo.search_users("%", 10).await?.is_empty());
+    assert!(repo.search_users("' OR 1=1 --", 10).await?.is_empty());
+
+    repo.add_friend(alice.user_id, bob.user_id).await?;
+    repo.add_friend(alice.user_id, bob.user_id).await?;
+    assert!(repo.are_friends(bob.user_id, alice.user_id).await?);
+    assert_eq!(repo.list_friends(alice.user_id).await?.len(), 1);
+    repo.remove_friend(bob.user_id, alice.user_id).await?;
+    assert!(!repo.are_friends(alice.user_id, bob.user_id).await?);
+
+    repo.add_block(alice.user_id, bob.user_id).await?;
+    assert!(repo.is_blocked(alice.user_id, bob.user_id).await?);
+    assert!(!repo.is_blocked(bob.user_id, alice.user_id).await?);
+    repo.remove_block(alice.user_id, bob.user_id).await?;
+    assert!(!repo.is_blocked(alice.user_id, bob.user_id).await?);
+    Ok(())
+}
+
+async fn groups_and_members(repo: Arc<dyn Repo>) -> Result<()> {
+    let owner = repo.create_user("owner", "h", "").await?.user_id;
+    let m1 = repo.create_user("m1", "h", "").await?.user_id;
+    let m2 = repo.create_user("m2", "h", "").await?.user_id;
+    let group = repo.create_group(owner, "Rustaceans", &[m1, owner]).await?;
+    assert_eq!(group.member_count, 2);
+    assert_eq!(
+        repo.get_member(group.group_id, owner)
+            .await?
+            .map(|m| m.role),
+        Some(role::OWNER)
+    );
+    assert_eq!(
+        repo.get_member(group.group_id, m1).await?.map(|m| m.role),
+        Some(role::MEMBER)
+    );
+    assert_eq!(repo.get_member(group.group_id, m2).await?, None);
+    assert_eq!(
+        repo.add_members(group.group_id, &[m1, m2, m2]).await?,
+        vec![m2]
+    );
+    assert_eq!(repo.list_members(group.group_id).await?.len(), 3);
+    assert!(repo.get_member(group.group_id, m2).await?.is_some());
+    assert!(repo.remove_member(group.group_id, m2).await?);
+    assert!(!repo.remove_member(group.group_id, m2).await?);
+    assert_eq!(repo.get_member(group.group_id, m2).await?, None);
+    assert_eq!(repo.list_members(group.group_id).await?.len(), 2);
+    let patch = GroupPatch {
+        announcement: Some("be kind".into()),
+        ..GroupPatch::default()
+    };
+    let g = repo.update_group(group.group_id, &patch).await?;
+    assert_eq!(
+        (g.name.as_str(), g.announcement.as_str()),
+        ("Rustaceans", "be kind")
+    );
+    assert_eq!(repo.search_groups("ustace", 10).await?.len(), 1);
+    assert_eq!(repo.list_user_groups(m1).await?.len(), 1);
+    assert!(repo.list_user_groups(m2).await?.is_empty());
+    assert!(matches!(
+        repo.get_group(987_654).await,
+        Err(RepoError::NotFound(_))
+    ));
+    let info = repo
+        .get_conversation(&group_conversation_id(Id(group.group_id)))
+        .await?;
+    assert_eq!(info.map(|c| c.kind), Some("group".to_owned()));
+    Ok(())
+}
+
+async fn messages_are_unique_and_ordered(repo: Arc<dyn Repo>) -> Result<()> {
+    let a = repo.create_user("sender", "h", "").await?.user_id;
+    let b = repo.create_user("receiver", "h", "Receiver").await?.user_id;
+    let cid = single_conversation_id(Id(a), Id(b));
+    assert!(repo.get_conversation(&cid).await?.is_none());
+    for seq in 1..=5 {
+        let outcome = repo
+            .store_message(&message(&cid, seq, a, b, 0, &format!("c-{seq}")))
+            .await?;
+        assert!(matches!(outcome, StoreOutcome::Stored(_)));
+    }
+    // Same (sender, client_msg_id) again, even at a new seq: the original comes back.
+    let again = repo
+        .store_message(&message(&cid, 6, a, b, 0, "c-2"))
+        .await?;
+    let StoreOutcome::Duplicate(original) = again else {
+        panic!("expected duplicate, got {again:?}")
+    };
+    assert_eq!(original.seq_id, 2);
+    // A new message at a used seq: the allocator is behind; the mark is reported.
+    let taken = repo
+        .store_message(&message(&cid, 3, a, b, 0, "c-new"))
+        .await?;
+    assert_eq!(taken, StoreOutcome::SeqTaken { high_water: 5 });
+    assert_eq!(
+        repo.get_conversation(&cid).await?.map(|c| c.last_seq_id),
+        Some(5)
+    );
+    assert!(repo.find_message(a, "c-4").await?.is_some());
+    assert!(repo.find_message(b, "c-4").await?.is_none());
+
+    let page = repo.list_messages(&cid, Page::After(1), 2).await?;
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq_id).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(page.has_more);
+    let page = repo.list_messages(&cid, Page::Before(5), 10).await?;
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq_id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert!(!page.has_more);
+
+    let conversations = repo.list_conversations(b).await?;
+    assert_eq!(conversations.len(), 1);
+    let c = &conversations[0];
+    assert_eq!(
+        (c.kind.as_str(), c.peer_user_id, c.last_seq_id, c.unread),
+        ("single", a, 5, 5)
+    );
+    // The peer has no nickname: the username stands in.
+    assert_eq!(c.name, "sender");
+    assert_eq!(c.last_message.as_ref().map(|m| m.seq_id), Some(5));
+    // The sender has read their own messages.
+    assert_eq!(repo.list_conversations(a).await?[0].unread, 0);
+    // Read cursors only move forward, and never past the end.
+    assert_eq!(repo.mark_read(b, &cid, 3).await?, 3);
+    assert_eq!(repo.mark_read(b, &cid, 2).await?, 3);
+    assert_eq!(repo.mark_read(b, &cid, 99).await?, 5);
+    assert_eq!(repo.list_conversations(b).await?[0].unread, 0);
+    Ok(())
+}
+
+async fn mentions_are_indexed(repo: Arc<dyn Repo>) -> Result<()> {
+    let owner = repo.create_user("o", "h", "").await?.user_id;
+    let u1 = repo.create_user("u1", "h", "").await?.user_id;
+    let u2 = repo.create_user("u2", "h", "").await?.user_id;
+    let group = repo.create_group(owner, "g", &[u1, u2]).await?;
+    let cid = group_conversation_id(Id(group.group_id));
+    let mut m = message(&cid, 1, owner, 0, group.group_id, "m-1");
+    m.mentions = vec![u1.to_string()];
+    repo.store_message(&m).await?;
+    assert_eq!(repo.list_mentions(u1).await?.len(), 1);
+    assert!(repo.list_mentions(u2).await?.is_empty());
+    let mut m = message(&cid, 2, u1, 0, group.group_id, "m-2");
+    m.mentions = vec!["all".into()];
+    repo.store_message(&m).await?;
+    // Writing into a conversation reads it; one's own @all is no mention.
+    assert!(repo.list_mentions(u1).await?.is_empty());
+    assert_eq!(repo.list_mentions(u2).await?.len(), 1);
+    assert_eq!(repo.list_mentions(owner).await?.len(), 1);
+    let summary = repo.list_conversations(u2).await?;
+    assert_eq!((summary[0].unread, summary[0].unread_mentions), (2, 1));
+    repo.mark_read(u2, &cid, 2).await?;
+    assert!(repo.list_mentions(u2).await?.is_empty());
+    Ok(())
+}
+
+macro_rules! contract {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+            #[tokio::test]
+            async fn users_friends_blocks() -> Result<()> {
+                super::users_friends_blocks(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn groups_and_members() -> Result<()> {
+                super::groups_and_members(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn messages_are_unique_and_ordered() -> Result<()> {
+                super::messages_are_unique_and_ordered(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn mentions_are_indexed() -> Result<()> {
+                super::mentions_are_indexed(super::$backend().await?).await
+            }
+        }
+    };
+}
+
+contract!(sqlite);
+contract!(mysql);
+contract!(cached_mysql);
+contract!(grpc_sqlite);

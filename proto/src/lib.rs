@@ -1,0 +1,35 @@
+//! gochat-proto: the contract every tier shares.
+//!
+//! - [`frames`]: the client frames of PROTOCOL.md (what a WebSocket or REST client sees).
+//! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing).
+//! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
+//! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
+//! - [`repo`], [`logic`], [`task`]: the gRPC services, generated from `proto/*.proto`.
+//!
+//! This crate depends on nothing of ours; `edge`, `control` and `loadgen` depend on it.
+
+pub mod frames;
+pub mod ids;
+pub mod kafka;
+pub mod keys;
+
+/// The repo service (SQL owner): messages and service definitions.
+#[allow(missing_docs, clippy::all)]
+pub mod repo {
+    tonic::include_proto!("gochat.repo.v1");
+}
+
+/// The logic service's gRPC face.
+#[allow(missing_docs, clippy::all)]
+pub mod logic {
+    tonic::include_proto!("gochat.logic.v1");
+}
+
+/// The task service's gRPC face.
+#[allow(missing_docs, clippy::all)]
+pub mod task {
+    tonic::include_proto!("gochat.task.v1");
+}
+
+/// The `version` field every Kafka value carries (seed 002).
+pub const WIRE_VERSION: &str = "1.0";

@@ -1,0 +1,3 @@
+//! gochat: the one user-facing binary.
+
+fn main() {}
