@@ -170,6 +170,9 @@ impl Repo for CachedRepo {
     async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>> {
         self.inner.search_users(prefix, limit).await
     }
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
+        self.inner.list_user_ids().await
+    }
     async fn update_user(
         &self,
         user_id: i64,

@@ -100,6 +100,14 @@ impl PbRepo for RepoServer {
                 .map(|users| pb::Users { users }),
         )
     }
+    async fn list_user_ids(&self, _: Request<pb::Empty>) -> Reply<pb::UserIdsReply> {
+        reply(
+            self.repo
+                .list_user_ids()
+                .await
+                .map(|user_ids| pb::UserIdsReply { user_ids }),
+        )
+    }
     async fn update_user(&self, r: Request<pb::UpdateUserRequest>) -> Reply<User> {
         let r = r.into_inner();
         reply(
@@ -408,6 +416,9 @@ impl Repo for RepoClient {
                 .await,
         )
         .map(|r| r.users)
+    }
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
+        unwrap(self.c().list_user_ids(pb::Empty {}).await).map(|r| r.user_ids)
     }
     async fn update_user(
         &self,

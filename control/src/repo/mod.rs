@@ -113,6 +113,8 @@ pub trait Repo: Send + Sync + 'static {
     async fn get_users(&self, user_ids: &[i64]) -> RepoResult<Vec<User>>;
     /// Users whose username starts with `prefix`.
     async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>>;
+    /// Every user id (admin push to all).
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>>;
     /// Changes nickname and/or avatar.
     async fn update_user(
         &self,

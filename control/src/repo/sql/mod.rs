@@ -238,6 +238,13 @@ impl Repo for SqlRepo {
     async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>> {
         self.search_users_impl(prefix, limit).await
     }
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| get(r, "id")).collect()
+    }
     async fn update_user(
         &self,
         user_id: i64,

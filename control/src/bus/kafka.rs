@@ -1,0 +1,280 @@
+//! Kafka through librdkafka (rdkafka). Producers use `acks=all`, idempotence,
+//! lz4 and a short linger (DESIGN.md §6). Consumers store an offset only after
+//! the record was handled; librdkafka commits stored offsets in the background
+//! and once more, synchronously, on close.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
+use gochat_proto::keys::Names;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::{Bus, BusError, BusResult, Delivery, Inbox, Position};
+
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn map_err(e: KafkaError) -> BusError {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::TopicAuthorizationFailed,
+        ) => BusError::Rejected(e.to_string()),
+        _ => BusError::Unavailable(e.to_string()),
+    }
+}
+
+/// Client settings shared by producers, consumers and the admin client.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port,...`.
+    pub brokers: String,
+    /// Topic and group names.
+    pub names: Names,
+    /// Idempotent producer (on in production; some test brokers lack it).
+    pub idempotence: bool,
+}
+
+impl KafkaSettings {
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "gochat-control");
+        config
+    }
+}
+
+/// The Kafka producer side.
+pub struct KafkaBus {
+    producer: FutureProducer,
+    names: Names,
+}
+
+impl KafkaBus {
+    /// Creates the producer (connects lazily).
+    pub fn new(settings: &KafkaSettings) -> BusResult<Self> {
+        let producer = settings
+            .client()
+            .set("acks", "all")
+            .set(
+                "enable.idempotence",
+                if settings.idempotence {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
+            .set("compression.type", "lz4")
+            .set("linger.ms", "2")
+            // Same key -> same partition as the Java client, whatever produced before.
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", "10000")
+            .create()
+            .map_err(map_err)?;
+        Ok(Self {
+            producer,
+            names: settings.names.clone(),
+        })
+    }
+
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+    ) -> BusResult<()> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        self.producer
+            .send(record, Timeout::After(SEND_TIMEOUT))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| map_err(e))
+    }
+
+    /// Waits until everything produced so far is acknowledged (graceful shutdown).
+    pub fn flush(&self) {
+        if let Err(e) = self.producer.flush(Timeout::After(SEND_TIMEOUT)) {
+            tracing::warn!(error = %e, "kafka producer flush incomplete");
+        }
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> BusResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| BusError::Rejected(e.to_string()))
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn ping(&self) -> BusResult<()> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .map_err(map_err)
+    }
+    async fn send_upstream(&self, record: &UpstreamRecord) -> BusResult<()> {
+        self.produce(
+            &self.names.upstream_topic(),
+            None,
+            &record.from_user_id.to_string(),
+            &encode(record)?,
+        )
+        .await
+    }
+    async fn send_downstream(
+        &self,
+        gateway_id: &str,
+        core: u32,
+        key: &DownstreamKey,
+        frame: Bytes,
+    ) -> BusResult<()> {
+        let partition =
+            i32::try_from(core).map_err(|_| BusError::Rejected(format!("core {core}")))?;
+        self.produce(
+            &self.names.downstream_topic(gateway_id),
+            Some(partition),
+            &key.encode(),
+            &frame,
+        )
+        .await
+    }
+    async fn send_task(&self, record: &TaskRecord) -> BusResult<()> {
+        self.produce(
+            &self.names.task_topic(),
+            None,
+            &record.task.key(),
+            &encode(record)?,
+        )
+        .await
+    }
+    async fn send_dead_letter(&self, record: &TaskRecord) -> BusResult<()> {
+        self.produce(
+            &self.names.task_dlq_topic(),
+            None,
+            &record.task.key(),
+            &encode(record)?,
+        )
+        .await
+    }
+}
+
+/// Creates the standard topics if missing (dev and tests; production provisions them).
+pub async fn ensure_topics(settings: &KafkaSettings, extra: &[(String, i32)]) -> BusResult<()> {
+    let admin: AdminClient<DefaultClientContext> = settings.client().create().map_err(map_err)?;
+    let names = &settings.names;
+    let mut wanted = vec![
+        (names.upstream_topic(), 10),
+        (names.task_topic(), 5),
+        (names.task_dlq_topic(), 1),
+    ];
+    wanted.extend(extra.iter().cloned());
+    let topics: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin
+        .create_topics(&topics, &options)
+        .await
+        .map_err(map_err)?
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(BusError::Unavailable(format!(
+                    "create topic {topic}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A consumer-group member reading one topic.
+pub struct KafkaInbox {
+    consumer: StreamConsumer,
+}
+
+impl KafkaInbox {
+    /// Joins `group` on `topic`; a new group starts from the earliest record.
+    pub fn subscribe(settings: &KafkaSettings, group: &str, topic: &str) -> BusResult<Self> {
+        let consumer: StreamConsumer = settings
+            .client()
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "500")
+            // Only offsets we store (after handling) are committed.
+            .set("enable.auto.offset.store", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
+            .create()
+            .map_err(map_err)?;
+        consumer.subscribe(&[topic]).map_err(map_err)?;
+        Ok(Self { consumer })
+    }
+}
+
+#[async_trait]
+impl Inbox for KafkaInbox {
+    async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            match self.consumer.recv().await {
+                Ok(message) => {
+                    let payload = Bytes::copy_from_slice(message.payload().unwrap_or_default());
+                    let position = Position {
+                        topic: message.topic().to_owned(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    };
+                    return Some(Delivery { payload, position });
+                }
+                Err(e) => {
+                    // Broker hiccups surface here; librdkafka reconnects by itself.
+                    tracing::warn!(error = %e, "kafka consume error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    async fn commit(&mut self, position: &Position) -> BusResult<()> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.offset + 1),
+        )
+        .map_err(map_err)?;
+        self.consumer.store_offsets(&list).map_err(map_err)
+    }
+
+    async fn close(&mut self) {
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is also reported as an error.
+            tracing::debug!(error = %e, "final offset commit");
+        }
+        self.consumer.unsubscribe();
+    }
+}

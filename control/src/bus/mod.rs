@@ -1,0 +1,78 @@
+//! The tier-to-tier log: Kafka in production ([`kafka`]), in-process channels in
+//! standalone mode ([`memory`]). Producers go through [`Bus`]; consumers read an
+//! [`Inbox`] and commit a delivery only after handling it (DESIGN.md §5.1), so a
+//! crash replays what was not finished and never skips it.
+
+pub mod kafka;
+pub mod memory;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
+
+/// Why a produce or a commit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The broker is unreachable or timed out: retry later.
+    #[error("message bus unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused the record (too large, unknown topic): retrying will not help.
+    #[error("message bus refused the record: {0}")]
+    Rejected(String),
+}
+
+/// Result alias for bus calls.
+pub type BusResult<T> = Result<T, BusError>;
+
+/// Producing side of the log.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Is the broker reachable?
+    async fn ping(&self) -> BusResult<()>;
+    /// A client frame for logic (edge -> `im-upstream-topic`, key from_user_id).
+    async fn send_upstream(&self, record: &UpstreamRecord) -> BusResult<()>;
+    /// A server frame for connections on one gateway core
+    /// (`im-downstream-topic-{gateway}`, partition = core, key = the connections).
+    async fn send_downstream(
+        &self,
+        gateway_id: &str,
+        core: u32,
+        key: &DownstreamKey,
+        frame: Bytes,
+    ) -> BusResult<()>;
+    /// A task (`im-task-topic`, key = its target).
+    async fn send_task(&self, record: &TaskRecord) -> BusResult<()>;
+    /// A task that failed for good (`im-task-dlq`).
+    async fn send_dead_letter(&self, record: &TaskRecord) -> BusResult<()>;
+}
+
+/// One consumed record.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The record value.
+    pub payload: Bytes,
+    /// Where it came from, for commits and logs.
+    pub position: Position,
+}
+
+/// A record's place in its topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// Topic name.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// Consuming side of the log, for one consumer group.
+#[async_trait]
+pub trait Inbox: Send {
+    /// The next record; `None` once the log is closed.
+    async fn next(&mut self) -> Option<Delivery>;
+    /// Marks a record (and all before it in its partition) as handled.
+    async fn commit(&mut self, position: &Position) -> BusResult<()>;
+    /// Flushes handled positions before the consumer goes away.
+    async fn close(&mut self);
+}

@@ -1,0 +1,456 @@
+//! The control process's one typed config: a TOML file, then `GOCHAT_*`
+//! environment overrides (`GOCHAT_SECTION__KEY=value`, e.g.
+//! `GOCHAT_DATABASE__URL`), unknown keys refused, validated before anything binds.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Why a config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML or an override does not fit the schema.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// The values are inconsistent or unsafe.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// A control-plane service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// REST API and the message pipeline.
+    Logic,
+    /// SQL owner.
+    Repo,
+    /// Offline push, large-group fan-out.
+    Task,
+}
+
+impl std::str::FromStr for Service {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "logic" => Ok(Service::Logic),
+            "repo" => Ok(Service::Repo),
+            "task" => Ok(Service::Task),
+            other => Err(ConfigError::Invalid(format!(
+                "unknown service {other:?} (logic, repo, task)"
+            ))),
+        }
+    }
+}
+
+/// Parses `logic,repo,task`.
+pub fn parse_services(list: &str) -> Result<BTreeSet<Service>, ConfigError> {
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The whole control-process config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Services hosted by this process.
+    pub services: BTreeSet<Service>,
+    /// Snowflake node id (0..1023), unique per logic process.
+    pub node_id: u16,
+    /// Listeners.
+    pub http: HttpConfig,
+    /// gRPC listener and peers.
+    pub grpc: GrpcConfig,
+    /// SQL.
+    pub database: DatabaseConfig,
+    /// Redis (absent: in-process state, single process only).
+    pub redis: Option<RedisConfig>,
+    /// Kafka (absent: in-process log, single process only).
+    pub kafka: Option<KafkaConfig>,
+    /// Tokens and passwords.
+    pub auth: AuthConfig,
+    /// Business rules and limits.
+    pub logic: LogicConfig,
+    /// Task service.
+    pub task: TaskConfig,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            services: [Service::Logic, Service::Repo, Service::Task]
+                .into_iter()
+                .collect(),
+            node_id: 1,
+            http: HttpConfig::default(),
+            grpc: GrpcConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: None,
+            kafka: None,
+            auth: AuthConfig::default(),
+            logic: LogicConfig::default(),
+            task: TaskConfig::default(),
+        }
+    }
+}
+
+/// HTTP (REST, web client, health, metrics).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Largest JSON body accepted.
+    pub max_body_bytes: usize,
+    /// Largest upload accepted.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 8080).into(),
+            max_body_bytes: 256 * 1024,
+            max_upload_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// gRPC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Listen address of this process's gRPC services.
+    pub addr: SocketAddr,
+    /// The repo service, when it is not in this process (`http://host:port`).
+    pub repo_endpoint: Option<String>,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 9002).into(),
+            repo_endpoint: None,
+        }
+    }
+}
+
+/// SQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `mysql://user:pass@host:port/db` or `sqlite://path`.
+    pub url: String,
+    /// Pool size (MySQL).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/gochat.db".into(),
+            max_connections: 32,
+        }
+    }
+}
+
+/// Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Prefix for every key (several deployments on one Redis).
+    #[serde(default)]
+    pub key_prefix: String,
+}
+
+/// Kafka.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port,...`.
+    pub brokers: String,
+    /// Prefix for topic and group names (several deployments on one broker).
+    #[serde(default)]
+    pub topic_prefix: String,
+    /// Create the standard topics at start when missing.
+    #[serde(default = "yes")]
+    pub create_topics: bool,
+    /// Idempotent producer.
+    #[serde(default = "yes")]
+    pub idempotence: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Tokens and passwords.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret, at least 32 bytes.
+    pub jwt_secret: String,
+    /// Token lifetime.
+    pub token_ttl_secs: u64,
+    /// Argon2id memory cost in KiB (OWASP minimum 19456).
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Usernames allowed to call `/admin/*`.
+    pub admin_usernames: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            token_ttl_secs: 7 * 24 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            admin_usernames: Vec::new(),
+        }
+    }
+}
+
+/// Business rules and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogicConfig {
+    /// 1:1 chat only between friends.
+    pub require_friendship: bool,
+    /// Groups from this size on get `notify` instead of `message` (DESIGN.md §7).
+    pub large_group_threshold: usize,
+    /// Largest message content.
+    pub max_content_bytes: usize,
+    /// Sends per user per second.
+    pub sends_per_second: u32,
+    /// Where uploads are stored (served at `/media/`).
+    pub media_dir: PathBuf,
+}
+
+impl Default for LogicConfig {
+    fn default() -> Self {
+        Self {
+            require_friendship: false,
+            large_group_threshold: 500,
+            max_content_bytes: 16 * 1024,
+            sends_per_second: 20,
+            media_dir: PathBuf::from("data/media"),
+        }
+    }
+}
+
+/// Task service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskConfig {
+    /// Offline pushes are POSTed here as JSON; absent: they are logged.
+    pub webhook_url: Option<String>,
+    /// Failures before a task goes to the dead-letter topic.
+    pub max_attempts: u32,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl ControlConfig {
+    /// Reads a TOML file (optional) and applies `GOCHAT_*` overrides from `env`.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.into(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(e.to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("GOCHAT_") else {
+                continue;
+            };
+            // The dev stack's and the tests' variables are not config.
+            if rest.starts_with("TEST_")
+                || rest.starts_with("STACK_")
+                || rest.starts_with("BROKER_")
+                || rest == "LOG"
+            {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            set_path(&mut table, &path, parse_env_value(&value))?;
+        }
+        let config: Self = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked before binding.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.services.is_empty() {
+            return invalid("no services selected (logic, repo, task)".into());
+        }
+        if self.node_id > 1023 {
+            return invalid(format!("node_id {} is above 1023", self.node_id));
+        }
+        if self.services.contains(&Service::Logic) && self.auth.jwt_secret.len() < 32 {
+            return invalid(format!(
+                "auth.jwt_secret is {} bytes; at least 32 are required (set GOCHAT_AUTH__JWT_SECRET)",
+                self.auth.jwt_secret.len()
+            ));
+        }
+        let needs_repo =
+            self.services.contains(&Service::Logic) || self.services.contains(&Service::Task);
+        if needs_repo
+            && !self.services.contains(&Service::Repo)
+            && self.grpc.repo_endpoint.is_none()
+        {
+            return invalid("logic/task without a local repo need grpc.repo_endpoint".into());
+        }
+        let split = self.services.len() < 3;
+        if split && (self.redis.is_none() || self.kafka.is_none()) && needs_repo {
+            return invalid("services split across processes need [redis] and [kafka]".into());
+        }
+        if let Err(e) = crate::repo::sql::Dialect::of_url(&self.database.url)
+            && self.services.contains(&Service::Repo)
+        {
+            return invalid(e.to_string());
+        }
+        if self.logic.sends_per_second == 0 || self.logic.max_content_bytes == 0 {
+            return invalid(
+                "logic.sends_per_second and logic.max_content_bytes must be positive".into(),
+            );
+        }
+        if self.task.max_attempts == 0 {
+            return invalid("task.max_attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // Numbers, booleans and arrays are written as in TOML; anything else is a string.
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn set_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    match path {
+        [] => Ok(()),
+        [key] => {
+            // `services` may be given as a comma list.
+            let value = match (key.as_str(), value) {
+                ("services", toml::Value::String(s)) => toml::Value::Array(
+                    s.split(',')
+                        .map(|p| toml::Value::String(p.trim().into()))
+                        .collect(),
+                ),
+                (_, v) => v,
+            };
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => {
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(ConfigError::Parse(format!("{section} is not a section"))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    const SECRET: (&str, &str) = (
+        "GOCHAT_AUTH__JWT_SECRET",
+        "0123456789abcdef0123456789abcdef",
+    );
+
+    #[test]
+    fn env_overrides_apply() {
+        let config = ControlConfig::load(
+            None,
+            env(&[
+                SECRET,
+                ("GOCHAT_DATABASE__URL", "sqlite://x.db"),
+                ("GOCHAT_LOGIC__SENDS_PER_SECOND", "5"),
+                ("GOCHAT_TEST_MYSQL_URL", "ignored"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.database.url, "sqlite://x.db");
+        assert_eq!(config.logic.sends_per_second, 5);
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let err = ControlConfig::load(None, env(&[("GOCHAT_AUTH__JWT_SECRET", "short")]))
+            .expect_err("weak");
+        assert!(err.to_string().contains("at least 32"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(ControlConfig::load(None, env(&[SECRET, ("GOCHAT_DATABASE__URLL", "x")])).is_err());
+        assert!(ControlConfig::load(None, env(&[SECRET, ("GOCHAT_BOGUS", "1")])).is_err());
+    }
+
+    #[test]
+    fn split_services_need_shared_infrastructure() {
+        let err = ControlConfig::load(None, env(&[SECRET, ("GOCHAT_SERVICES", "logic")]))
+            .expect_err("no repo");
+        assert!(err.to_string().contains("repo_endpoint"), "{err}");
+        assert_eq!(parse_services("logic, task").ok().map(|s| s.len()), Some(2));
+        assert!(parse_services("logic,gateway").is_err());
+    }
+}

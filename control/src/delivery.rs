@@ -1,0 +1,85 @@
+//! Delivery to live connections, shared by logic and task: look the users up in
+//! the session registry, group their connections by (gateway, core) and produce
+//! one downstream record per group, the frame serialised once (DESIGN.md §7).
+
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+use gochat_proto::ids::Id;
+use gochat_proto::kafka::{DownstreamKey, Origin};
+
+use crate::bus::{Bus, BusResult};
+use crate::state::StateStore;
+
+/// Who was reached.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    /// Users with at least one live connection.
+    pub online: HashSet<Id>,
+}
+
+/// Looks up the users' connections (state) and sends `frame` to each of them,
+/// except the connection `skip` (the sender's, which gets an ack instead).
+pub async fn deliver(
+    state: &dyn StateStore,
+    bus: &dyn Bus,
+    users: &[Id],
+    skip: Option<&Origin>,
+    frame: Bytes,
+) -> Result<Delivered, DeliveryError> {
+    let routes = state.routes(users).await?;
+    let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+    let mut delivered = Delivered::default();
+    for (user, devices) in routes {
+        delivered.online.insert(user);
+        for (_, route) in devices {
+            let is_origin = skip.is_some_and(|o| {
+                o.gateway_id == route.gateway_id
+                    && o.core == route.core
+                    && o.conn_id == route.conn_id
+            });
+            if !is_origin {
+                by_core
+                    .entry((route.gateway_id, route.core))
+                    .or_default()
+                    .push(route.conn_id);
+            }
+        }
+    }
+    for ((gateway, core), conns) in by_core {
+        bus.send_downstream(&gateway, core, &DownstreamKey(conns), frame.clone())
+            .await?;
+    }
+    Ok(delivered)
+}
+
+/// Sends a frame to one connection.
+pub async fn to_origin(bus: &dyn Bus, origin: &Origin, frame: Bytes) -> BusResult<()> {
+    bus.send_downstream(
+        &origin.gateway_id,
+        origin.core,
+        &DownstreamKey(vec![origin.conn_id]),
+        frame,
+    )
+    .await
+}
+
+/// A registry lookup or a produce failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Session registry.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// Producer.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
+}
+
+impl From<DeliveryError> for crate::logic::LogicError {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::State(s) => s.into(),
+            DeliveryError::Bus(b) => b.into(),
+        }
+    }
+}

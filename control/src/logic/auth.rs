@@ -1,0 +1,190 @@
+//! Passwords (argon2id) and tokens (JWT HS256 with `sub`, `exp`, `iat`, `jti`,
+//! `did`). A token is revoked by its `jti` in the state store on logout, for as
+//! long as it would otherwise stay valid; the edge checks the same key at connect.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use gochat_proto::ids::{Id, now_millis};
+use jsonwebtoken::{Algorithm as JwtAlgorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthConfig;
+
+/// Why authentication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Token missing, malformed, forged or expired.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The hashing library failed (bad parameters).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id, decimal.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Token id (revocation handle).
+    pub jti: String,
+    /// Device id.
+    pub did: String,
+}
+
+impl Claims {
+    /// The user the token names.
+    pub fn user_id(&self) -> Result<Id, AuthError> {
+        self.sub
+            .parse()
+            .map_err(|_| AuthError::InvalidToken("bad subject".into()))
+    }
+
+    /// Seconds until expiry (for revocation entries).
+    pub fn remaining_secs(&self) -> u64 {
+        self.exp.saturating_sub(unix_secs())
+    }
+}
+
+fn unix_secs() -> u64 {
+    u64::try_from(now_millis() / 1000).unwrap_or(0)
+}
+
+/// Issues and checks tokens and passwords.
+pub struct Authenticator {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_secs: u64,
+    argon: Argon2<'static>,
+}
+
+impl Authenticator {
+    /// From validated config.
+    pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
+        let mut validation = Validation::new(JwtAlgorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self {
+            encoding: EncodingKey::from_secret(config.jwt_secret.as_bytes()),
+            decoding: DecodingKey::from_secret(config.jwt_secret.as_bytes()),
+            validation,
+            ttl_secs: config.token_ttl_secs,
+            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        })
+    }
+
+    /// A PHC-format argon2id hash with a fresh salt.
+    pub fn hash_password(&self, password: &str) -> Result<String, AuthError> {
+        let salt = SaltString::generate(&mut OsRng);
+        self.argon
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AuthError::Hash(e.to_string()))
+    }
+
+    /// Does `password` match the stored hash? A malformed hash never matches.
+    pub fn verify_password(&self, password: &str, hash: &str) -> bool {
+        PasswordHash::new(hash).is_ok_and(|parsed| {
+            self.argon
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    }
+
+    /// A token for `user` on `device`; returns it and its expiry (ms since the epoch).
+    pub fn issue(&self, user: Id, device_id: &str) -> Result<(String, i64), AuthError> {
+        let iat = unix_secs();
+        let claims = Claims {
+            sub: user.to_string(),
+            exp: iat + self.ttl_secs,
+            iat,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            did: device_id.to_owned(),
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(JwtAlgorithm::HS256), &claims, &self.encoding)
+                .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+        let expires_at = i64::try_from(claims.exp)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        Ok((token, expires_at))
+    }
+
+    /// Checks signature and expiry (revocation is the caller's second step).
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(secret: &str) -> Authenticator {
+        let config = AuthConfig {
+            jwt_secret: secret.into(),
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            ..AuthConfig::default()
+        };
+        Authenticator::new(&config).expect("params")
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let a = auth("0123456789abcdef0123456789abcdef");
+        let hash = a.hash_password("correct horse").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(a.verify_password("correct horse", &hash));
+        assert!(!a.verify_password("wrong", &hash));
+        assert!(!a.verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_forgeries_fail() {
+        let a = auth("0123456789abcdef0123456789abcdef");
+        let (token, expires_at) = a.issue(Id(42), "web").expect("issue");
+        let claims = a.verify(&token).expect("valid");
+        assert_eq!(
+            (claims.user_id().ok(), claims.did.as_str()),
+            (Some(Id(42)), "web")
+        );
+        assert!(expires_at > now_millis());
+        let other = auth("another-secret-another-secret-xx");
+        assert!(other.verify(&token).is_err(), "signed with another secret");
+        assert!(a.verify("garbage").is_err());
+        let mut tampered = token.clone();
+        tampered.insert(token.len() / 2, 'x');
+        assert!(a.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn expired_tokens_fail() {
+        let config = AuthConfig {
+            jwt_secret: "0123456789abcdef0123456789abcdef".into(),
+            token_ttl_secs: 0,
+            ..AuthConfig::default()
+        };
+        let a = Authenticator::new(&config).expect("params");
+        let iat = unix_secs() - 100;
+        let claims = Claims {
+            sub: "1".into(),
+            exp: iat + 10,
+            iat,
+            jti: "j".into(),
+            did: "d".into(),
+        };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &a.encoding).expect("encode");
+        assert!(a.verify(&token).is_err());
+    }
+}

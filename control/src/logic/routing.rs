@@ -1,0 +1,242 @@
+//! Where a stored message, an ack, a read receipt or a typing indicator goes.
+//! Small groups and 1:1 chats get the full `message` on every live connection;
+//! large groups get a `group_fanout` task (the task service sends `notify`);
+//! offline recipients get an `offline_push` task.
+
+use bytes::Bytes;
+use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
+use gochat_proto::ids::{Id, SYSTEM_USER, now_millis};
+use gochat_proto::kafka::{GroupFanout, OfflinePush, Origin, Task, TaskRecord};
+
+use super::{Logic, LogicResult};
+use crate::delivery::{deliver, to_origin};
+use crate::repo::{ConversationInfo, StoredMessage};
+
+/// The client's view of a stored message.
+pub fn message_frame(m: &StoredMessage) -> MessageFrame {
+    MessageFrame {
+        message_id: Id(m.message_id),
+        conversation_id: m.conversation_id.clone(),
+        seq_id: m.seq_id,
+        from_user_id: Id(m.from_user_id),
+        to_user_id: (m.group_id == 0).then_some(Id(m.to_user_id)),
+        group_id: (m.group_id != 0).then_some(Id(m.group_id)),
+        message_type: MessageType::parse(&m.message_type).unwrap_or_default(),
+        content: m.content.clone(),
+        metadata: serde_json::from_str(&m.metadata_json).unwrap_or_else(|_| serde_json::json!({})),
+        mentions: m.mentions.clone(),
+        client_msg_id: (m.from_user_id != SYSTEM_USER.0).then(|| m.client_msg_id.clone()),
+        timestamp: m.timestamp,
+    }
+}
+
+fn frame_bytes(frame: &ServerFrame) -> Bytes {
+    Bytes::from(frame.to_json())
+}
+
+impl Logic {
+    pub(super) async fn route_ack(
+        &self,
+        ack: &AckFrame,
+        origin: Option<&Origin>,
+    ) -> LogicResult<()> {
+        if let Some(origin) = origin {
+            to_origin(
+                self.bus.as_ref(),
+                origin,
+                frame_bytes(&ServerFrame::Ack(ack.clone())),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The members (or the two participants) of a message's conversation.
+    async fn audience(&self, group_id: i64, a: i64, b: i64) -> LogicResult<Vec<Id>> {
+        if group_id != 0 {
+            return Ok(self
+                .repo
+                .list_members(group_id)
+                .await?
+                .into_iter()
+                .map(|m| Id(m.user_id))
+                .collect());
+        }
+        Ok(if a == b {
+            vec![Id(a)]
+        } else {
+            vec![Id(a), Id(b)]
+        })
+    }
+
+    pub(super) async fn route_message(
+        &self,
+        m: &StoredMessage,
+        origin: Option<&Origin>,
+    ) -> LogicResult<()> {
+        let audience: Vec<Id> = self
+            .audience(m.group_id, m.from_user_id, m.to_user_id)
+            .await?
+            .into_iter()
+            .filter(|u| *u != SYSTEM_USER)
+            .collect();
+        if m.group_id != 0 && audience.len() >= self.config.large_group_threshold {
+            return self.fan_out_later(m).await;
+        }
+        let frame = frame_bytes(&ServerFrame::Message(message_frame(m)));
+        let delivered = deliver(
+            self.state.as_ref(),
+            self.bus.as_ref(),
+            &audience,
+            origin,
+            frame,
+        )
+        .await?;
+        for user in audience
+            .iter()
+            .filter(|u| u.0 != m.from_user_id && !delivered.online.contains(u))
+        {
+            self.push_offline(*user, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn fan_out_later(&self, m: &StoredMessage) -> LogicResult<()> {
+        let task = Task::GroupFanout(GroupFanout {
+            group_id: Id(m.group_id),
+            message_id: Id(m.message_id),
+            exclude_user_ids: vec![Id(m.from_user_id)],
+            batch_size: 500,
+            conversation_id: m.conversation_id.clone(),
+            seq_id: m.seq_id,
+        });
+        self.bus.send_task(&self.task_record(task)).await?;
+        Ok(())
+    }
+
+    async fn push_offline(&self, user: Id, m: &StoredMessage) -> LogicResult<()> {
+        let mentioned = m
+            .mentions
+            .iter()
+            .any(|x| x == "all" || *x == user.to_string());
+        let sender = if m.from_user_id == SYSTEM_USER.0 {
+            "GoChat".to_owned()
+        } else {
+            self.repo
+                .get_user(m.from_user_id)
+                .await
+                .map(|u| {
+                    if u.nickname.is_empty() {
+                        u.username
+                    } else {
+                        u.nickname
+                    }
+                })
+                .unwrap_or_default()
+        };
+        let preview: String = match m.message_type.as_str() {
+            "image" => "[image]".into(),
+            "file" => "[file]".into(),
+            "location" => "[location]".into(),
+            _ => m.content.chars().take(100).collect(),
+        };
+        let task = Task::OfflinePush(OfflinePush {
+            user_id: user,
+            message_id: Id(m.message_id),
+            conversation_id: m.conversation_id.clone(),
+            title: if mentioned {
+                format!("{sender} mentioned you")
+            } else {
+                "New message".into()
+            },
+            content: format!("{sender}: {preview}"),
+            push_type: if mentioned {
+                "mention"
+            } else if m.from_user_id == SYSTEM_USER.0 {
+                "system"
+            } else {
+                "message"
+            }
+            .into(),
+        });
+        self.bus.send_task(&self.task_record(task)).await?;
+        Ok(())
+    }
+
+    fn task_record(&self, task: Task) -> TaskRecord {
+        TaskRecord {
+            task_id: format!("task-{}", self.ids.next_id()),
+            task,
+            timestamp: now_millis(),
+            retry_count: 0,
+            version: gochat_proto::WIRE_VERSION.into(),
+            last_error: None,
+        }
+    }
+
+    /// Read receipts go to everyone in 1:1 and small groups (the reader's other
+    /// devices too, so their unread counts follow); never in large groups.
+    pub(super) async fn route_read(
+        &self,
+        info: &ConversationInfo,
+        user: Id,
+        seq_id: i64,
+    ) -> LogicResult<()> {
+        let audience = self
+            .audience(info.group_id, info.user_low, info.user_high)
+            .await?;
+        if info.group_id != 0 && audience.len() >= self.config.large_group_threshold {
+            deliver(
+                self.state.as_ref(),
+                self.bus.as_ref(),
+                &[user],
+                None,
+                self.read_frame(info, user, seq_id),
+            )
+            .await?;
+            return Ok(());
+        }
+        deliver(
+            self.state.as_ref(),
+            self.bus.as_ref(),
+            &audience,
+            None,
+            self.read_frame(info, user, seq_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn read_frame(&self, info: &ConversationInfo, user: Id, seq_id: i64) -> Bytes {
+        frame_bytes(&ServerFrame::Read {
+            conversation_id: info.conversation_id.clone(),
+            user_id: user,
+            seq_id,
+        })
+    }
+
+    pub(super) async fn route_typing(&self, info: &ConversationInfo, user: Id) -> LogicResult<()> {
+        let audience: Vec<Id> = self
+            .audience(info.group_id, info.user_low, info.user_high)
+            .await?
+            .into_iter()
+            .filter(|u| *u != user)
+            .collect();
+        if info.group_id != 0 && audience.len() >= self.config.large_group_threshold {
+            return Ok(());
+        }
+        let frame = frame_bytes(&ServerFrame::Typing {
+            conversation_id: info.conversation_id.clone(),
+            user_id: user,
+        });
+        deliver(
+            self.state.as_ref(),
+            self.bus.as_ref(),
+            &audience,
+            None,
+            frame,
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! In-process state for standalone mode: the same semantics as Redis, in one
+//! mutex-guarded map (standalone is one process; contention is not the limit).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gochat_proto::ids::Id;
+use gochat_proto::keys::SessionRoute;
+
+use super::{DeviceRoute, SeqAlloc, StateResult, StateStore};
+
+#[derive(Default)]
+struct Inner {
+    counters: HashMap<String, i64>,
+    reservations: HashMap<(Id, String), i64>,
+    sessions: HashMap<Id, HashMap<String, (SessionRoute, Instant)>>,
+    revoked: HashMap<String, Instant>,
+    rates: HashMap<Id, (i64, u32)>,
+}
+
+/// State kept in this process.
+#[derive(Default)]
+pub struct MemoryState {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryState {
+    /// Empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryState {
+    async fn ping(&self) -> StateResult<()> {
+        Ok(())
+    }
+
+    async fn next_seq(
+        &self,
+        conversation_id: &str,
+        from: Id,
+        client_msg_id: &str,
+    ) -> StateResult<SeqAlloc> {
+        Ok(self.with(|s| {
+            let key = (from, client_msg_id.to_owned());
+            if let Some(seq) = s.reservations.get(&key) {
+                return SeqAlloc::Seq(*seq);
+            }
+            let Some(counter) = s.counters.get_mut(conversation_id) else {
+                return SeqAlloc::Unseeded;
+            };
+            *counter += 1;
+            let seq = *counter;
+            s.reservations.insert(key, seq);
+            SeqAlloc::Seq(seq)
+        }))
+    }
+
+    async fn seed_seq(&self, conversation_id: &str, high_water: i64) -> StateResult<()> {
+        self.with(|s| {
+            s.counters
+                .entry(conversation_id.to_owned())
+                .or_insert(high_water);
+        });
+        Ok(())
+    }
+
+    async fn resync_seq(
+        &self,
+        conversation_id: &str,
+        high_water: i64,
+        from: Id,
+        client_msg_id: &str,
+    ) -> StateResult<()> {
+        self.with(|s| {
+            let counter = s
+                .counters
+                .entry(conversation_id.to_owned())
+                .or_insert(high_water);
+            *counter = (*counter).max(high_water);
+            s.reservations.remove(&(from, client_msg_id.to_owned()));
+        });
+        Ok(())
+    }
+
+    async fn release_seq(&self, from: Id, client_msg_id: &str) -> StateResult<()> {
+        self.with(|s| s.reservations.remove(&(from, client_msg_id.to_owned())));
+        Ok(())
+    }
+
+    async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>> {
+        let now = Instant::now();
+        Ok(self.with(|s| {
+            users
+                .iter()
+                .filter_map(|u| {
+                    let devices = s.sessions.get(u)?;
+                    let live: Vec<DeviceRoute> = devices
+                        .iter()
+                        .filter(|(_, (_, expires))| *expires > now)
+                        .map(|(d, (r, _))| (d.clone(), r.clone()))
+                        .collect();
+                    (!live.is_empty()).then_some((*u, live))
+                })
+                .collect()
+        }))
+    }
+
+    async fn register_route(
+        &self,
+        user: Id,
+        device_id: &str,
+        route: &SessionRoute,
+        ttl_secs: u64,
+    ) -> StateResult<()> {
+        let expires = Instant::now() + Duration::from_secs(ttl_secs);
+        self.with(|s| {
+            let devices = s.sessions.entry(user).or_default();
+            match devices.get(device_id) {
+                Some((existing, _)) if existing.generation > route.generation => {}
+                _ => {
+                    devices.insert(device_id.to_owned(), (route.clone(), expires));
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()> {
+        self.with(|s| {
+            if let Some(devices) = s.sessions.get_mut(&user) {
+                if devices
+                    .get(device_id)
+                    .is_some_and(|(r, _)| r.conn_id == conn_id)
+                {
+                    devices.remove(device_id);
+                }
+                if devices.is_empty() {
+                    s.sessions.remove(&user);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn revoke_token(&self, jti: &str, ttl_secs: u64) -> StateResult<()> {
+        let until = Instant::now() + Duration::from_secs(ttl_secs);
+        self.with(|s| {
+            let now = Instant::now();
+            s.revoked.retain(|_, t| *t > now);
+            s.revoked.insert(jti.to_owned(), until);
+        });
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> StateResult<bool> {
+        Ok(self.with(|s| s.revoked.get(jti).is_some_and(|t| *t > Instant::now())))
+    }
+
+    async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool> {
+        let second = gochat_proto::ids::now_millis() / 1000;
+        Ok(self.with(|s| {
+            let entry = s.rates.entry(user).or_insert((second, 0));
+            if entry.0 != second {
+                *entry = (second, 0);
+            }
+            entry.1 += 1;
+            entry.1 <= per_second
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_state_keeps_the_contract() {
+        let store = MemoryState::new();
+        super::super::contract::seq_allocation(&store, "c1").await;
+        super::super::contract::routes_and_revocation(&store, 100).await;
+    }
+}

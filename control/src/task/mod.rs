@@ -1,0 +1,167 @@
+//! The task service: consumer group `im-task-group` on `im-task-topic`.
+//! `offline_push` goes to a [`providers::PushProvider`]; `group_fanout` sends a
+//! `notify` frame to the online members of a large group. A failed task is
+//! re-enqueued with `retry_count + 1`; after `max_attempts` failures it goes to
+//! `im-task-dlq` with its last error (seed 002 "死信队列").
+
+pub mod providers;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use gochat_proto::frames::ServerFrame;
+use gochat_proto::ids::Id;
+use gochat_proto::kafka::{GroupFanout, Task, TaskRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, Inbox};
+use crate::consume::{Handled, consume};
+use crate::delivery::deliver;
+use crate::repo::Repo;
+use crate::state::StateStore;
+use providers::PushProvider;
+
+/// Counters, for `/metrics` and the gRPC `Stats`.
+#[derive(Debug, Default)]
+pub struct TaskStats {
+    /// Tasks done.
+    pub handled: AtomicU64,
+    /// Tasks re-enqueued after a failure.
+    pub retried: AtomicU64,
+    /// Tasks sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+}
+
+/// The task service.
+pub struct TaskService {
+    repo: Arc<dyn Repo>,
+    state: Arc<dyn StateStore>,
+    bus: Arc<dyn Bus>,
+    push: Arc<dyn PushProvider>,
+    max_attempts: u32,
+    /// Counters.
+    pub stats: TaskStats,
+}
+
+/// Why a task failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The push provider refused or was unreachable.
+    #[error("push provider: {0}")]
+    Push(String),
+    /// Storage, registry or log failed.
+    #[error("dependency: {0}")]
+    Dependency(String),
+}
+
+impl TaskService {
+    /// Assembles the service.
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        state: Arc<dyn StateStore>,
+        bus: Arc<dyn Bus>,
+        push: Arc<dyn PushProvider>,
+        max_attempts: u32,
+    ) -> Self {
+        Self {
+            repo,
+            state,
+            bus,
+            push,
+            max_attempts,
+            stats: TaskStats::default(),
+        }
+    }
+
+    /// Consumes tasks until `shutdown`.
+    pub async fn run(self: Arc<Self>, inbox: impl Inbox, shutdown: CancellationToken) {
+        consume(inbox, shutdown, "tasks", |payload| {
+            let service = self.clone();
+            async move { service.handle(payload).await }
+        })
+        .await;
+    }
+
+    async fn handle(&self, payload: Bytes) -> Handled {
+        let mut record: TaskRecord = match serde_json::from_slice(&payload) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "undecodable task skipped");
+                return Handled::Done;
+            }
+        };
+        let result = self.execute(&record.task).await;
+        let Err(e) = result else {
+            self.stats.handled.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("gochat_tasks_total", "outcome" => "done").increment(1);
+            return Handled::Done;
+        };
+        record.retry_count += 1;
+        record.last_error = Some(e.to_string());
+        // The retry or the dead letter must be durable before this record is committed.
+        let (sent, outcome) = if record.retry_count >= self.max_attempts {
+            tracing::error!(task_id = %record.task_id, error = %e, "task failed {} times: dead-lettered", record.retry_count);
+            (self.bus.send_dead_letter(&record).await, "dead_lettered")
+        } else {
+            tracing::warn!(task_id = %record.task_id, error = %e, attempt = record.retry_count, "task failed: re-enqueued");
+            (self.bus.send_task(&record).await, "retried")
+        };
+        match sent {
+            Ok(()) => {
+                let counter = if outcome == "retried" {
+                    &self.stats.retried
+                } else {
+                    &self.stats.dead_lettered
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("gochat_tasks_total", "outcome" => outcome).increment(1);
+                Handled::Done
+            }
+            Err(bus) => Handled::Retry(bus.to_string()),
+        }
+    }
+
+    async fn execute(&self, task: &Task) -> Result<(), TaskError> {
+        match task {
+            Task::OfflinePush(push) => self.push.push(push).await,
+            Task::GroupFanout(fanout) => self.fan_out(fanout).await,
+        }
+    }
+
+    /// Large groups: a `notify` to every online member, in batches, one
+    /// downstream record per (gateway, core) and batch.
+    async fn fan_out(&self, fanout: &GroupFanout) -> Result<(), TaskError> {
+        let dependency = |e: &dyn std::fmt::Display| TaskError::Dependency(e.to_string());
+        let members = self
+            .repo
+            .list_members(fanout.group_id.0)
+            .await
+            .map_err(|e| dependency(&e))?;
+        let audience: Vec<Id> = members
+            .into_iter()
+            .map(|m| Id(m.user_id))
+            .filter(|u| !fanout.exclude_user_ids.contains(u))
+            .collect();
+        let frame = Bytes::from(
+            ServerFrame::Notify {
+                conversation_id: fanout.conversation_id.clone(),
+                seq_id: fanout.seq_id,
+            }
+            .to_json(),
+        );
+        let batch = usize::try_from(fanout.batch_size.max(1)).unwrap_or(100);
+        for chunk in audience.chunks(batch) {
+            deliver(
+                self.state.as_ref(),
+                self.bus.as_ref(),
+                chunk,
+                None,
+                frame.clone(),
+            )
+            .await
+            .map_err(|e| dependency(&e))?;
+        }
+        Ok(())
+    }
+}
