@@ -100,13 +100,15 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// A config for `backend` with fresh databases and namespaces.
 pub async fn test_config(backend: Backend) -> Result<ControlConfig> {
-    let mut config = ControlConfig::default();
-    config.auth = AuthConfig {
-        jwt_secret: SECRET.into(),
-        argon2_memory_kib: 1024,
-        argon2_iterations: 1,
-        admin_usernames: vec!["admin".into()],
-        ..AuthConfig::default()
+    let mut config = ControlConfig {
+        auth: AuthConfig {
+            jwt_secret: SECRET.into(),
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            admin_usernames: vec!["admin".into()],
+            ..AuthConfig::default()
+        },
+        ..ControlConfig::default()
     };
     config.logic.sends_per_second = 100_000;
     config.logic.media_dir = std::env::temp_dir().join(unique("gochat-media-"));
