@@ -1,0 +1,356 @@
+//! The Kafka pipeline on the real broker, Redis and MariaDB: upstream records
+//! from a (simulated) gateway are stored once, acked on the sender's connection
+//! and delivered on the recipient's; redelivery stores nothing twice; seq
+//! survives Redis losing its data; offline pushes retry and dead-letter.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use gochat_control::bus::Bus;
+use gochat_control::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
+use gochat_control::config::{KafkaConfig, RedisConfig};
+use gochat_control::repo::Page;
+use gochat_proto::frames::{ClientFrame, SendFrame};
+use gochat_proto::ids::{Id, now_millis, single_conversation_id};
+use gochat_proto::kafka::{Origin, UpstreamRecord};
+use gochat_proto::keys::{Names, SessionRoute};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use support::{Backend, TestServer, start_server, start_with, test_config};
+
+const GATEWAY: &str = "gw-test";
+
+fn settings(s: &TestServer) -> Result<KafkaSettings> {
+    let k: &KafkaConfig = s.config.kafka.as_ref().context("kafka config")?;
+    Ok(KafkaSettings {
+        brokers: k.brokers.clone(),
+        names: Names::new(k.topic_prefix.clone()),
+        idempotence: true,
+    })
+}
+
+/// Reads a topic's partitions from the start, as a gateway core would.
+fn reader(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<StreamConsumer> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", support::unique("reader-"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    Ok(consumer)
+}
+
+/// The next record: (partition, key, JSON value).
+async fn next(consumer: &StreamConsumer) -> Result<(i32, String, Value)> {
+    let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .context("no record within 30 s")??;
+    let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+    Ok((
+        m.partition(),
+        key,
+        serde_json::from_slice(m.payload().unwrap_or_default())?,
+    ))
+}
+
+fn route(core: u32, conn_id: u64) -> SessionRoute {
+    SessionRoute {
+        gateway_id: GATEWAY.into(),
+        core,
+        conn_id,
+        generation: 1,
+        seen_at: now_millis(),
+    }
+}
+
+fn upstream(from: &str, to: &str, cmid: &str, conn_id: u64) -> UpstreamRecord {
+    UpstreamRecord {
+        version: "1.0".into(),
+        from_user_id: Id(from.parse().unwrap_or(0)),
+        device_id: "web".into(),
+        origin: Origin {
+            gateway_id: GATEWAY.into(),
+            core: 1,
+            conn_id,
+        },
+        timestamp: now_millis(),
+        frame: ClientFrame::Send(SendFrame {
+            client_msg_id: cmid.into(),
+            to_user_id: Some(Id(to.parse().unwrap_or(0))),
+            group_id: None,
+            message_type: Default::default(),
+            content: "over kafka".into(),
+            metadata: json!({}),
+            mentions: vec![],
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_send_is_acked_delivered_and_deduplicated_on_redelivery() -> Result<()> {
+    let s = start_server(Backend::Real).await?;
+    let settings = settings(&s)?;
+    let downstream = settings.names.downstream_topic(GATEWAY);
+    ensure_topics(&settings, &[(downstream.clone(), 2)]).await?;
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let running = s.running.as_ref().context("running")?;
+    running
+        .state
+        .register_route(Id(alice.id.parse()?), "web", &route(1, 11), 60)
+        .await?;
+    running
+        .state
+        .register_route(Id(bob.id.parse()?), "web", &route(0, 22), 60)
+        .await?;
+
+    let edge = KafkaBus::new(&settings)?;
+    let record = upstream(&alice.id, &bob.id, "k-1", 11);
+    edge.send_upstream(&record).await?;
+    let consumer = reader(&settings, &downstream, 2)?;
+    let mut ack = None;
+    let mut message = None;
+    while ack.is_none() || message.is_none() {
+        let (partition, key, value) = next(&consumer).await?;
+        match value["type"].as_str() {
+            Some("ack") => ack = Some((partition, key, value)),
+            Some("message") => message = Some((partition, key, value)),
+            other => anyhow::bail!("unexpected frame {other:?}"),
+        }
+    }
+    let (ack_partition, ack_key, ack) = ack.context("ack")?;
+    let (msg_partition, msg_key, message) = message.context("message")?;
+    assert_eq!(
+        (ack_partition, ack_key.as_str()),
+        (1, "11"),
+        "the ack goes to the sender's core and connection"
+    );
+    assert_eq!(
+        (msg_partition, msg_key.as_str()),
+        (0, "22"),
+        "the message goes to the recipient's"
+    );
+    assert_eq!(ack["seq_id"], 1);
+    assert_eq!(message["message_id"], ack["message_id"]);
+    assert_eq!(message["content"], "over kafka");
+
+    // The same record again (a Kafka redelivery): the same ack, nothing stored twice.
+    edge.send_upstream(&record).await?;
+    let (_, key, again) = next(&consumer).await?;
+    assert_eq!((key.as_str(), again["type"].as_str()), ("11", Some("ack")));
+    assert_eq!(
+        (again["message_id"].clone(), again["seq_id"].clone()),
+        (ack["message_id"].clone(), ack["seq_id"].clone())
+    );
+    let cid = single_conversation_id(Id(alice.id.parse()?), Id(bob.id.parse()?));
+    let stored = running.repo.list_messages(&cid, Page::After(0), 10).await?;
+    assert_eq!(stored.messages.len(), 1);
+
+    // A refused send is answered with an error frame on the sender's connection.
+    let mut bad = upstream(&alice.id, "987654321", "k-2", 11);
+    bad.origin.conn_id = 11;
+    edge.send_upstream(&bad).await?;
+    let (_, key, err) = next(&consumer).await?;
+    assert_eq!(
+        (key.as_str(), err["type"].as_str(), err["code"].as_str()),
+        ("11", Some("error"), Some("not_found"))
+    );
+    assert_eq!(err["client_msg_id"], "k-2");
+    Ok(())
+}
+
+/// A private redis-server, so FLUSHALL touches no other test.
+struct PrivateRedis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("redis-server (installed by deploy/dev-stack)")?;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(Self {
+                    child,
+                    url: format!("redis://127.0.0.1:{port}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("redis-server did not start")
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seq_survives_redis_flushall_without_reuse() -> Result<()> {
+    let redis = PrivateRedis::start().await?;
+    let mut config = test_config(Backend::Real).await?;
+    config.redis = Some(RedisConfig {
+        url: redis.url.clone(),
+        key_prefix: String::new(),
+    });
+    let s = start_with(config).await?;
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let mut seqs = Vec::new();
+    for i in 0..3 {
+        let (_, ack) = s
+            .send(
+                &alice,
+                json!({"client_msg_id":format!("a{i}"),"to_user_id":bob.id,"content":"before"}),
+            )
+            .await?;
+        seqs.push(ack["seq_id"].as_i64().unwrap_or(-1));
+    }
+    let client = redis::Client::open(redis.url.as_str())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await?;
+    for i in 0..3 {
+        let (status, ack) = s
+            .send(
+                &bob,
+                json!({"client_msg_id":format!("b{i}"),"to_user_id":alice.id,"content":"after"}),
+            )
+            .await?;
+        assert_eq!(status, 200, "{ack}");
+        seqs.push(ack["seq_id"].as_i64().unwrap_or(-1));
+    }
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 6],
+        "no seq reused or skipped after Redis lost its data"
+    );
+    // The token revocation list was in Redis too: the tokens still work (they were not revoked).
+    assert_eq!(s.get(&alice, "/users/me").await?.0, 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<()> {
+    // The webhook accepts pushes for everyone but user "fail".
+    let calls = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(std::sync::Mutex::new(String::new()));
+    let received = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let app = {
+        let (calls, failing, received) = (calls.clone(), failing.clone(), received.clone());
+        axum::Router::new().route(
+            "/push",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (calls, failing, received) = (calls.clone(), failing.clone(), received.clone());
+                async move {
+                    let fail = body["user_id"].as_str()
+                        == Some(
+                            failing
+                                .lock()
+                                .map(|f| f.clone())
+                                .unwrap_or_default()
+                                .as_str(),
+                        );
+                    if fail {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    if let Ok(mut r) = received.lock() {
+                        r.push(body);
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/push", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut config = test_config(Backend::Real).await?;
+    config.task.webhook_url = Some(hook);
+    let s = start_with(config).await?;
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let fail = s.user("fail").await?;
+    if let Ok(mut f) = failing.lock() {
+        *f = fail.id.clone();
+    }
+    s.send(
+        &alice,
+        json!({"client_msg_id":"p1","to_user_id":bob.id,"content":"are you there?"}),
+    )
+    .await?;
+    s.send(
+        &alice,
+        json!({"client_msg_id":"p2","to_user_id":fail.id,"content":"and you?"}),
+    )
+    .await?;
+
+    let settings = settings(&s)?;
+    let dlq = reader(&settings, &settings.names.task_dlq_topic(), 1)?;
+    let (_, _, dead) = next(&dlq).await?;
+    assert_eq!(dead["task_type"], "offline_push");
+    assert_eq!(dead["payload"]["user_id"].as_str(), Some(fail.id.as_str()));
+    assert_eq!(dead["retry_count"], 3);
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("500")
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "three attempts, then the dead-letter topic"
+    );
+    // Tasks for other users may sit on another partition: wait for bob's too.
+    let mut delivered = Vec::new();
+    for _ in 0..300 {
+        delivered = received.lock().map(|r| r.clone()).unwrap_or_default();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["user_id"].as_str(), Some(bob.id.as_str()));
+    assert_eq!(delivered[0]["push_type"], "message");
+    assert!(
+        delivered[0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("are you there?")
+    );
+    Ok(())
+}
