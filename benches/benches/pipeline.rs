@@ -1,0 +1,112 @@
+//! One 1:1 send through the logic pipeline step against real Redis and MariaDB:
+//! dedup lookup + rate check + authorization + seq (Redis script) + persist
+//! (MariaDB transaction) + route (session lookup, in-process log).
+//! Needs the dev stack: `deploy/dev-stack up`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gochat_control::bus::memory::MemoryBus;
+use gochat_control::config::{AuthConfig, LogicConfig};
+use gochat_control::logic::Logic;
+use gochat_control::repo::Repo;
+use gochat_control::repo::sql::SqlRepo;
+use gochat_control::state::redis::RedisState;
+use gochat_proto::frames::SendFrame;
+use gochat_proto::ids::{Id, now_millis};
+use gochat_proto::keys::Names;
+
+fn setting(name: &str) -> Result<String> {
+    if let Ok(v) = std::env::var(name) {
+        return Ok(v);
+    }
+    let env = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev-stack/env"))
+        .context("run deploy/dev-stack up first")?;
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .context("setting missing")
+}
+
+async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
+    let repo = Arc::new(
+        SqlRepo::connect(&format!("{}/gochat", setting("GOCHAT_TEST_MYSQL_URL")?), 16).await?,
+    );
+    let names = Names::new(format!("bench{}:", now_millis()));
+    let state = Arc::new(RedisState::connect(&setting("GOCHAT_TEST_REDIS_URL")?, names).await?);
+    let (bus, _inboxes) = MemoryBus::new();
+    let auth = AuthConfig {
+        jwt_secret: "bench-secret-bench-secret-bench-secret".into(),
+        ..AuthConfig::default()
+    };
+    let config = LogicConfig {
+        sends_per_second: u32::MAX,
+        ..LogicConfig::default()
+    };
+    let stamp = now_millis();
+    let a = repo
+        .create_user(&format!("bench_a_{stamp}"), "x", "")
+        .await?
+        .user_id;
+    let b = repo
+        .create_user(&format!("bench_b_{stamp}"), "x", "")
+        .await?
+        .user_id;
+    let logic = Logic::new(repo, state, Arc::new(bus), &auth, config, 7)?;
+    Ok((Arc::new(logic), Id(a), Id(b)))
+}
+
+fn send_frame(client_msg_id: String, to: Id) -> SendFrame {
+    SendFrame {
+        client_msg_id,
+        to_user_id: Some(to),
+        group_id: None,
+        message_type: Default::default(),
+        content: "benchmark message".into(),
+        metadata: serde_json::json!({}),
+        mentions: vec![],
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => panic!("tokio runtime: {e}"),
+    };
+    let (logic, from, to) = match runtime.block_on(logic()) {
+        Ok(x) => x,
+        Err(e) => panic!("pipeline bench needs the dev stack: {e:#}"),
+    };
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(50);
+    group.bench_function("send_1to1_mariadb_redis", |b| {
+        b.to_async(&runtime).iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let logic = logic.clone();
+            async move {
+                let frame = send_frame(format!("bench-{n}"), to);
+                logic.send(from, frame, None).await.map(|ack| ack.seq_id)
+            }
+        })
+    });
+    group.bench_function("resend_dedup_hit", |b| {
+        b.to_async(&runtime).iter(|| {
+            let logic = logic.clone();
+            async move {
+                let frame = send_frame("bench-0".into(), to);
+                logic.send(from, frame, None).await.map(|ack| ack.seq_id)
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
