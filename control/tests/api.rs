@@ -566,3 +566,131 @@ on_both!(
     groups_post_system_messages_and_mentions,
     health_and_metrics
 );
+
+async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
+    let admin = s.user("admin").await?;
+    let bob = s.user("bob").await?;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x89PNG fake".to_vec()).file_name("cat.png"),
+    );
+    let r = s
+        .http
+        .post(s.url("/uploads"))
+        .bearer_auth(&bob.token)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await?;
+    assert_eq!(
+        (up["size"].as_u64(), up["mime_type"].as_str()),
+        (Some(9), Some("image/png"))
+    );
+    let url = up["url"].as_str().unwrap_or_default().to_owned();
+    let fetched = s.http.get(format!("{}{url}", s.base)).send().await?;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await?.as_ref(), b"\x89PNG fake");
+    assert_eq!(
+        s.http
+            .get(format!("{}/media/..%2Fsecret", s.base))
+            .send()
+            .await?
+            .status(),
+        404
+    );
+
+    assert_eq!(
+        s.post(
+            &bob,
+            "/admin/push",
+            json!({"all":true,"title":"t","content":"c"})
+        )
+        .await?
+        .0,
+        403
+    );
+    let (status, _) = s
+        .post(
+            &admin,
+            "/admin/push",
+            json!({"user_ids":[bob.id],"title":"Maintenance","content":"tonight","category":"ops"}),
+        )
+        .await?;
+    assert_eq!(status, 202);
+    let system = cid("0", &bob.id);
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        let (status, page) = s
+            .get(
+                &bob,
+                &format!("/conversations/{system}/messages?after_seq=0"),
+            )
+            .await?;
+        if status == 200 && page["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            found = page["messages"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (
+            found["message_type"].as_str(),
+            found["from_user_id"].as_str(),
+            found["content"].as_str()
+        ),
+        (Some("system"), Some("0"), Some("tonight"))
+    );
+    Ok(())
+}
+
+mod extra {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uploads_and_admin_push_embedded() -> Result<()> {
+        super::uploads_and_admin_push(start_server(Backend::Embedded).await?).await
+    }
+
+    /// repo in one process, logic + task in another, talking gRPC.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_services_talk_grpc() -> Result<()> {
+        use gochat_control::config::{Service, parse_services};
+        let mut repo_config = support::test_config(Backend::Real).await?;
+        repo_config.services = [Service::Repo].into_iter().collect();
+        let repo = support::start_with(repo_config.clone()).await?;
+        let grpc = repo
+            .running
+            .as_ref()
+            .and_then(|r| r.grpc_addr)
+            .ok_or_else(|| anyhow::anyhow!("grpc addr"))?;
+        let mut logic_config = repo_config;
+        logic_config.services = parse_services("logic,task")?;
+        logic_config.grpc.repo_endpoint = Some(format!("http://{grpc}"));
+        let s = support::start_with(logic_config).await?;
+        let alice = s.user("alice").await?;
+        let bob = s.user("bob").await?;
+        let (status, ack) = s
+            .send(
+                &alice,
+                json!({"client_msg_id":"g1","to_user_id":bob.id,"content":"via grpc"}),
+            )
+            .await?;
+        assert_eq!((status, ack["seq_id"].as_i64()), (200, Some(1)), "{ack}");
+        let (_, page) = s
+            .get(
+                &bob,
+                &format!("/conversations/{}/messages", cid(&alice.id, &bob.id)),
+            )
+            .await?;
+        assert_eq!(page["messages"][0]["content"], "via grpc");
+        assert_eq!(
+            repo.http
+                .get(format!("{}/readyz", repo.base))
+                .send()
+                .await?
+                .status(),
+            200
+        );
+        Ok(())
+    }
+}

@@ -354,3 +354,53 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_groups_get_notify_through_the_task_service() -> Result<()> {
+    let mut config = test_config(Backend::Real).await?;
+    config.logic.large_group_threshold = 3;
+    let s = start_with(config).await?;
+    let settings = settings(&s)?;
+    let downstream = settings.names.downstream_topic(GATEWAY);
+    ensure_topics(&settings, &[(downstream.clone(), 2)]).await?;
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let carol = s.user("carol").await?;
+    let (_, group) = s
+        .post(
+            &alice,
+            "/groups",
+            json!({"name":"big","member_ids":[bob.id, carol.id]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    let running = s.running.as_ref().context("running")?;
+    running
+        .state
+        .register_route(Id(bob.id.parse()?), "web", &route(0, 22), 60)
+        .await?;
+    let (status, ack) = s
+        .send(
+            &alice,
+            json!({"client_msg_id":"big-1","group_id":gid,"content":"to many"}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let consumer = reader(&settings, &downstream, 2)?;
+    loop {
+        let (partition, key, frame) = next(&consumer).await?;
+        assert_ne!(
+            frame["type"], "message",
+            "large groups get no full message push"
+        );
+        if frame["type"] == "notify" && frame["seq_id"] == ack["seq_id"] {
+            assert_eq!((partition, key.as_str()), (0, "22"));
+            assert_eq!(
+                frame["conversation_id"].as_str(),
+                Some(format!("g{gid}").as_str())
+            );
+            break;
+        }
+    }
+    Ok(())
+}
