@@ -80,6 +80,6 @@ async fn redis_routes_fence_generations_and_tokens_revoke() -> Result<()> {
             allowed += 1;
         }
     }
-    assert!(allowed <= 3 && allowed >= 1, "{allowed}");
+    assert!((1..=3).contains(&allowed), "{allowed}");
     Ok(())
 }
