@@ -51,7 +51,22 @@ async fn redis_routes_fence_generations_and_tokens_revoke() -> Result<()> {
         generation,
         seen_at: 0,
     };
-    s.register_route(Id(1), "web", &route(7, 2), 60).await?;
+    assert_eq!(
+        s.register_route(Id(1), "web", &route(3, 1), 60).await?,
+        None
+    );
+    assert_eq!(
+        s.register_route(Id(1), "web", &route(7, 2), 60)
+            .await?
+            .map(|r| r.conn_id),
+        Some(3),
+        "superseded"
+    );
+    assert_eq!(
+        s.register_route(Id(1), "web", &route(7, 2), 60).await?,
+        None,
+        "a heartbeat replaces nothing"
+    );
     s.register_route(Id(1), "web", &route(5, 1), 60).await?;
     s.register_route(Id(1), "phone", &route(9, 1), 60).await?;
     let routes = s.routes(&[Id(1), Id(2)]).await?;

@@ -1,6 +1,9 @@
-//! gochat-edge: the data plane (thread-per-core io_uring WebSocket gateway on monoio).
+//! gochat-edge: the data plane (DESIGN.md §3): a thread-per-core io_uring
+//! WebSocket gateway on monoio.
 //!
-//! Not built yet: it is the next issue. The seams it plugs into already exist in
-//! `gochat-proto`: the upstream record it produces (`kafka::UpstreamRecord`), the
-//! downstream key it reads (`kafka::DownstreamKey`), the topic names and the session
-//! registry entry it writes (`keys::Names`, `keys::SessionRoute`).
+//! - [`ws`]: the upgrade handshake and the frame codec, socket-free.
+//!
+//! The edge never depends on the control plane: they meet in `gochat-proto`
+//! (upstream/downstream records, topic names, the session registry entry).
+
+pub mod ws;

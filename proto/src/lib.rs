@@ -1,5 +1,6 @@
 //! gochat-proto: the contract every tier shares.
 //!
+//! - [`auth`]: the token claims both tiers read.
 //! - [`frames`]: the client frames of PROTOCOL.md (what a WebSocket or REST client sees).
 //! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing).
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
@@ -8,6 +9,7 @@
 //!
 //! This crate depends on nothing of ours; `edge`, `control` and `loadgen` depend on it.
 
+pub mod auth;
 pub mod frames;
 pub mod ids;
 pub mod kafka;

@@ -5,9 +5,8 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use gochat_proto::ids::{Id, now_millis};
+use gochat_proto::ids::Id;
 use jsonwebtoken::{Algorithm as JwtAlgorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 
@@ -22,38 +21,8 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// What a token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The user id, decimal.
-    pub sub: String,
-    /// Expiry, seconds since the epoch.
-    pub exp: u64,
-    /// Issued at, seconds since the epoch.
-    pub iat: u64,
-    /// Token id (revocation handle).
-    pub jti: String,
-    /// Device id.
-    pub did: String,
-}
-
-impl Claims {
-    /// The user the token names.
-    pub fn user_id(&self) -> Result<Id, AuthError> {
-        self.sub
-            .parse()
-            .map_err(|_| AuthError::InvalidToken("bad subject".into()))
-    }
-
-    /// Seconds until expiry (for revocation entries).
-    pub fn remaining_secs(&self) -> u64 {
-        self.exp.saturating_sub(unix_secs())
-    }
-}
-
-fn unix_secs() -> u64 {
-    u64::try_from(now_millis() / 1000).unwrap_or(0)
-}
+pub use gochat_proto::auth::Claims;
+use gochat_proto::auth::unix_secs;
 
 /// Issues and checks tokens and passwords.
 pub struct Authenticator {
@@ -156,10 +125,10 @@ mod tests {
         let (token, expires_at) = a.issue(Id(42), "web").expect("issue");
         let claims = a.verify(&token).expect("valid");
         assert_eq!(
-            (claims.user_id().ok(), claims.did.as_str()),
+            (claims.user_id(), claims.did.as_str()),
             (Some(Id(42)), "web")
         );
-        assert!(expires_at > now_millis());
+        assert!(expires_at > gochat_proto::ids::now_millis());
         let other = auth("another-secret-another-secret-xx");
         assert!(other.verify(&token).is_err(), "signed with another secret");
         assert!(a.verify("garbage").is_err());

@@ -122,18 +122,20 @@ impl StateStore for MemoryState {
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<()> {
+    ) -> StateResult<Option<SessionRoute>> {
         let expires = Instant::now() + Duration::from_secs(ttl_secs);
-        self.with(|s| {
+        Ok(self.with(|s| {
             let devices = s.sessions.entry(user).or_default();
             match devices.get(device_id) {
-                Some((existing, _)) if existing.generation > route.generation => {}
-                _ => {
-                    devices.insert(device_id.to_owned(), (route.clone(), expires));
-                }
+                Some((existing, _)) if existing.generation > route.generation => None,
+                _ => devices
+                    .insert(device_id.to_owned(), (route.clone(), expires))
+                    .map(|(old, _)| old)
+                    .filter(|old| {
+                        old.conn_id != route.conn_id || old.gateway_id != route.gateway_id
+                    }),
             }
-        });
-        Ok(())
+        }))
     }
 
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()> {

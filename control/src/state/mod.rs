@@ -73,13 +73,15 @@ pub trait StateStore: Send + Sync + 'static {
     /// Every live device route of each user (users with none are absent).
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>>;
     /// Registers a device's connection; a newer generation replaces an older one.
+    /// Returns the route it replaced when that was another connection (to be
+    /// closed quietly: the newest login of a device wins).
     async fn register_route(
         &self,
         user: Id,
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<()>;
+    ) -> StateResult<Option<SessionRoute>>;
     /// Removes a device's route if it still names this connection.
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()>;
 
@@ -141,7 +143,22 @@ pub(crate) mod contract {
             generation,
             seen_at: 0,
         };
-        store.register_route(u1, "web", &route(7, 2), 60).await.ok();
+        assert_eq!(
+            store.register_route(u1, "web", &route(3, 1), 60).await.ok(),
+            Some(None)
+        );
+        let replaced = store
+            .register_route(u1, "web", &route(7, 2), 60)
+            .await
+            .ok()
+            .flatten();
+        assert_eq!(
+            replaced.map(|r| r.conn_id),
+            Some(3),
+            "the superseded connection is reported"
+        );
+        let again = store.register_route(u1, "web", &route(7, 2), 60).await.ok();
+        assert_eq!(again, Some(None), "a heartbeat replaces nothing");
         store.register_route(u1, "web", &route(5, 1), 60).await.ok();
         store
             .register_route(u1, "phone", &route(9, 1), 60)

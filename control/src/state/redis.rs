@@ -33,15 +33,16 @@ return 1
 "#;
 
 // KEYS: session hash. ARGV: device, route JSON, generation, ttl.
+// Returns the replaced route's JSON, or false.
 const REGISTER: &str = r#"
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   local ok, old = pcall(cjson.decode, existing)
-  if ok and tonumber(old['generation']) > tonumber(ARGV[3]) then return 0 end
+  if ok and tonumber(old['generation']) > tonumber(ARGV[3]) then return false end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
+return existing
 "#;
 
 // KEYS: session hash. ARGV: device, conn id.
@@ -196,20 +197,23 @@ impl StateStore for RedisState {
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<()> {
+    ) -> StateResult<Option<SessionRoute>> {
         let json =
             serde_json::to_string(route).map_err(|e| StateError::Unavailable(e.to_string()))?;
         let mut conn = self.conn.clone();
-        self.register
+        let replaced: Option<String> = self
+            .register
             .key(self.names.session_key(user))
             .arg(device_id)
             .arg(json)
             .arg(route.generation)
             .arg(ttl_secs.max(1))
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(replaced
+            .and_then(|old| serde_json::from_str::<SessionRoute>(&old).ok())
+            .filter(|old| old.conn_id != route.conn_id || old.gateway_id != route.gateway_id))
     }
 
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()> {

@@ -79,7 +79,7 @@ impl FromRequestParts<ApiState> for AuthUser {
         }
         let id = claims
             .user_id()
-            .map_err(|_| unauthorized("invalid token"))?;
+            .ok_or_else(|| unauthorized("invalid token"))?;
         Ok(AuthUser { id, claims })
     }
 }
