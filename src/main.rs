@@ -1,6 +1,6 @@
 //! gochat: the one user-facing binary. Subcommands choose what runs:
-//! `control` (logic, repo and task services, any subset). The edge gateway and
-//! standalone mode arrive with the edge issue.
+//! `standalone` (everything in one process, embedded engines), `control`
+//! (logic, repo and task services, any subset) and `edge` (the WebSocket gateway).
 
 use std::path::PathBuf;
 
@@ -19,6 +19,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one process with embedded engines (SQLite, in-process
+    /// state and log): the quickest way to try GoChat.
+    Standalone {
+        /// Database, media and the generated token secret live here.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// REST API (and web client).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_addr: std::net::SocketAddr,
+        /// WebSocket.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        ws_addr: std::net::SocketAddr,
+        /// Edge worker cores (0: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        cores: usize,
+        /// Usernames allowed to use the admin API (comma-separated).
+        #[arg(long, default_value = "admin")]
+        admins: String,
+    },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
         /// TOML config file; `GOCHAT_SECTION__KEY` variables override it.
@@ -39,19 +58,75 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
+        Command::Standalone {
+            data_dir,
+            http_addr,
+            ws_addr,
+            cores,
+            admins,
+        } => {
+            let options = gochat::standalone::Options {
+                data_dir,
+                cores,
+                admin_usernames: admins
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(String::from)
+                    .collect(),
+            };
+            runtime()?.block_on(standalone(options, http_addr, ws_addr))
+        }
         Command::Control { config, services } => {
             let mut config = ControlConfig::load(config.as_deref(), std::env::vars())?;
             if let Some(list) = services {
                 config.services = parse_services(&list)?;
                 config.validate()?;
             }
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("tokio runtime")?
-                .block_on(control(config))
+            runtime()?.block_on(control(config))
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+}
+
+async fn standalone(
+    options: gochat::standalone::Options,
+    http_addr: std::net::SocketAddr,
+    ws_addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let http = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
+    let cores = if options.cores > 0 {
+        options.cores
+    } else {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+    };
+    let ws = gochat_edge::EdgeListeners::bind(ws_addr, cores)
+        .with_context(|| format!("binding {ws_addr}"))?;
+    let running = gochat::standalone::start(options, http, ws).await?;
+    println!("GoChat is running.");
+    println!(
+        "  web client and REST API: http://{}/  (API under /api/v1)",
+        running.http_addr
+    );
+    println!(
+        "  WebSocket:               ws://{}/ws?token=<token>",
+        running.ws_addr
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    shutdown.cancelled().await;
+    running.shutdown().await;
+    Ok(())
 }
 
 async fn control(config: ControlConfig) -> anyhow::Result<()> {

@@ -47,7 +47,7 @@ pub async fn deliver(
         }
     }
     for ((gateway, core), conns) in by_core {
-        bus.send_downstream(&gateway, core, &DownstreamKey(conns), frame.clone())
+        bus.send_downstream(&gateway, core, &DownstreamKey::to(conns), frame.clone())
             .await?;
     }
     Ok(delivered)
@@ -58,7 +58,7 @@ pub async fn to_origin(bus: &dyn Bus, origin: &Origin, frame: Bytes) -> BusResul
     bus.send_downstream(
         &origin.gateway_id,
         origin.core,
-        &DownstreamKey(vec![origin.conn_id]),
+        &DownstreamKey::to(vec![origin.conn_id]),
         frame,
     )
     .await

@@ -1,9 +1,164 @@
-//! gochat-edge: the data plane (DESIGN.md §3): a thread-per-core io_uring
+//! gochat-edge: the data plane (DESIGN.md §3), a thread-per-core io_uring
 //! WebSocket gateway on monoio.
 //!
 //! - [`ws`]: the upgrade handshake and the frame codec, socket-free.
+//! - [`core`]: a worker core — listener, connection table, heartbeat wheel,
+//!   the connection task, downstream dispatch, drain.
+//! - [`backend`]: what the edge needs from the rest (upstream producer,
+//!   downstream source, session registry), as traits.
+//! - [`registry`]: the side thread for registry I/O.
+//! - [`config`], [`auth`]: typed config, local token checks.
 //!
-//! The edge never depends on the control plane: they meet in `gochat-proto`
-//! (upstream/downstream records, topic names, the session registry entry).
+//! [`run`] starts the cores and the side thread on listeners the caller bound;
+//! the edge never depends on the control plane: they meet in `gochat-proto`.
 
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod core;
+pub mod registry;
 pub mod ws;
+
+use std::sync::Arc;
+
+use backend::{CoreLinks, Registry};
+use config::{DriverChoice, EdgeConfig};
+pub use core::{Shutdown, ShutdownTrigger};
+
+/// One `SO_REUSEPORT` listener per core, all on the same address.
+pub struct EdgeListeners(pub Vec<std::net::TcpListener>);
+
+impl EdgeListeners {
+    /// Binds `cores` listeners on `addr` (port 0 picks one port for all).
+    pub fn bind(addr: std::net::SocketAddr, cores: usize) -> std::io::Result<Self> {
+        let mut listeners = Vec::with_capacity(cores);
+        let mut addr = addr;
+        for _ in 0..cores.max(1) {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(addr),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(4096)?;
+            let listener: std::net::TcpListener = socket.into();
+            addr = listener.local_addr()?;
+            listeners.push(listener);
+        }
+        Ok(Self(listeners))
+    }
+
+    /// The address every core listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0
+            .first()
+            .ok_or_else(|| std::io::Error::other("no listener"))?
+            .local_addr()
+    }
+}
+
+/// Why the edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// Bad config.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Threads, runtimes or sockets.
+    #[error("edge start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started edge: join it after firing the shutdown trigger.
+pub struct RunningEdge {
+    cores: Vec<std::thread::JoinHandle<()>>,
+    registry: std::thread::JoinHandle<()>,
+}
+
+impl RunningEdge {
+    /// Waits for every core to drain and the side thread to finish its queue.
+    pub fn join(self) {
+        for core in self.cores {
+            let _ = core.join();
+        }
+        let _ = self.registry.join();
+    }
+}
+
+/// Starts one worker thread per listener and the registry side thread.
+pub fn run(
+    config: EdgeConfig,
+    listeners: EdgeListeners,
+    links: Arc<dyn CoreLinks>,
+    registry: Arc<dyn Registry>,
+    shutdown: Shutdown,
+) -> Result<RunningEdge, EdgeError> {
+    config.validate()?;
+    let (handle, registry_thread) = registry::spawn(registry, config.session_ttl_secs)?;
+    let shared = Arc::new(core::Shared {
+        verifier: auth::TokenVerifier::new(&config.auth.jwt_secret),
+        config,
+    });
+    let uring = monoio::utils::detect_uring();
+    let driver = match shared.config.driver {
+        DriverChoice::Auto if uring => "io_uring",
+        DriverChoice::Auto => {
+            tracing::warn!(
+                "io_uring is not available on this kernel: falling back to the legacy epoll driver"
+            );
+            "legacy"
+        }
+        DriverChoice::IoUring if !uring => {
+            return Err(EdgeError::Io(std::io::Error::other(
+                "io_uring requested but not available",
+            )));
+        }
+        DriverChoice::IoUring => "io_uring",
+        DriverChoice::Legacy => "legacy",
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    let mut cores = Vec::with_capacity(listeners.0.len());
+    for (index, listener) in listeners.0.into_iter().enumerate() {
+        let (shared, links, handle, shutdown) = (
+            shared.clone(),
+            links.clone(),
+            handle.clone(),
+            shutdown.clone(),
+        );
+        let index = u32::try_from(index).map_err(|_| std::io::Error::other("too many cores"))?;
+        let pin = shared.config.pin_cores;
+        let thread = std::thread::Builder::new()
+            .name(format!("edge-core-{index}"))
+            .spawn(move || {
+                if pin && monoio::utils::bind_to_cpu_set([index as usize % cpus]).is_err() {
+                    tracing::warn!(core = index, "could not pin the core's thread");
+                }
+                let work = move || core::run_core(index, listener, shared, links, handle, shutdown);
+                let result = match driver {
+                    "io_uring" => monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                        .enable_timer()
+                        .with_entries(4096)
+                        .build()
+                        .and_then(|mut rt| rt.block_on(work())),
+                    _ => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                        .enable_timer()
+                        .build()
+                        .and_then(|mut rt| rt.block_on(work())),
+                };
+                if let Err(e) = result {
+                    tracing::error!(core = index, error = %e, "edge core stopped with an error");
+                }
+            })?;
+        cores.push(thread);
+    }
+    drop(handle);
+    tracing::info!(gateway = %shared.config.gateway_id, cores = cores.len(), driver, "edge started");
+    Ok(RunningEdge {
+        cores,
+        registry: registry_thread,
+    })
+}

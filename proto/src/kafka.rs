@@ -94,15 +94,33 @@ fn from_value<T: serde::de::DeserializeOwned, E: serde::de::Error>(v: Value) -> 
 }
 
 /// The connections a downstream record goes to, all on the partition's core.
-/// Encoded as decimal connection ids separated by commas (`"17,4242"`).
+/// Encoded as decimal connection ids separated by commas (`"17,4242"`); a
+/// leading `!` asks the edge to close those connections quietly after writing
+/// the frame (a superseded login gets its `kick` that way).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DownstreamKey(pub Vec<u64>);
+pub struct DownstreamKey {
+    /// Connection ids on the core.
+    pub conns: Vec<u64>,
+    /// Close the connections after the frame.
+    pub close_after: bool,
+}
 
 impl DownstreamKey {
+    /// A key delivering to `conns`.
+    pub fn to(conns: Vec<u64>) -> Self {
+        Self {
+            conns,
+            close_after: false,
+        }
+    }
+
     /// The record key bytes.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(self.0.len() * 8);
-        for (i, id) in self.0.iter().enumerate() {
+        let mut out = String::with_capacity(self.conns.len() * 8 + 1);
+        if self.close_after {
+            out.push('!');
+        }
+        for (i, id) in self.conns.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -113,14 +131,17 @@ impl DownstreamKey {
 
     /// Parses record key bytes; `None` if malformed.
     pub fn decode(key: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(key).ok()?;
-        if text.is_empty() {
-            return Some(Self::default());
+        let (close_after, rest) = match key.split_first() {
+            Some((b'!', rest)) => (true, rest),
+            _ => (false, key),
+        };
+        let mut conns = Vec::with_capacity(rest.len() / 4 + 1);
+        if !rest.is_empty() {
+            for part in rest.split(|b| *b == b',') {
+                conns.push(std::str::from_utf8(part).ok()?.parse().ok()?);
+            }
         }
-        text.split(',')
-            .map(|p| p.parse().ok())
-            .collect::<Option<Vec<u64>>>()
-            .map(Self)
+        Some(Self { conns, close_after })
     }
 }
 
@@ -254,8 +275,14 @@ mod tests {
 
     #[test]
     fn downstream_keys_encode_and_decode() {
-        let key = DownstreamKey(vec![1, 42, u64::MAX]);
+        let key = DownstreamKey::to(vec![1, 42, u64::MAX]);
         assert_eq!(DownstreamKey::decode(key.encode().as_bytes()), Some(key));
+        let kick = DownstreamKey {
+            conns: vec![7],
+            close_after: true,
+        };
+        assert_eq!(kick.encode(), "!7");
+        assert_eq!(DownstreamKey::decode(b"!7"), Some(kick));
         assert_eq!(DownstreamKey::decode(b"1,,2"), None);
         assert_eq!(DownstreamKey::decode(b"x"), None);
     }

@@ -50,6 +50,12 @@ impl MemoryBus {
         (bus, inboxes)
     }
 
+    /// The producing end of `im-upstream-topic`, for an embedded edge: its cores
+    /// queue serialised records with `try_send`, which never blocks.
+    pub fn upstream_sender(&self) -> mpsc::Sender<Bytes> {
+        self.upstream.clone()
+    }
+
     /// The frames for one gateway core (the edge's downstream partition).
     pub fn subscribe_downstream(
         &self,

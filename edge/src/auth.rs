@@ -1,0 +1,33 @@
+//! Token checks at upgrade, done locally (no RPC): HS256 signature and expiry
+//! with the secret the control plane signs with; revocation is asked of the
+//! registry afterwards.
+
+use gochat_proto::auth::Claims;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+/// Verifies tokens.
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    /// A verifier for `secret`.
+    pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// The claims of a valid, unexpired token.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .ok()?
+            .claims;
+        claims.user_id().map(|_| claims)
+    }
+}

@@ -1,0 +1,82 @@
+//! What the edge needs from the rest of the system, as traits, so the same
+//! cores run on Kafka + Redis (distributed, [`crate::kafka`], [`crate::redis`])
+//! or on in-process channels and maps supplied by the embedding process
+//! (standalone mode, wired in the root binary).
+//!
+//! [`Upstream`] and [`Downstream`] live on a worker core and never block it;
+//! [`Registry`] runs on the edge's one side thread (session writes and
+//! revocation checks are not on the per-message path).
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gochat_proto::ids::Id;
+use gochat_proto::kafka::DownstreamKey;
+use gochat_proto::keys::SessionRoute;
+
+/// A produce could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The local queue is full or the log is unreachable: the client should retry.
+    #[error("upstream unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where a core's client frames go. `send` queues and returns at once.
+pub trait Upstream {
+    /// Queues a record for `im-upstream-topic` under `key` (the sender's id).
+    fn send(&self, key: &str, record: Vec<u8>) -> Result<(), UpstreamError>;
+    /// Waits (bounded) until queued records are delivered: the drain's last step.
+    fn flush(&self, timeout: Duration);
+}
+
+/// Frames for one core's connections (the core's downstream partition).
+pub trait Downstream {
+    /// Moves every ready record into `out`; `Pending` registers the waker.
+    /// `Ready(false)` means the source is closed.
+    fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<(DownstreamKey, Bytes)>,
+    ) -> Poll<bool>;
+}
+
+/// Builds each core's links; called on the core's own thread.
+pub trait CoreLinks: Send + Sync + 'static {
+    /// The core's upstream producer.
+    fn upstream(&self, core: u32) -> Box<dyn Upstream>;
+    /// The core's downstream source.
+    fn downstream(&self, core: u32) -> Box<dyn Downstream>;
+}
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+#[error("session registry: {0}")]
+pub struct RegistryError(pub String);
+
+/// The session registry and the revocation list (Redis, or in-process maps).
+#[async_trait]
+pub trait Registry: Send + Sync + 'static {
+    /// Registers (or refreshes) a device's connection; returns the connection it
+    /// superseded, if another.
+    async fn register(
+        &self,
+        user: Id,
+        device_id: &str,
+        route: &SessionRoute,
+        ttl_secs: u64,
+    ) -> Result<Option<SessionRoute>, RegistryError>;
+    /// Removes a device's route if it still names this connection.
+    async fn unregister(
+        &self,
+        user: Id,
+        device_id: &str,
+        conn_id: u64,
+    ) -> Result<(), RegistryError>;
+    /// Was this token id revoked (logout)?
+    async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError>;
+    /// Sends `frame` to a connection anywhere (its gateway and core) and closes it.
+    async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError>;
+}

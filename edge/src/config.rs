@@ -1,0 +1,303 @@
+//! The edge's typed config: a TOML file, then `GOCHAT_*` environment overrides
+//! (`GOCHAT_SECTION__KEY`), unknown keys refused, validated before binding.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// Why a config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML or an override does not fit the schema.
+    #[error("invalid edge config: {0}")]
+    Parse(String),
+    /// Inconsistent or unsafe values.
+    #[error("invalid edge config: {0}")]
+    Invalid(String),
+}
+
+/// Which monoio driver the cores use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverChoice {
+    /// io_uring when the kernel has it, else the legacy (epoll) driver, logged.
+    #[default]
+    Auto,
+    /// io_uring only (fails to start without it).
+    IoUring,
+    /// The legacy epoll driver.
+    Legacy,
+}
+
+/// The whole edge config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Names this gateway's downstream topic (`im-downstream-topic-{gateway_id}`).
+    pub gateway_id: String,
+    /// Worker cores (0 = one per CPU).
+    pub cores: usize,
+    /// Pin each worker to its CPU.
+    pub pin_cores: bool,
+    /// monoio driver.
+    pub driver: DriverChoice,
+    /// WebSocket listener and limits.
+    pub ws: WsConfig,
+    /// Token checking.
+    pub auth: EdgeAuthConfig,
+    /// Kafka (absent: the embedding process supplies the log, as in standalone).
+    pub kafka: Option<EdgeKafkaConfig>,
+    /// Redis (absent: the embedding process supplies the registry).
+    pub redis: Option<EdgeRedisConfig>,
+    /// How long a session entry lives without a heartbeat.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            gateway_id: "gw1".into(),
+            cores: 0,
+            pin_cores: true,
+            driver: DriverChoice::Auto,
+            ws: WsConfig::default(),
+            auth: EdgeAuthConfig::default(),
+            kafka: None,
+            redis: None,
+            session_ttl_secs: 120,
+        }
+    }
+}
+
+/// WebSocket listener and per-connection limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Upgrade path.
+    pub path: String,
+    /// Allowed `Origin`s (empty: any).
+    pub allowed_origins: Vec<String>,
+    /// Largest message (and frame); larger closes with 1009.
+    pub max_message_bytes: usize,
+    /// Time allowed to complete the upgrade.
+    pub handshake_timeout_ms: u64,
+    /// A connection silent this long is closed.
+    pub heartbeat_timeout_secs: u64,
+    /// Bytes queued for a connection before it counts as a slow reader (closed with 1013).
+    pub max_outbound_bytes: usize,
+    /// Client frames (send/read/typing) per connection per second.
+    pub frames_per_second: u32,
+    /// Open connections per client IP (0: no limit).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 8090).into(),
+            path: "/ws".into(),
+            allowed_origins: Vec::new(),
+            max_message_bytes: 64 * 1024,
+            handshake_timeout_ms: 10_000,
+            heartbeat_timeout_secs: 90,
+            max_outbound_bytes: 1024 * 1024,
+            frames_per_second: 30,
+            max_connections_per_ip: 0,
+        }
+    }
+}
+
+/// Token checking.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeAuthConfig {
+    /// The HS256 secret the control plane signs with (at least 32 bytes).
+    pub jwt_secret: String,
+}
+
+/// Kafka.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeKafkaConfig {
+    /// `host:port,...`.
+    pub brokers: String,
+    /// Namespace prefix for topics.
+    #[serde(default)]
+    pub topic_prefix: String,
+    /// Create this gateway's downstream topic (one partition per core) at start.
+    #[serde(default = "yes")]
+    pub create_topic: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Redis (session registry, revocation list).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeRedisConfig {
+    /// `redis://host:port`.
+    pub url: String,
+    /// Namespace prefix for keys.
+    #[serde(default)]
+    pub key_prefix: String,
+}
+
+impl EdgeConfig {
+    /// Reads an optional TOML file and applies `GOCHAT_*` overrides from `env`.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.into(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(e.to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("GOCHAT_EDGE_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            set_path(&mut table, &path, parse_env_value(&value))?;
+        }
+        let config: Self = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked before binding.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.gateway_id.is_empty()
+            || !self
+                .gateway_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return invalid("gateway_id: letters, digits, '-' and '_' (it names a Kafka topic)");
+        }
+        if self.auth.jwt_secret.len() < 32 {
+            return Err(ConfigError::Invalid(format!(
+                "auth.jwt_secret is {} bytes; at least 32 are required (set GOCHAT_EDGE_AUTH__JWT_SECRET)",
+                self.auth.jwt_secret.len()
+            )));
+        }
+        if self.kafka.is_some() != self.redis.is_some() {
+            return invalid("[kafka] and [redis] go together (or neither, when embedded)");
+        }
+        if !self.ws.path.starts_with('/') {
+            return invalid("ws.path must start with '/'");
+        }
+        if self.ws.max_message_bytes < 1024
+            || self.ws.max_outbound_bytes < self.ws.max_message_bytes
+        {
+            return invalid(
+                "ws.max_message_bytes >= 1024 and ws.max_outbound_bytes >= ws.max_message_bytes",
+            );
+        }
+        if self.ws.heartbeat_timeout_secs == 0
+            || self.ws.frames_per_second == 0
+            || self.session_ttl_secs == 0
+        {
+            return invalid(
+                "ws.heartbeat_timeout_secs, ws.frames_per_second and session_ttl_secs must be positive",
+            );
+        }
+        Ok(())
+    }
+
+    /// The number of worker cores to start.
+    pub fn core_count(&self) -> usize {
+        if self.cores > 0 {
+            self.cores
+        } else {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1)
+        }
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn set_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    match path {
+        [] => Ok(()),
+        [key] => {
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => match table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(inner) => set_path(inner, rest, value),
+            _ => Err(ConfigError::Parse(format!("{section} is not a section"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn secrets_and_keys_are_checked() {
+        let secret = (
+            "GOCHAT_EDGE_AUTH__JWT_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        );
+        let config = EdgeConfig::load(
+            None,
+            env(&[
+                secret,
+                ("GOCHAT_EDGE_WS__MAX_MESSAGE_BYTES", "4096"),
+                ("GOCHAT_DATABASE__URL", "x"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.ws.max_message_bytes, 4096);
+        assert!(EdgeConfig::load(None, env(&[("GOCHAT_EDGE_AUTH__JWT_SECRET", "short")])).is_err());
+        assert!(EdgeConfig::load(None, env(&[secret, ("GOCHAT_EDGE_WS__BOGUS", "1")])).is_err());
+        assert!(EdgeConfig::load(None, env(&[secret, ("GOCHAT_EDGE_GATEWAY_ID", "a/b")])).is_err());
+    }
+}

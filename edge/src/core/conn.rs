@@ -1,0 +1,134 @@
+//! One connection's shared state: what the core's downstream dispatcher, its
+//! heartbeat wheel and the connection task all touch. Single-threaded (`Rc`,
+//! `Cell`): a connection never leaves its core.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::task::{Poll, Waker};
+
+use bytes::Bytes;
+use gochat_proto::ids::Id;
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// Close code (0: drop the TCP connection without a close frame).
+    pub code: u16,
+    /// Close reason sent to the client.
+    pub reason: &'static str,
+}
+
+/// A wake-up flag for one task on this core.
+#[derive(Default)]
+pub struct Notify {
+    flag: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Notify {
+    /// Wakes the waiting task (or the next wait returns at once).
+    pub fn notify(&self) {
+        self.flag.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once notified since the last wait.
+    pub fn notified(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.flag.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// A live, authenticated connection.
+pub struct Conn {
+    /// Unique on this core: slot in the low 24 bits, accept counter above.
+    pub id: u64,
+    /// The authenticated user.
+    pub user: Id,
+    /// The device (from the token or `?device_id=`).
+    pub device: Box<str>,
+    /// Login generation (ms at upgrade): the newer connection of a device wins.
+    pub generation: u64,
+    /// Seconds (core clock) of the last frame from the client.
+    pub last_seen: Cell<u64>,
+    outbox: RefCell<VecDeque<Bytes>>,
+    outbox_bytes: Cell<usize>,
+    close: Cell<Option<CloseRequest>>,
+    notify: Notify,
+}
+
+impl Conn {
+    /// A connection seen now.
+    pub fn new(id: u64, user: Id, device: &str, generation: u64, now: u64) -> Self {
+        Self {
+            id,
+            user,
+            device: device.into(),
+            generation,
+            last_seen: Cell::new(now),
+            outbox: RefCell::default(),
+            outbox_bytes: Cell::new(0),
+            close: Cell::new(None),
+            notify: Notify::default(),
+        }
+    }
+
+    /// Queues a JSON text frame. A connection whose queue passes `max_bytes` is a
+    /// slow reader: it is closed with 1013 and recovers by reconnecting and pulling.
+    pub fn deliver(&self, frame: Bytes, max_bytes: usize) {
+        if self.close.get().is_some() {
+            return;
+        }
+        let queued = self.outbox_bytes.get() + frame.len();
+        if queued > max_bytes {
+            self.outbox.borrow_mut().clear();
+            self.outbox_bytes.set(0);
+            self.request_close(CloseRequest {
+                code: crate::ws::codec::close_code::TRY_AGAIN_LATER,
+                reason: "slow reader; reconnect and pull",
+            });
+            return;
+        }
+        self.outbox_bytes.set(queued);
+        self.outbox.borrow_mut().push_back(frame);
+        self.notify.notify();
+    }
+
+    /// Asks the connection task to close (the first request wins).
+    pub fn request_close(&self, request: CloseRequest) {
+        if self.close.get().is_none() {
+            self.close.set(Some(request));
+        }
+        self.notify.notify();
+    }
+
+    /// The pending close request, if any.
+    pub fn close_requested(&self) -> Option<CloseRequest> {
+        self.close.get()
+    }
+
+    /// Takes every queued frame (for one coalesced write).
+    pub fn take_outbox(&self, into: &mut Vec<Bytes>) {
+        into.extend(self.outbox.borrow_mut().drain(..));
+        self.outbox_bytes.set(0);
+    }
+
+    /// Anything to write?
+    pub fn has_output(&self) -> bool {
+        self.outbox_bytes.get() > 0
+    }
+
+    /// Resolves when there is output or a close request.
+    pub fn wake_up(&self) -> impl Future<Output = ()> + '_ {
+        self.notify.notified()
+    }
+}

@@ -1,0 +1,320 @@
+//! A worker core: one monoio runtime on one pinned thread with its own
+//! `SO_REUSEPORT` listener, connection table, heartbeat wheel, upstream
+//! producer and downstream partition. Nothing here is shared with other cores;
+//! the only cross-thread traffic is the registry side thread's channel and the
+//! broker client's wake-ups.
+
+pub mod conn;
+mod session;
+pub mod wheel;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::{Either, select};
+use gochat_proto::kafka::DownstreamKey;
+use slab::Slab;
+
+use crate::auth::TokenVerifier;
+use crate::backend::{CoreLinks, Downstream, Upstream};
+use crate::config::EdgeConfig;
+use crate::registry::RegistryHandle;
+use crate::ws::codec::close_code;
+use conn::{CloseRequest, Conn};
+use wheel::Wheel;
+
+/// Read buffers lent to connections for one read each.
+const READ_BUFFER: usize = 16 * 1024;
+/// Connection slots per core (24 bits of the connection id).
+const SLOT_BITS: u32 = 24;
+
+/// What every core shares (read-only).
+pub struct Shared {
+    /// Validated config.
+    pub config: EdgeConfig,
+    /// Token checks.
+    pub verifier: TokenVerifier,
+}
+
+/// One core's state.
+pub struct Core {
+    /// Core index (= downstream partition).
+    pub index: u32,
+    /// Shared read-only state.
+    pub shared: Arc<Shared>,
+    /// Live connections.
+    pub table: RefCell<Slab<Rc<Conn>>>,
+    /// Where client frames go.
+    pub upstream: Box<dyn Upstream>,
+    /// The side thread.
+    pub registry: RegistryHandle,
+    /// Set once draining: new upgrades are refused, connections are closing.
+    pub draining: Cell<bool>,
+    read_pool: RefCell<Vec<Vec<u8>>>,
+    accepted: Cell<u64>,
+    wheel: RefCell<Wheel>,
+    per_ip: RefCell<HashMap<IpAddr, usize>>,
+    started: Instant,
+}
+
+impl Core {
+    /// Seconds since the core started (the wheel's clock).
+    pub fn now(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// A read buffer from the pool (returned with [`Core::give_buffer`]).
+    pub fn take_buffer(&self) -> Vec<u8> {
+        self.read_pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER))
+    }
+
+    /// Returns a read buffer to the pool.
+    pub fn give_buffer(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut pool = self.read_pool.borrow_mut();
+        // Keep a few: a burst of simultaneous reads should not pin memory forever.
+        if pool.len() < 64 && buffer.capacity() == READ_BUFFER {
+            pool.push(buffer);
+        }
+    }
+
+    /// Adds a connection; returns it, or `None` when the core is full.
+    pub fn add(
+        &self,
+        user: gochat_proto::ids::Id,
+        device: &str,
+        generation: u64,
+    ) -> Option<Rc<Conn>> {
+        let mut table = self.table.borrow_mut();
+        let entry = table.vacant_entry();
+        let slot = u64::try_from(entry.key())
+            .ok()
+            .filter(|s| *s < (1 << SLOT_BITS))?;
+        let serial = self.accepted.get() + 1;
+        self.accepted.set(serial);
+        let conn = Rc::new(Conn::new(
+            (serial << SLOT_BITS) | slot,
+            user,
+            device,
+            generation,
+            self.now(),
+        ));
+        entry.insert(conn.clone());
+        self.wheel
+            .borrow_mut()
+            .insert(conn.id, conn.last_seen.get());
+        Some(conn)
+    }
+
+    /// The connection with this id, if still open.
+    pub fn get(&self, id: u64) -> Option<Rc<Conn>> {
+        let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
+        self.table
+            .borrow()
+            .get(slot)
+            .filter(|c| c.id == id)
+            .cloned()
+    }
+
+    /// Removes a closed connection.
+    pub fn remove(&self, id: u64) {
+        if let Ok(slot) = usize::try_from(id & ((1 << SLOT_BITS) - 1)) {
+            let mut table = self.table.borrow_mut();
+            if table.get(slot).is_some_and(|c| c.id == id) {
+                table.remove(slot);
+            }
+        }
+    }
+
+    /// Counts a connection from `ip`; false when over the per-IP limit.
+    pub fn admit_ip(&self, ip: IpAddr) -> bool {
+        let limit = self.shared.config.ws.max_connections_per_ip;
+        if limit == 0 {
+            return true;
+        }
+        let mut per_ip = self.per_ip.borrow_mut();
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Releases what [`Core::admit_ip`] counted.
+    pub fn release_ip(&self, ip: IpAddr) {
+        if self.shared.config.ws.max_connections_per_ip == 0 {
+            return;
+        }
+        let mut per_ip = self.per_ip.borrow_mut();
+        if let Some(count) = per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Number of open connections on this core.
+    pub fn connections(&self) -> usize {
+        self.table.borrow().len()
+    }
+
+    fn dispatch(&self, key: &DownstreamKey, frame: &Bytes) {
+        let max = self.shared.config.ws.max_outbound_bytes;
+        for id in &key.conns {
+            if let Some(conn) = self.get(*id) {
+                conn.deliver(frame.clone(), max);
+                if key.close_after {
+                    conn.request_close(CloseRequest {
+                        code: close_code::NORMAL,
+                        reason: "signed in elsewhere",
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The signal every core waits on to drain; dropping the trigger fires it.
+#[derive(Clone)]
+pub struct Shutdown(flume::Receiver<()>);
+
+/// Fires [`Shutdown`] when dropped (or explicitly).
+pub struct ShutdownTrigger(Option<flume::Sender<()>>);
+
+impl ShutdownTrigger {
+    /// Starts the drain.
+    pub fn fire(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Shutdown {
+    /// A signal and its trigger.
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = flume::bounded(1);
+        (ShutdownTrigger(Some(tx)), Shutdown(rx))
+    }
+
+    /// Resolves once the trigger fired.
+    pub async fn wait(&self) {
+        let _ = self.0.recv_async().await;
+    }
+}
+
+/// Runs one core until shutdown and drain complete.
+pub async fn run_core(
+    index: u32,
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    links: Arc<dyn CoreLinks>,
+    registry: RegistryHandle,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let listener = monoio::net::TcpListener::from_std(listener)?;
+    let timeout = shared.config.ws.heartbeat_timeout_secs;
+    let core = Rc::new(Core {
+        index,
+        upstream: links.upstream(index),
+        shared,
+        table: RefCell::new(Slab::new()),
+        registry,
+        draining: Cell::new(false),
+        read_pool: RefCell::default(),
+        accepted: Cell::new(0),
+        wheel: RefCell::new(Wheel::new(timeout)),
+        per_ip: RefCell::default(),
+        started: Instant::now(),
+    });
+    monoio::spawn(downstream_loop(core.clone(), links.downstream(index)));
+    monoio::spawn(heartbeat_loop(core.clone()));
+    loop {
+        let accepted = {
+            let accept = std::pin::pin!(listener.accept());
+            let stop = std::pin::pin!(shutdown.wait());
+            match select(accept, stop).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => break,
+            }
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                monoio::spawn(session::serve(core.clone(), stream, peer));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(core = index, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    drain(&core).await;
+    Ok(())
+}
+
+/// Stops the core: every connection gets 1013 with a reconnect hint and is
+/// deregistered; then queued upstream records are flushed.
+async fn drain(core: &Rc<Core>) {
+    core.draining.set(true);
+    let conns: Vec<Rc<Conn>> = core.table.borrow().iter().map(|(_, c)| c.clone()).collect();
+    for conn in &conns {
+        conn.request_close(CloseRequest {
+            code: close_code::TRY_AGAIN_LATER,
+            reason: "server draining; reconnect",
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while core.connections() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    core.upstream.flush(Duration::from_secs(5));
+    tracing::info!(core = core.index, left = core.connections(), "core drained");
+}
+
+/// Writes downstream frames into connection outboxes, as they come: each wake
+/// takes everything ready, so a busy connection gets several frames per write.
+async fn downstream_loop(core: Rc<Core>, mut source: Box<dyn Downstream>) {
+    let mut batch = Vec::new();
+    loop {
+        let open = std::future::poll_fn(|cx| source.poll_batch(cx, &mut batch)).await;
+        for (key, frame) in batch.drain(..) {
+            core.dispatch(&key, &frame);
+        }
+        if !open {
+            return;
+        }
+    }
+}
+
+/// Ticks the heartbeat wheel once a second.
+async fn heartbeat_loop(core: Rc<Core>) {
+    let mut tick = monoio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = core.now();
+        let expired = core.wheel.borrow_mut().expire(now);
+        let timeout = core.wheel.borrow().timeout();
+        for id in expired {
+            let Some(conn) = core.get(id) else { continue };
+            let seen = conn.last_seen.get();
+            if seen + timeout <= now {
+                conn.request_close(CloseRequest {
+                    code: close_code::POLICY,
+                    reason: "heartbeat timeout",
+                });
+            } else {
+                core.wheel.borrow_mut().insert(id, seen);
+            }
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! One connection's task: the upgrade (with a deadline), the token and origin
+//! checks, then the frame loop — wait for readability or for output, read into
+//! a buffer borrowed from the core, decode, answer pings locally, send the
+//! rest upstream, and write everything queued in one write.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{Either, select};
+use gochat_proto::frames::{ClientFrame, ErrorCode, ServerFrame};
+use gochat_proto::ids::{Id, now_millis};
+use gochat_proto::kafka::{Origin, UpstreamRecord};
+use gochat_proto::keys::SessionRoute;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::Core;
+use super::conn::{CloseRequest, Conn};
+use crate::ws::codec::{self, Codec, Event, close_code};
+use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
+
+/// Serves one accepted TCP connection to the end.
+pub async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+    if !core.admit_ip(peer.ip()) {
+        let mut stream = stream;
+        let _ = stream.write_all(Refusal::Unavailable.response()).await;
+        return;
+    }
+    upgrade_and_run(&core, stream).await;
+    core.release_ip(peer.ip());
+}
+
+async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let ws = &core.shared.config.ws;
+    let deadline = Duration::from_millis(ws.handshake_timeout_ms);
+    let (upgrade, leftover) =
+        match monoio::time::timeout(deadline, read_upgrade(&mut stream, &ws.path)).await {
+            Err(_) | Ok(Err(None)) => return,
+            Ok(Err(Some(refusal))) => return refuse(stream, refusal).await,
+            Ok(Ok(parsed)) => parsed,
+        };
+    let (user, device) = match authorize(core, &upgrade).await {
+        Ok(who) => who,
+        Err(refusal) => return refuse(stream, refusal).await,
+    };
+    let generation = u64::try_from(now_millis()).unwrap_or(0);
+    let Some(conn) = core.add(user, &device, generation) else {
+        return refuse(stream, Refusal::Unavailable).await;
+    };
+    let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
+    if written.is_ok() {
+        core.registry.register(user, &device, route(core, &conn));
+        frame_loop(core, &conn, &mut stream, &leftover).await;
+        core.registry.unregister(user, &device, conn.id);
+    }
+    core.remove(conn.id);
+}
+
+async fn refuse(mut stream: TcpStream, refusal: Refusal) {
+    let _ = stream.write_all(refusal.response()).await;
+}
+
+/// Reads until a complete upgrade request. `Err(None)`: the peer went away.
+async fn read_upgrade(
+    stream: &mut TcpStream,
+    path: &str,
+) -> Result<(Upgrade, Vec<u8>), Option<Refusal>> {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        if buf.len() == buf.capacity() {
+            if buf.len() >= MAX_REQUEST {
+                return Err(Some(Refusal::TooLarge));
+            }
+            buf.reserve(1024);
+        }
+        let len = buf.len();
+        let (result, slice) = stream.read(buf.slice_mut(len..)).await;
+        buf = slice.into_inner();
+        match result {
+            Ok(0) | Err(_) => return Err(None),
+            Ok(_) => {}
+        }
+        match handshake::parse(&buf, path) {
+            Ok(Some((upgrade, used))) => return Ok((upgrade, buf[used..].to_vec())),
+            Ok(None) => {}
+            Err(refusal) => return Err(Some(refusal)),
+        }
+    }
+}
+
+/// Origin, token, revocation: all before the 101, so a refused client never
+/// holds a WebSocket.
+async fn authorize(core: &Core, upgrade: &Upgrade) -> Result<(Id, String), Refusal> {
+    if core.draining.get() {
+        return Err(Refusal::Unavailable);
+    }
+    if !handshake::origin_allowed(
+        upgrade.origin.as_deref(),
+        &core.shared.config.ws.allowed_origins,
+    ) {
+        return Err(Refusal::Forbidden("origin not allowed"));
+    }
+    let token = upgrade
+        .token
+        .as_deref()
+        .ok_or(Refusal::Unauthorized("missing token"))?;
+    let claims = core
+        .shared
+        .verifier
+        .verify(token)
+        .ok_or(Refusal::Unauthorized("invalid or expired token"))?;
+    match core.registry.is_revoked(&claims.jti).await {
+        Ok(false) => {}
+        Ok(true) => return Err(Refusal::Unauthorized("token revoked")),
+        // Fail closed: a revoked token must not get in while Redis is away.
+        Err(e) => {
+            tracing::warn!(error = %e, "revocation check failed; refusing the upgrade");
+            return Err(Refusal::Unavailable);
+        }
+    }
+    let user = claims
+        .user_id()
+        .ok_or(Refusal::Unauthorized("invalid token"))?;
+    Ok((user, upgrade.device_id.clone().unwrap_or(claims.did)))
+}
+
+fn route(core: &Core, conn: &Conn) -> SessionRoute {
+    SessionRoute {
+        gateway_id: core.shared.config.gateway_id.clone(),
+        core: core.index,
+        conn_id: conn.id,
+        generation: conn.generation,
+        seen_at: now_millis(),
+    }
+}
+
+/// Per-connection frame rate: a fixed one-second window.
+struct RateWindow {
+    second: u64,
+    count: u32,
+}
+
+async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, leftover: &[u8]) {
+    let max_message = core.shared.config.ws.max_message_bytes;
+    let mut codec = Codec::default();
+    let mut events = Vec::new();
+    // Control frames (pong, close) written before queued JSON frames.
+    let mut control = Vec::new();
+    let mut rate = RateWindow {
+        second: 0,
+        count: 0,
+    };
+    let mut registered_at = core.now();
+    let mut closing: Option<CloseRequest> = None;
+    let mut input = leftover.to_vec();
+    loop {
+        if !input.is_empty() {
+            if let Err(v) = codec.feed(&input, max_message, &mut events) {
+                closing = Some(CloseRequest {
+                    code: v.code,
+                    reason: v.reason,
+                });
+            }
+            input = Vec::new();
+            for event in events.drain(..) {
+                if let Some(close) = handle(
+                    core,
+                    conn,
+                    event,
+                    &mut control,
+                    &mut rate,
+                    &mut registered_at,
+                ) {
+                    closing.get_or_insert(close);
+                    break;
+                }
+            }
+        }
+        let requested = closing.or_else(|| conn.close_requested());
+        if requested.is_some() || conn.has_output() || !control.is_empty() {
+            if write_out(core, conn, stream, &mut control, requested)
+                .await
+                .is_err()
+                || requested.is_some()
+            {
+                return;
+            }
+            continue;
+        }
+        let readable = {
+            let readable = std::pin::pin!(stream.readable(false));
+            let woke = std::pin::pin!(conn.wake_up());
+            match select(readable, woke).await {
+                Either::Left((result, _)) => result.is_ok(),
+                Either::Right(_) => continue,
+            }
+        };
+        if !readable {
+            return;
+        }
+        let buffer = core.take_buffer();
+        let (result, buffer) = stream.read(buffer).await;
+        match result {
+            Ok(0) | Err(_) => {
+                core.give_buffer(buffer);
+                return;
+            }
+            Ok(_) => {
+                if let Err(v) = codec.feed(&buffer, max_message, &mut events) {
+                    closing = Some(CloseRequest {
+                        code: v.code,
+                        reason: v.reason,
+                    });
+                }
+                core.give_buffer(buffer);
+                for event in events.drain(..) {
+                    if closing.is_some() {
+                        break;
+                    }
+                    if let Some(close) = handle(
+                        core,
+                        conn,
+                        event,
+                        &mut control,
+                        &mut rate,
+                        &mut registered_at,
+                    ) {
+                        closing = Some(close);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Handles one decoded event; returns a close request when the connection ends.
+fn handle(
+    core: &Core,
+    conn: &Conn,
+    event: Event,
+    control: &mut Vec<u8>,
+    rate: &mut RateWindow,
+    registered_at: &mut u64,
+) -> Option<CloseRequest> {
+    let now = core.now();
+    conn.last_seen.set(now);
+    // Heartbeats also keep the registry entry alive, a third of its TTL at a time.
+    if now.saturating_sub(*registered_at) * 3 >= core.shared.config.session_ttl_secs {
+        *registered_at = now;
+        core.registry
+            .register(conn.user, &conn.device, route(core, conn));
+    }
+    match event {
+        Event::Text(text) => on_text(core, conn, &text, rate, now),
+        Event::Binary(_) => reply_error(
+            core,
+            conn,
+            None,
+            ErrorCode::BadRequest,
+            "frames are JSON text",
+        ),
+        Event::Ping(payload) => codec::encode_pong(&payload, control),
+        Event::Pong => {}
+        Event::Close(received) => {
+            let code = received.map_or(close_code::NORMAL, |(code, _)| code);
+            return Some(CloseRequest { code, reason: "" });
+        }
+    }
+    None
+}
+
+fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64) {
+    let frame: ClientFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let message = if e.is_data() {
+                format!("unknown frame: {e}")
+            } else {
+                "invalid JSON".to_owned()
+            };
+            return reply_error(core, conn, None, ErrorCode::BadRequest, &message);
+        }
+    };
+    let client_msg_id = match &frame {
+        ClientFrame::Ping {} => {
+            return conn.deliver(
+                Bytes::from_static(br#"{"type":"pong"}"#),
+                core.shared.config.ws.max_outbound_bytes,
+            );
+        }
+        ClientFrame::Send(send) => Some(send.client_msg_id.clone()),
+        _ => None,
+    };
+    if rate.second != now {
+        *rate = RateWindow {
+            second: now,
+            count: 0,
+        };
+    }
+    rate.count += 1;
+    if rate.count > core.shared.config.ws.frames_per_second {
+        return reply_error(
+            core,
+            conn,
+            client_msg_id,
+            ErrorCode::RateLimited,
+            "too many frames; slow down",
+        );
+    }
+    let record = UpstreamRecord {
+        version: gochat_proto::WIRE_VERSION.into(),
+        from_user_id: conn.user,
+        device_id: conn.device.to_string(),
+        origin: Origin {
+            gateway_id: core.shared.config.gateway_id.clone(),
+            core: core.index,
+            conn_id: conn.id,
+        },
+        timestamp: now_millis(),
+        frame,
+    };
+    let sent = serde_json::to_vec(&record)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            core.upstream
+                .send(&conn.user.to_string(), bytes)
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "upstream produce failed");
+        reply_error(
+            core,
+            conn,
+            client_msg_id,
+            ErrorCode::Internal,
+            "temporarily unavailable; retry",
+        );
+    }
+}
+
+fn reply_error(
+    core: &Core,
+    conn: &Conn,
+    client_msg_id: Option<String>,
+    code: ErrorCode,
+    message: &str,
+) {
+    let frame = ServerFrame::error(client_msg_id, code, message).to_json();
+    conn.deliver(Bytes::from(frame), core.shared.config.ws.max_outbound_bytes);
+}
+
+/// One write: control frames, then every queued JSON frame, then the close frame.
+async fn write_out(
+    core: &Core,
+    conn: &Conn,
+    stream: &mut TcpStream,
+    control: &mut Vec<u8>,
+    close: Option<CloseRequest>,
+) -> std::io::Result<()> {
+    let mut out = core.take_buffer();
+    out.append(control);
+    let mut frames = Vec::new();
+    conn.take_outbox(&mut frames);
+    for frame in &frames {
+        codec::encode_text(frame, &mut out);
+    }
+    if let Some(close) = close {
+        codec::encode_close(close.code, close.reason, &mut out);
+    }
+    let (result, out) = stream.write_all(out).await;
+    core.give_buffer(out);
+    result.map(|_| ())
+}

@@ -1,0 +1,142 @@
+//! The side thread: the one place the edge does control-plane I/O (session
+//! registry writes, revocation checks, kicks), on a small tokio runtime of its
+//! own, so worker cores never wait on Redis. Cores talk to it through a
+//! [`RegistryHandle`]; it drains what is queued before exiting, so a drain's
+//! deregistrations are not lost.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gochat_proto::frames::ServerFrame;
+use gochat_proto::ids::Id;
+use gochat_proto::keys::SessionRoute;
+
+use crate::backend::{Registry, RegistryError};
+
+const QUEUE: usize = 65_536;
+
+enum Command {
+    Register {
+        user: Id,
+        device: String,
+        route: SessionRoute,
+    },
+    Unregister {
+        user: Id,
+        device: String,
+        conn_id: u64,
+    },
+    IsRevoked {
+        jti: String,
+        reply: flume::Sender<Result<bool, RegistryError>>,
+    },
+}
+
+/// A core's way to the side thread.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    tx: flume::Sender<Command>,
+}
+
+impl RegistryHandle {
+    /// Registers or refreshes a connection (fire and forget: a lost refresh only
+    /// delays routing until the next heartbeat).
+    pub fn register(&self, user: Id, device: &str, route: SessionRoute) {
+        self.submit(Command::Register {
+            user,
+            device: device.to_owned(),
+            route,
+        });
+    }
+
+    /// Deregisters a closed connection.
+    pub fn unregister(&self, user: Id, device: &str, conn_id: u64) {
+        self.submit(Command::Unregister {
+            user,
+            device: device.to_owned(),
+            conn_id,
+        });
+    }
+
+    /// Asks whether a token was revoked; an unreachable registry is an error
+    /// (the caller refuses the connection rather than trust a revoked token).
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError> {
+        let (reply, answer) = flume::bounded(1);
+        self.tx
+            .try_send(Command::IsRevoked {
+                jti: jti.to_owned(),
+                reply,
+            })
+            .map_err(|_| RegistryError("registry queue full".into()))?;
+        answer
+            .recv_async()
+            .await
+            .map_err(|_| RegistryError("registry thread gone".into()))?
+    }
+
+    fn submit(&self, command: Command) {
+        if self.tx.try_send(command).is_err() {
+            tracing::warn!("registry queue full: a session update was dropped");
+        }
+    }
+}
+
+/// Starts the side thread; it ends once every handle is dropped and its queue is empty.
+pub fn spawn(
+    registry: Arc<dyn Registry>,
+    ttl_secs: u64,
+) -> std::io::Result<(RegistryHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = flume::bounded::<Command>(QUEUE);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new()
+        .name("edge-registry".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                while let Ok(command) = rx.recv_async().await {
+                    let registry = registry.clone();
+                    tasks.spawn(async move { execute(registry.as_ref(), command, ttl_secs).await });
+                    // Reap finished tasks as we go so the set stays small.
+                    while tasks.try_join_next().is_some() {}
+                }
+                while tasks.join_next().await.is_some() {}
+            });
+        })?;
+    Ok((RegistryHandle { tx }, thread))
+}
+
+async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
+    match command {
+        Command::Register {
+            user,
+            device,
+            route,
+        } => match registry.register(user, &device, &route, ttl_secs).await {
+            Ok(Some(superseded)) => {
+                let kick = ServerFrame::Kick {
+                    reason: "signed in elsewhere".into(),
+                }
+                .to_json();
+                if let Err(e) = registry.kick(&superseded, Bytes::from(kick)).await {
+                    tracing::warn!(error = %e, "superseded connection not kicked");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, %user, "session not registered"),
+        },
+        Command::Unregister {
+            user,
+            device,
+            conn_id,
+        } => {
+            if let Err(e) = registry.unregister(user, &device, conn_id).await {
+                tracing::warn!(error = %e, %user, "session not deregistered; it expires by itself");
+            }
+        }
+        Command::IsRevoked { jti, reply } => {
+            let _ = reply.send(registry.is_revoked(&jti).await);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The `gochat` binary's library half: how the edge and the control plane are
+//! put together ([`links`]) and standalone mode ([`standalone`]). Kept as a
+//! library so tests start real servers in-process on port 0.
+
+pub mod links;
+pub mod standalone;

@@ -1,0 +1,128 @@
+//! Adapters that let the edge run on the control plane's engines: the session
+//! registry on the control plane's state store (Redis or in-process) with
+//! kicks through its bus, and — in standalone mode — core links on the
+//! in-process log. They live here, in the binary, because the edge and the
+//! control crates never depend on each other.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gochat_control::bus::Bus;
+use gochat_control::bus::memory::MemoryBus;
+use gochat_control::state::StateStore;
+use gochat_edge::backend::{
+    CoreLinks, Downstream, Registry, RegistryError, Upstream, UpstreamError,
+};
+use gochat_proto::ids::Id;
+use gochat_proto::kafka::DownstreamKey;
+use gochat_proto::keys::SessionRoute;
+use tokio::sync::mpsc;
+
+/// The edge's registry on the control plane's state store and bus.
+pub struct StateRegistry {
+    /// Sessions and revocations.
+    pub state: Arc<dyn StateStore>,
+    /// Where kicks go.
+    pub bus: Arc<dyn Bus>,
+}
+
+fn registry_error(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError(e.to_string())
+}
+
+#[async_trait]
+impl Registry for StateRegistry {
+    async fn register(
+        &self,
+        user: Id,
+        device_id: &str,
+        route: &SessionRoute,
+        ttl_secs: u64,
+    ) -> Result<Option<SessionRoute>, RegistryError> {
+        self.state
+            .register_route(user, device_id, route, ttl_secs)
+            .await
+            .map_err(registry_error)
+    }
+    async fn unregister(
+        &self,
+        user: Id,
+        device_id: &str,
+        conn_id: u64,
+    ) -> Result<(), RegistryError> {
+        self.state
+            .unregister_route(user, device_id, conn_id)
+            .await
+            .map_err(registry_error)
+    }
+    async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError> {
+        self.state.is_revoked(jti).await.map_err(registry_error)
+    }
+    async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError> {
+        let key = DownstreamKey {
+            conns: vec![route.conn_id],
+            close_after: true,
+        };
+        self.bus
+            .send_downstream(&route.gateway_id, route.core, &key, frame)
+            .await
+            .map_err(registry_error)
+    }
+}
+
+/// Standalone core links: the in-process log.
+pub struct MemoryLinks {
+    /// The control plane's in-process bus.
+    pub bus: Arc<MemoryBus>,
+    /// The embedded gateway's id.
+    pub gateway_id: String,
+}
+
+impl CoreLinks for MemoryLinks {
+    fn upstream(&self, _core: u32) -> Box<dyn Upstream> {
+        Box::new(MemoryUpstream(self.bus.upstream_sender()))
+    }
+    fn downstream(&self, core: u32) -> Box<dyn Downstream> {
+        Box::new(MemoryDownstream(
+            self.bus.subscribe_downstream(&self.gateway_id, core),
+        ))
+    }
+}
+
+struct MemoryUpstream(mpsc::Sender<Bytes>);
+
+impl Upstream for MemoryUpstream {
+    fn send(&self, _key: &str, record: Vec<u8>) -> Result<(), UpstreamError> {
+        self.0
+            .try_send(Bytes::from(record))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))
+    }
+    // The channel hands records over at once: nothing to wait for.
+    fn flush(&self, _timeout: Duration) {}
+}
+
+struct MemoryDownstream(mpsc::Receiver<(DownstreamKey, Bytes)>);
+
+impl Downstream for MemoryDownstream {
+    fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<(DownstreamKey, Bytes)>,
+    ) -> Poll<bool> {
+        let mut got = false;
+        loop {
+            match self.0.poll_recv(cx) {
+                Poll::Ready(Some(item)) => {
+                    out.push(item);
+                    got = true;
+                }
+                Poll::Ready(None) => return Poll::Ready(false),
+                Poll::Pending if got => return Poll::Ready(true),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

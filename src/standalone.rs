@@ -1,0 +1,146 @@
+//! Standalone mode: the edge cores and every control service in one process,
+//! on the embedded engines (SQLite in the data dir, in-process state and log,
+//! local media dir) — no external service. Same business logic as the
+//! distributed mode: only the engines differ.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use gochat_control::config::ControlConfig;
+use gochat_control::{ControlListeners, Running};
+use gochat_edge::config::EdgeConfig;
+use gochat_edge::{EdgeListeners, RunningEdge, Shutdown, ShutdownTrigger};
+use tokio_util::sync::CancellationToken;
+
+use crate::links::{MemoryLinks, StateRegistry};
+
+/// The embedded gateway's id.
+pub const GATEWAY_ID: &str = "local";
+
+/// What standalone needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// SQLite database, media and the generated secret live here.
+    pub data_dir: PathBuf,
+    /// Edge worker cores (0: one per CPU).
+    pub cores: usize,
+    /// Usernames allowed to use `/admin/*`.
+    pub admin_usernames: Vec<String>,
+}
+
+/// A running standalone process.
+pub struct Standalone {
+    /// REST API and web client.
+    pub http_addr: SocketAddr,
+    /// WebSocket.
+    pub ws_addr: SocketAddr,
+    control: Running,
+    edge: RunningEdge,
+    edge_trigger: ShutdownTrigger,
+    control_token: CancellationToken,
+}
+
+impl Standalone {
+    /// Drains the edge (connections get 1013 with a reconnect hint and are
+    /// deregistered), then stops the control services.
+    pub async fn shutdown(mut self) {
+        self.edge_trigger.fire();
+        let edge = self.edge;
+        let _ = tokio::task::spawn_blocking(move || edge.join()).await;
+        self.control_token.cancel();
+        self.control.wait().await;
+    }
+}
+
+/// The secret tokens are signed with: generated once, kept in the data dir.
+fn jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("jwt_secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
+}
+
+/// The control config standalone runs with.
+pub fn control_config(options: &Options, secret: &str) -> ControlConfig {
+    let mut config = ControlConfig::default();
+    config.database.url = format!("sqlite://{}", options.data_dir.join("gochat.db").display());
+    config.logic.media_dir = options.data_dir.join("media");
+    config.auth.jwt_secret = secret.to_owned();
+    config.auth.admin_usernames = options.admin_usernames.clone();
+    config
+}
+
+/// The edge config standalone runs with.
+pub fn edge_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> EdgeConfig {
+    let mut config = EdgeConfig {
+        gateway_id: GATEWAY_ID.into(),
+        cores: options.cores,
+        ..EdgeConfig::default()
+    };
+    config.ws.addr = ws_addr;
+    config.auth.jwt_secret = secret.to_owned();
+    config
+}
+
+/// Starts everything on listeners the caller bound (port 0 in tests).
+pub async fn start(
+    options: Options,
+    http: tokio::net::TcpListener,
+    ws: EdgeListeners,
+) -> anyhow::Result<Standalone> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating {}", options.data_dir.display()))?;
+    let secret = jwt_secret(&options.data_dir)?;
+    let control_token = CancellationToken::new();
+    let control = gochat_control::start(
+        control_config(&options, &secret),
+        ControlListeners {
+            http: Some(http),
+            grpc: None,
+        },
+        control_token.clone(),
+    )
+    .await?;
+    let http_addr = control.http_addr.context("http address")?;
+    let bus = control
+        .memory_bus
+        .clone()
+        .context("standalone runs on the in-process log")?;
+    let ws_addr = ws.local_addr()?;
+    let links = Arc::new(MemoryLinks {
+        bus: bus.clone(),
+        gateway_id: GATEWAY_ID.into(),
+    });
+    let registry = Arc::new(StateRegistry {
+        state: control.state.clone(),
+        bus,
+    });
+    let (edge_trigger, shutdown) = Shutdown::new();
+    let edge = gochat_edge::run(
+        edge_config(&options, &secret, ws_addr),
+        ws,
+        links,
+        registry,
+        shutdown,
+    )?;
+    Ok(Standalone {
+        http_addr,
+        ws_addr,
+        control,
+        edge,
+        edge_trigger,
+        control_token,
+    })
+}
