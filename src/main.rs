@@ -37,6 +37,9 @@ enum Command {
         /// Usernames allowed to use the admin API (comma-separated).
         #[arg(long, default_value = "admin")]
         admins: String,
+        /// Browser origins allowed on the WebSocket besides the product's own (comma-separated).
+        #[arg(long, default_value = "")]
+        allowed_origins: String,
     },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
@@ -64,16 +67,13 @@ fn main() -> anyhow::Result<()> {
             ws_addr,
             cores,
             admins,
+            allowed_origins,
         } => {
             let options = gochat::standalone::Options {
                 data_dir,
                 cores,
-                admin_usernames: admins
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .map(String::from)
-                    .collect(),
+                admin_usernames: comma_list(&admins),
+                extra_origins: comma_list(&allowed_origins),
             };
             runtime()?.block_on(standalone(options, http_addr, ws_addr))
         }
@@ -86,6 +86,14 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(control(config))
         }
     }
+}
+
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -28,6 +28,8 @@ pub struct Options {
     pub cores: usize,
     /// Usernames allowed to use `/admin/*`.
     pub admin_usernames: Vec<String>,
+    /// Browser origins allowed besides the product's own web origin.
+    pub extra_origins: Vec<String>,
 }
 
 /// A running standalone process.
@@ -82,16 +84,37 @@ pub fn control_config(options: &Options, secret: &str) -> ControlConfig {
     config
 }
 
-/// The edge config standalone runs with.
-pub fn edge_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> EdgeConfig {
+/// The edge config standalone runs with: browsers may connect from the
+/// product's own web origin (and from `extra_origins`).
+pub fn edge_config(
+    options: &Options,
+    secret: &str,
+    ws_addr: SocketAddr,
+    http_addr: SocketAddr,
+) -> EdgeConfig {
     let mut config = EdgeConfig {
         gateway_id: GATEWAY_ID.into(),
         cores: options.cores,
         ..EdgeConfig::default()
     };
     config.ws.addr = ws_addr;
+    config.ws.allowed_origins = own_origins(http_addr);
+    config
+        .ws
+        .allowed_origins
+        .extend(options.extra_origins.iter().cloned());
     config.auth.jwt_secret = secret.to_owned();
     config
+}
+
+/// `http://host:port` for the address, and its `localhost` spelling on loopback.
+fn own_origins(http_addr: SocketAddr) -> Vec<String> {
+    let mut origins = vec![format!("http://{http_addr}")];
+    if http_addr.ip().is_loopback() || http_addr.ip().is_unspecified() {
+        origins.push(format!("http://localhost:{}", http_addr.port()));
+        origins.push(format!("http://127.0.0.1:{}", http_addr.port()));
+    }
+    origins
 }
 
 /// Starts everything on listeners the caller bound (port 0 in tests).
@@ -129,7 +152,7 @@ pub async fn start(
     });
     let (edge_trigger, shutdown) = Shutdown::new();
     let edge = gochat_edge::run(
-        edge_config(&options, &secret, ws_addr),
+        edge_config(&options, &secret, ws_addr, http_addr),
         ws,
         links,
         registry,

@@ -75,14 +75,17 @@ pub enum EdgeError {
 pub struct RunningEdge {
     cores: Vec<std::thread::JoinHandle<()>>,
     registry: std::thread::JoinHandle<()>,
+    registry_handle: registry::RegistryHandle,
 }
 
 impl RunningEdge {
-    /// Waits for every core to drain and the side thread to finish its queue.
+    /// Waits for every core to drain, then for the side thread to finish its
+    /// queue (the drained connections' deregistrations).
     pub fn join(self) {
         for core in self.cores {
             let _ = core.join();
         }
+        self.registry_handle.stop();
         let _ = self.registry.join();
     }
 }
@@ -155,10 +158,10 @@ pub fn run(
             })?;
         cores.push(thread);
     }
-    drop(handle);
     tracing::info!(gateway = %shared.config.gateway_id, cores = cores.len(), driver, "edge started");
     Ok(RunningEdge {
         cores,
         registry: registry_thread,
+        registry_handle: handle,
     })
 }

@@ -30,6 +30,8 @@ enum Command {
         jti: String,
         reply: flume::Sender<Result<bool, RegistryError>>,
     },
+    /// Everything queued before it is done; then the thread ends.
+    Stop,
 }
 
 /// A core's way to the side thread.
@@ -74,6 +76,12 @@ impl RegistryHandle {
             .map_err(|_| RegistryError("registry thread gone".into()))?
     }
 
+    /// Ends the side thread once everything queued so far is done (after the
+    /// cores drained, so their deregistrations go out first).
+    pub fn stop(&self) {
+        let _ = self.tx.send(Command::Stop);
+    }
+
     fn submit(&self, command: Command) {
         if self.tx.try_send(command).is_err() {
             tracing::warn!("registry queue full: a session update was dropped");
@@ -81,7 +89,8 @@ impl RegistryHandle {
     }
 }
 
-/// Starts the side thread; it ends once every handle is dropped and its queue is empty.
+/// Starts the side thread; it ends on [`RegistryHandle::stop`] (or once every
+/// handle is dropped), after finishing what was queued.
 pub fn spawn(
     registry: Arc<dyn Registry>,
     ttl_secs: u64,
@@ -96,6 +105,9 @@ pub fn spawn(
             runtime.block_on(async move {
                 let mut tasks = tokio::task::JoinSet::new();
                 while let Ok(command) = rx.recv_async().await {
+                    if matches!(command, Command::Stop) {
+                        break;
+                    }
                     let registry = registry.clone();
                     tasks.spawn(async move { execute(registry.as_ref(), command, ttl_secs).await });
                     // Reap finished tasks as we go so the set stays small.
@@ -138,5 +150,6 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
         Command::IsRevoked { jti, reply } => {
             let _ = reply.send(registry.is_revoked(&jti).await);
         }
+        Command::Stop => {}
     }
 }

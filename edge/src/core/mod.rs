@@ -184,30 +184,74 @@ impl Core {
     }
 }
 
-/// The signal every core waits on to drain; dropping the trigger fires it.
+/// The signal every core waits on to drain; dropping the trigger fires it too.
 #[derive(Clone)]
-pub struct Shutdown(flume::Receiver<()>);
+pub struct Shutdown(Arc<ShutdownState>);
 
-/// Fires [`Shutdown`] when dropped (or explicitly).
-pub struct ShutdownTrigger(Option<flume::Sender<()>>);
+#[derive(Default)]
+struct ShutdownState {
+    fired: std::sync::atomic::AtomicBool,
+    // One entry per waiting task (deduplicated): the cores' accept loops.
+    wakers: std::sync::Mutex<Vec<std::task::Waker>>,
+}
+
+impl ShutdownState {
+    fn fire(&self) {
+        self.fired.store(true, std::sync::atomic::Ordering::Release);
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Fires [`Shutdown`] explicitly or when dropped.
+pub struct ShutdownTrigger(Arc<ShutdownState>);
 
 impl ShutdownTrigger {
     /// Starts the drain.
     pub fn fire(&mut self) {
-        self.0.take();
+        self.0.fire();
+    }
+}
+
+impl Drop for ShutdownTrigger {
+    fn drop(&mut self) {
+        self.0.fire();
     }
 }
 
 impl Shutdown {
     /// A signal and its trigger.
     pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = flume::bounded(1);
-        (ShutdownTrigger(Some(tx)), Shutdown(rx))
+        let state = Arc::new(ShutdownState::default());
+        (ShutdownTrigger(state.clone()), Shutdown(state))
+    }
+
+    /// Has the trigger fired?
+    pub fn fired(&self) -> bool {
+        self.0.fired.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Resolves once the trigger fired.
     pub async fn wait(&self) {
-        let _ = self.0.recv_async().await;
+        std::future::poll_fn(|cx| {
+            if self.fired() {
+                return std::task::Poll::Ready(());
+            }
+            let mut wakers = self.0.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+            drop(wakers);
+            // Fired between the check and the registration: do not miss it.
+            if self.fired() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await
     }
 }
 

@@ -1,0 +1,280 @@
+//! End-to-end scenarios (issue: edge gateway, point 8), run against standalone
+//! and against the local cluster. Users on "gateway 0" and "gateway 1" are on
+//! different gateways in the cluster (the message crosses Kafka) and on the
+//! same one in standalone.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{Ended, Target, upgrade_status};
+
+fn unique(name: &str) -> String {
+    format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+pub async fn one_to_one_send_ack_deliver(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let bob = t.user(&unique("bob")).await?;
+    let mut a = t.connect(&alice, 0).await?;
+    let mut b = t.connect(&bob, 1).await?;
+    a.send(json!({"type":"send","client_msg_id":"m1","to_user_id":bob.id,"message_type":"text","content":"hello bob"})).await?;
+    let ack = a.next_of("ack").await?;
+    assert_eq!(
+        (ack["client_msg_id"].as_str(), ack["seq_id"].as_i64()),
+        (Some("m1"), Some(1))
+    );
+    let message = b.next_of("message").await?;
+    assert_eq!(message["content"], "hello bob");
+    assert_eq!(message["message_id"], ack["message_id"]);
+    assert_eq!(message["from_user_id"].as_str(), Some(alice.id.as_str()));
+    // And back, over the same connections.
+    b.send(json!({"type":"send","client_msg_id":"r1","to_user_id":alice.id,"content":"hi alice"}))
+        .await?;
+    assert_eq!(b.next_of("ack").await?["seq_id"], 2);
+    assert_eq!(a.next_of("message").await?["content"], "hi alice");
+    a.send(json!({"type":"ping"})).await?;
+    a.next_of("pong").await?;
+    Ok(())
+}
+
+pub async fn resend_is_deduplicated(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let bob = t.user(&unique("bob")).await?;
+    let mut a = t.connect(&alice, 0).await?;
+    let send = json!({"type":"send","client_msg_id":"same","to_user_id":bob.id,"content":"once"});
+    a.send(send.clone()).await?;
+    let first = a.next_of("ack").await?;
+    a.send(send).await?;
+    let second = a.next_of("ack").await?;
+    assert_eq!(first, second);
+    let cid = first["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(t.pull_all(&bob, &cid).await?.len(), 1);
+    Ok(())
+}
+
+pub async fn offline_then_pull(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let bob = t.user(&unique("bob")).await?;
+    let mut a = t.connect(&alice, 0).await?;
+    let mut cid = String::new();
+    for i in 0..5 {
+        a.send(json!({"type":"send","client_msg_id":format!("o{i}"),"to_user_id":bob.id,"content":format!("while away {i}")})).await?;
+        cid = a.next_of("ack").await?["conversation_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    // Bob comes online later and pulls what he missed.
+    let _b = t.connect(&bob, 1).await?;
+    let messages = t.pull_all(&bob, &cid).await?;
+    let seqs: Vec<i64> = messages
+        .iter()
+        .filter_map(|m| m["seq_id"].as_i64())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let (_, list) = t.get(&bob, "/conversations").await?;
+    assert_eq!(list["conversations"][0]["unread"], 5);
+    Ok(())
+}
+
+pub async fn concurrent_senders_get_gap_free_seq(t: &Target) -> Result<()> {
+    let owner = t.user(&unique("owner")).await?;
+    let mut members = Vec::new();
+    for i in 0..4 {
+        members.push(t.user(&unique(&format!("m{i}_"))).await?);
+    }
+    let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+    let (_, group) = t
+        .post(&owner, "/groups", json!({"name":"seq","member_ids":ids}))
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    // Under the default per-user send rate (20/s): a burst, not a flood.
+    let per_sender = 15;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, member) in members.iter().enumerate() {
+        let mut client = t.connect(member, n).await?;
+        let gid = gid.clone();
+        tasks.spawn(async move {
+            for i in 0..per_sender {
+                client.send(json!({"type":"send","client_msg_id":format!("c{i}"),"group_id":gid,"content":format!("{n}-{i}")})).await?;
+            }
+            let mut seqs = Vec::new();
+            while seqs.len() < per_sender {
+                let frame = client.next().await?;
+                anyhow::ensure!(frame["type"] != "error", "send refused: {frame}");
+                if frame["type"] == "ack" {
+                    seqs.push(frame["seq_id"].as_i64().unwrap_or(-1));
+                }
+            }
+            anyhow::Ok(seqs)
+        });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(result) = tasks.join_next().await {
+        for s in result?? {
+            assert!(seqs.insert(s), "seq {s} given twice");
+        }
+    }
+    let all = t.pull_all(&owner, &format!("g{gid}")).await?;
+    let stored: Vec<i64> = all.iter().filter_map(|m| m["seq_id"].as_i64()).collect();
+    assert_eq!(
+        stored,
+        (1..=stored.len() as i64).collect::<Vec<_>>(),
+        "gap-free from 1"
+    );
+    assert_eq!(seqs.len(), 4 * per_sender);
+    assert!(seqs.iter().all(|s| stored.contains(s)));
+    Ok(())
+}
+
+pub async fn group_send_reaches_members_on_both_gateways(t: &Target) -> Result<()> {
+    let owner = t.user(&unique("owner")).await?;
+    let m1 = t.user(&unique("m1_")).await?;
+    let m2 = t.user(&unique("m2_")).await?;
+    let (_, group) = t
+        .post(
+            &owner,
+            "/groups",
+            json!({"name":"team","member_ids":[m1.id, m2.id]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    let mut o = t.connect(&owner, 0).await?;
+    let mut c1 = t.connect(&m1, 0).await?;
+    let mut c2 = t.connect(&m2, 1).await?;
+    o.send(json!({"type":"send","client_msg_id":"g1","group_id":gid,"content":"hello team @all","mentions":["all"]})).await?;
+    let ack = o.next_of("ack").await?;
+    for client in [&mut c1, &mut c2] {
+        let message = client.next_of("message").await?;
+        assert_eq!(
+            (message["message_id"].clone(), message["group_id"].as_str()),
+            (ack["message_id"].clone(), Some(gid.as_str()))
+        );
+    }
+    Ok(())
+}
+
+pub async fn refused_upgrades(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let ws = &t.ws[0];
+    assert_eq!(upgrade_status(ws, None).await?, Some(401), "no token");
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token=not.a.token"), None).await?,
+        Some(401),
+        "garbage"
+    );
+    let forged = token(&alice.id, "some-other-secret-some-other-secret!!", 3600);
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token={forged}"), None).await?,
+        Some(401),
+        "forged"
+    );
+    let expired = token(&alice.id, &t.secret, -3600);
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token={expired}"), None).await?,
+        Some(401),
+        "expired"
+    );
+    let revoked = t.login(&alice.name, "laptop").await?;
+    let r = t
+        .client
+        .post(t.api("/auth/logout"))
+        .bearer_auth(&revoked.token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token={}", revoked.token), None).await?,
+        Some(401),
+        "revoked"
+    );
+    assert_eq!(
+        upgrade_status(
+            &format!("{ws}?token={}", alice.token),
+            Some("https://evil.example")
+        )
+        .await?,
+        Some(403),
+        "origin"
+    );
+    // The product's own web origin is allowed.
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token={}", alice.token), Some(&t.http)).await?,
+        None,
+        "own origin"
+    );
+    Ok(())
+}
+
+fn token(sub: &str, secret: &str, ttl: i64) -> String {
+    let now = gochat_proto::auth::unix_secs() as i64;
+    let claims = gochat_proto::auth::Claims {
+        sub: sub.to_owned(),
+        exp: (now + ttl) as u64,
+        iat: (now - 10) as u64,
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        did: "x".into(),
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+pub async fn bad_frames_leave_others_untouched(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let bob = t.user(&unique("bob")).await?;
+    let mut bystander = t.connect(&bob, 0).await?;
+    let mut a = t.connect(&alice, 0).await?;
+    a.send_raw(Message::text("{not json")).await?;
+    assert_eq!(a.next_of("error").await?["code"], "bad_request");
+    a.send(json!({"type":"shout"})).await?;
+    assert_eq!(a.next_of("error").await?["code"], "bad_request");
+    a.send(json!({"type":"ping"})).await?;
+    a.next_of("pong").await?;
+    // Invalid UTF-8 in a text frame: 1007.
+    let mut bad = t.connect(&alice, 0).await?;
+    bad.write_raw(&[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]).await?;
+    assert_eq!(bad.ended().await?, Ended::Closed(1007));
+    // A frame over 64 KiB: 1009.
+    let mut big = t.connect(&alice, 0).await?;
+    big.send_raw(Message::text("x".repeat(70 * 1024))).await?;
+    assert_eq!(big.ended().await?, Ended::Closed(1009));
+    // A continuation with no message started: 1002.
+    let mut abuse = t.connect(&alice, 0).await?;
+    abuse.write_raw(&[0x80, 0x81, 1, 2, 3, 4, b'a' ^ 1]).await?;
+    assert_eq!(abuse.ended().await?, Ended::Closed(1002));
+    // The bystander never noticed.
+    bystander.send(json!({"type":"send","client_msg_id":"ok","to_user_id":alice.id,"content":"still here"})).await?;
+    assert_eq!(bystander.next_of("ack").await?["client_msg_id"], "ok");
+    assert_eq!(a.next_of("message").await?["content"], "still here");
+    Ok(())
+}
+
+pub async fn second_login_of_a_device_kicks_the_first(t: &Target) -> Result<()> {
+    let name = unique("carol");
+    let first = t.user_on(&name, "phone").await?;
+    let mut old = t.connect_device(&first, 0, "phone").await?;
+    // Give the registry a moment to record the first connection.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = t.login(&name, "phone").await?;
+    let mut new = t.connect_device(&second, 1, "phone").await?;
+    let kick = old.next_of("kick").await?;
+    assert_eq!(kick["reason"], "signed in elsewhere");
+    assert!(matches!(
+        old.ended().await?,
+        Ended::Closed(1000) | Ended::Dropped
+    ));
+    new.send(json!({"type":"ping"})).await?;
+    new.next_of("pong").await?;
+    Ok(())
+}

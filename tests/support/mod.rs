@@ -1,0 +1,241 @@
+//! The end-to-end harness: a target (standalone in-process, or the local
+//! cluster) and a WebSocket client that is a standard one (tokio-tungstenite),
+//! not the project's own code.
+#![allow(dead_code, missing_docs)]
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Where the product under test answers.
+pub struct Target {
+    /// REST base, e.g. `http://127.0.0.1:8080`.
+    pub http: String,
+    /// WebSocket URLs of the gateways (`ws://host:port/ws`); standalone has one.
+    pub ws: Vec<String>,
+    /// The token secret (to forge expired tokens like a clock would).
+    pub secret: String,
+    pub client: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+}
+
+impl Target {
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.http)
+    }
+
+    pub async fn user(&self, name: &str) -> Result<User> {
+        self.user_on(name, "default").await
+    }
+
+    pub async fn user_on(&self, name: &str, device: &str) -> Result<User> {
+        let r = self
+            .client
+            .post(self.api("/auth/register"))
+            .json(&json!({"username": name, "password": "password123"}))
+            .send()
+            .await?;
+        if r.status() != 201 && r.status() != 409 {
+            bail!("register {name}: {}", r.status());
+        }
+        self.login(name, device).await
+    }
+
+    pub async fn login(&self, name: &str, device: &str) -> Result<User> {
+        let r: Value = self
+            .client
+            .post(self.api("/auth/login"))
+            .json(&json!({"username": name, "password": "password123", "device_id": device}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(User {
+            id: r["user_id"].as_str().context("user_id")?.to_owned(),
+            name: name.to_owned(),
+            token: r["token"].as_str().context("token")?.to_owned(),
+        })
+    }
+
+    pub async fn get(&self, user: &User, path: &str) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .get(self.api(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn post(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(self.api(path))
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Every message of a conversation, paging `after_seq`.
+    pub async fn pull_all(&self, user: &User, cid: &str) -> Result<Vec<Value>> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = self
+                .get(
+                    user,
+                    &format!("/conversations/{cid}/messages?after_seq={after}&limit=200"),
+                )
+                .await?;
+            anyhow::ensure!(status == 200, "pull {cid}: {status} {page}");
+            let batch = page["messages"].as_array().cloned().unwrap_or_default();
+            after = batch
+                .last()
+                .and_then(|m| m["seq_id"].as_i64())
+                .unwrap_or(after);
+            all.extend(batch);
+            if !page["has_more"].as_bool().unwrap_or(false) {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Connects `user` to gateway `gateway` (index into `ws`) as a device of its own.
+    pub async fn connect(&self, user: &User, gateway: usize) -> Result<Client> {
+        let device = format!("d{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        self.connect_device(user, gateway, &device).await
+    }
+
+    /// Connects `user` to gateway `gateway` as `device`.
+    pub async fn connect_device(
+        &self,
+        user: &User,
+        gateway: usize,
+        device: &str,
+    ) -> Result<Client> {
+        Client::connect(
+            &format!(
+                "{}?token={}&device_id={device}",
+                self.ws[gateway % self.ws.len()],
+                user.token
+            ),
+            None,
+        )
+        .await
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// A close frame with this code.
+    Closed(u16),
+    /// The TCP connection dropped without a close frame.
+    Dropped,
+}
+
+impl Client {
+    pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self> {
+        let mut request = url.into_client_request()?;
+        if let Some(origin) = origin {
+            request.headers_mut().insert("Origin", origin.parse()?);
+        }
+        let (ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await??;
+        Ok(Self { ws })
+    }
+
+    pub async fn send(&mut self, value: Value) -> Result<()> {
+        self.ws.send(Message::text(value.to_string())).await?;
+        Ok(())
+    }
+
+    pub async fn send_raw(&mut self, message: Message) -> Result<()> {
+        self.ws.send(message).await?;
+        Ok(())
+    }
+
+    /// Writes raw bytes on the socket (hand-made frames the client library would refuse to send).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.ws.get_mut().write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// The next JSON frame.
+    pub async fn next(&mut self) -> Result<Value> {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .context("no frame in time")?
+                .context("connection ended")??;
+            match message {
+                Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+                Message::Close(frame) => bail!("closed: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next frame of type `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Result<Value> {
+        loop {
+            let frame = self.next().await?;
+            if frame["type"] == kind {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Reads until the connection ends.
+    pub async fn ended(&mut self) -> Result<Ended> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .context("still open")?
+            {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Ok(Ended::Closed(frame.code.into()));
+                }
+                Some(Ok(Message::Close(None))) => return Ok(Ended::Closed(1005)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok(Ended::Dropped),
+            }
+        }
+    }
+}
+
+/// The status a refused upgrade got (`None` if it was accepted).
+pub async fn upgrade_status(url: &str, origin: Option<&str>) -> Result<Option<u16>> {
+    match Client::connect(url, origin).await {
+        Ok(_) => Ok(None),
+        Err(e) => match e.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            Some(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Ok(Some(response.status().as_u16()))
+            }
+            _ => Err(e),
+        },
+    }
+}
