@@ -18,7 +18,7 @@ use gochat_edge::backend::{
 };
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::DownstreamKey;
-use gochat_proto::keys::SessionRoute;
+use gochat_proto::keys::{RouteChange, SessionRoute};
 use tokio::sync::mpsc;
 
 /// The edge's registry on the control plane's state store and bus.
@@ -41,7 +41,7 @@ impl Registry for StateRegistry {
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> Result<Option<SessionRoute>, RegistryError> {
+    ) -> Result<RouteChange, RegistryError> {
         self.state
             .register_route(user, device_id, route, ttl_secs)
             .await

@@ -7,7 +7,7 @@ use anyhow::Result;
 use gochat_control::state::redis::RedisState;
 use gochat_control::state::{SeqAlloc, StateStore};
 use gochat_proto::ids::Id;
-use gochat_proto::keys::{Names, SessionRoute};
+use gochat_proto::keys::{Names, RouteChange, SessionRoute};
 
 async fn store() -> Result<RedisState> {
     Ok(RedisState::connect(
@@ -51,23 +51,24 @@ async fn redis_routes_fence_generations_and_tokens_revoke() -> Result<()> {
         generation,
         seen_at: 0,
     };
+    let s = &s;
+    let web = |r: SessionRoute| async move { s.register_route(Id(1), "web", &r, 60).await };
+    assert_eq!(web(route(3, 1)).await?, RouteChange::Registered);
     assert_eq!(
-        s.register_route(Id(1), "web", &route(3, 1), 60).await?,
-        None
+        web(route(7, 2)).await?,
+        RouteChange::Replaced(route(3, 1)),
+        "the older login is replaced"
     );
     assert_eq!(
-        s.register_route(Id(1), "web", &route(7, 2), 60)
-            .await?
-            .map(|r| r.conn_id),
-        Some(3),
-        "superseded"
-    );
-    assert_eq!(
-        s.register_route(Id(1), "web", &route(7, 2), 60).await?,
-        None,
+        web(route(7, 2)).await?,
+        RouteChange::Registered,
         "a heartbeat replaces nothing"
     );
-    s.register_route(Id(1), "web", &route(5, 1), 60).await?;
+    assert_eq!(
+        web(route(5, 1)).await?,
+        RouteChange::Superseded,
+        "an older login never wins"
+    );
     s.register_route(Id(1), "phone", &route(9, 1), 60).await?;
     let routes = s.routes(&[Id(1), Id(2)]).await?;
     assert!(!routes.contains_key(&Id(2)));

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::DownstreamKey;
-use gochat_proto::keys::SessionRoute;
+use gochat_proto::keys::{RouteChange, SessionRoute};
 
 /// A produce could not be queued.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +59,15 @@ pub struct RegistryError(pub String);
 /// The session registry and the revocation list (Redis, or in-process maps).
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
-    /// Registers (or refreshes) a device's connection; returns the connection it
-    /// superseded, if another.
+    /// Registers (or refreshes) a device's connection; says whether another
+    /// connection of the device lost (replaced) or this one did (superseded).
     async fn register(
         &self,
         user: Id,
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> Result<Option<SessionRoute>, RegistryError>;
+    ) -> Result<RouteChange, RegistryError>;
     /// Removes a device's route if it still names this connection.
     async fn unregister(
         &self,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gochat_proto::frames::ServerFrame;
 use gochat_proto::ids::Id;
-use gochat_proto::keys::SessionRoute;
+use gochat_proto::keys::{RouteChange, SessionRoute};
 
 use crate::backend::{Registry, RegistryError};
 
@@ -119,6 +119,16 @@ pub fn spawn(
     Ok((RegistryHandle { tx }, thread))
 }
 
+async fn kick(registry: &dyn Registry, route: &SessionRoute) {
+    let frame = ServerFrame::Kick {
+        reason: "signed in elsewhere".into(),
+    }
+    .to_json();
+    if let Err(e) = registry.kick(route, Bytes::from(frame)).await {
+        tracing::warn!(error = %e, "superseded connection not kicked");
+    }
+}
+
 async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
     match command {
         Command::Register {
@@ -126,16 +136,10 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             device,
             route,
         } => match registry.register(user, &device, &route, ttl_secs).await {
-            Ok(Some(superseded)) => {
-                let kick = ServerFrame::Kick {
-                    reason: "signed in elsewhere".into(),
-                }
-                .to_json();
-                if let Err(e) = registry.kick(&superseded, Bytes::from(kick)).await {
-                    tracing::warn!(error = %e, "superseded connection not kicked");
-                }
-            }
-            Ok(None) => {}
+            Ok(RouteChange::Registered) => {}
+            // The newest login of a device wins; the loser is told and closed.
+            Ok(RouteChange::Replaced(loser)) => kick(registry, &loser).await,
+            Ok(RouteChange::Superseded) => kick(registry, &route).await,
             Err(e) => tracing::warn!(error = %e, %user, "session not registered"),
         },
         Command::Unregister {

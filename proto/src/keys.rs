@@ -95,6 +95,17 @@ pub struct SessionRoute {
     pub seen_at: i64,
 }
 
+/// What registering a connection did to its device's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    /// The entry now names this connection (new, or refreshed).
+    Registered,
+    /// The entry named another connection of the device, which must be closed.
+    Replaced(SessionRoute),
+    /// A newer connection of the device holds the entry: this one must be closed.
+    Superseded,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

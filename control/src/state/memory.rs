@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use gochat_proto::ids::Id;
-use gochat_proto::keys::SessionRoute;
+use gochat_proto::keys::{RouteChange, SessionRoute};
 
 use super::{DeviceRoute, SeqAlloc, StateResult, StateStore};
 
@@ -122,18 +122,23 @@ impl StateStore for MemoryState {
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<Option<SessionRoute>> {
+    ) -> StateResult<RouteChange> {
         let expires = Instant::now() + Duration::from_secs(ttl_secs);
         Ok(self.with(|s| {
             let devices = s.sessions.entry(user).or_default();
-            match devices.get(device_id) {
-                Some((existing, _)) if existing.generation > route.generation => None,
-                _ => devices
-                    .insert(device_id.to_owned(), (route.clone(), expires))
-                    .map(|(old, _)| old)
-                    .filter(|old| {
-                        old.conn_id != route.conn_id || old.gateway_id != route.gateway_id
-                    }),
+            if devices
+                .get(device_id)
+                .is_some_and(|(existing, _)| existing.generation > route.generation)
+            {
+                return RouteChange::Superseded;
+            }
+            match devices.insert(device_id.to_owned(), (route.clone(), expires)) {
+                Some((old, _))
+                    if old.conn_id != route.conn_id || old.gateway_id != route.gateway_id =>
+                {
+                    RouteChange::Replaced(old)
+                }
+                _ => RouteChange::Registered,
             }
         }))
     }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use gochat_proto::ids::Id;
-use gochat_proto::keys::SessionRoute;
+use gochat_proto::keys::{RouteChange, SessionRoute};
 
 /// Why a state call failed. State is a cache or a registry: callers decide
 /// whether to fail the request (seq) or carry on without (presence).
@@ -72,16 +72,16 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Every live device route of each user (users with none are absent).
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>>;
-    /// Registers a device's connection; a newer generation replaces an older one.
-    /// Returns the route it replaced when that was another connection (to be
-    /// closed quietly: the newest login of a device wins).
+    /// Registers a device's connection; a newer generation replaces an older one
+    /// and an older one is refused (the newest login of a device wins; the loser
+    /// is closed quietly by the caller).
     async fn register_route(
         &self,
         user: Id,
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<Option<SessionRoute>>;
+    ) -> StateResult<RouteChange>;
     /// Removes a device's route if it still names this connection.
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()>;
 
@@ -143,23 +143,23 @@ pub(crate) mod contract {
             generation,
             seen_at: 0,
         };
+        let change = |r| async move { store.register_route(u1, "web", &r, 60).await.ok() };
+        assert_eq!(change(route(3, 1)).await, Some(RouteChange::Registered));
         assert_eq!(
-            store.register_route(u1, "web", &route(3, 1), 60).await.ok(),
-            Some(None)
+            change(route(7, 2)).await,
+            Some(RouteChange::Replaced(route(3, 1))),
+            "the older login is replaced"
         );
-        let replaced = store
-            .register_route(u1, "web", &route(7, 2), 60)
-            .await
-            .ok()
-            .flatten();
         assert_eq!(
-            replaced.map(|r| r.conn_id),
-            Some(3),
-            "the superseded connection is reported"
+            change(route(7, 2)).await,
+            Some(RouteChange::Registered),
+            "a heartbeat replaces nothing"
         );
-        let again = store.register_route(u1, "web", &route(7, 2), 60).await.ok();
-        assert_eq!(again, Some(None), "a heartbeat replaces nothing");
-        store.register_route(u1, "web", &route(5, 1), 60).await.ok();
+        assert_eq!(
+            change(route(5, 1)).await,
+            Some(RouteChange::Superseded),
+            "an older login never wins"
+        );
         store
             .register_route(u1, "phone", &route(9, 1), 60)
             .await

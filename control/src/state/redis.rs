@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use gochat_proto::ids::Id;
-use gochat_proto::keys::{Names, SessionRoute};
+use gochat_proto::keys::{Names, RouteChange, SessionRoute};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -33,16 +33,17 @@ return 1
 "#;
 
 // KEYS: session hash. ARGV: device, route JSON, generation, ttl.
-// Returns the replaced route's JSON, or false.
+// Returns {0, ""} registered, {1, old route JSON} replaced, {2, ""} superseded.
 const REGISTER: &str = r#"
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   local ok, old = pcall(cjson.decode, existing)
-  if ok and tonumber(old['generation']) > tonumber(ARGV[3]) then return false end
+  if ok and tonumber(old['generation']) > tonumber(ARGV[3]) then return {2, ''} end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return existing
+if existing then return {1, existing} end
+return {0, ''}
 "#;
 
 // KEYS: session hash. ARGV: device, conn id.
@@ -197,11 +198,11 @@ impl StateStore for RedisState {
         device_id: &str,
         route: &SessionRoute,
         ttl_secs: u64,
-    ) -> StateResult<Option<SessionRoute>> {
+    ) -> StateResult<RouteChange> {
         let json =
             serde_json::to_string(route).map_err(|e| StateError::Unavailable(e.to_string()))?;
         let mut conn = self.conn.clone();
-        let replaced: Option<String> = self
+        let (code, old): (i64, String) = self
             .register
             .key(self.names.session_key(user))
             .arg(device_id)
@@ -211,9 +212,13 @@ impl StateStore for RedisState {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(replaced
-            .and_then(|old| serde_json::from_str::<SessionRoute>(&old).ok())
-            .filter(|old| old.conn_id != route.conn_id || old.gateway_id != route.gateway_id))
+        Ok(match (code, serde_json::from_str::<SessionRoute>(&old)) {
+            (2, _) => RouteChange::Superseded,
+            (1, Ok(old)) if old.conn_id != route.conn_id || old.gateway_id != route.gateway_id => {
+                RouteChange::Replaced(old)
+            }
+            _ => RouteChange::Registered,
+        })
     }
 
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()> {
