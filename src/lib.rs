@@ -1,6 +1,8 @@
 //! The `gochat` binary's library half: how the edge and the control plane are
-//! put together ([`links`]) and standalone mode ([`standalone`]). Kept as a
+//! put together ([`links`]), a Kafka/Redis gateway ([`edge_cmd`]) and
+//! standalone mode ([`standalone`]). Kept as a
 //! library so tests start real servers in-process on port 0.
 
+pub mod edge_cmd;
 pub mod links;
 pub mod standalone;

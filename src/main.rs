@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, default_value = "")]
         allowed_origins: String,
     },
+    /// One WebSocket gateway on Kafka and Redis (config: TOML and
+    /// `GOCHAT_EDGE_SECTION__KEY` variables).
+    Edge {
+        /// TOML config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
         /// TOML config file; `GOCHAT_SECTION__KEY` variables override it.
@@ -77,6 +84,11 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(standalone(options, http_addr, ws_addr))
         }
+        Command::Edge { config } => {
+            let config =
+                gochat_edge::config::EdgeConfig::load(config.as_deref(), std::env::vars())?;
+            runtime()?.block_on(edge(config))
+        }
         Command::Control { config, services } => {
             let mut config = ControlConfig::load(config.as_deref(), std::env::vars())?;
             if let Some(list) = services {
@@ -86,6 +98,18 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(control(config))
         }
     }
+}
+
+async fn edge(config: gochat_edge::config::EdgeConfig) -> anyhow::Result<()> {
+    let listeners = gochat_edge::EdgeListeners::bind(config.ws.addr, config.core_count())
+        .with_context(|| format!("binding {}", config.ws.addr))?;
+    let gateway = gochat::edge_cmd::start(config, listeners).await?;
+    println!("gochat edge: WebSocket on ws://{}/ws", gateway.ws_addr);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    shutdown.cancelled().await;
+    gateway.shutdown().await;
+    Ok(())
 }
 
 fn comma_list(text: &str) -> Vec<String> {

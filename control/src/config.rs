@@ -294,12 +294,9 @@ impl ControlConfig {
             let Some(rest) = name.strip_prefix("GOCHAT_") else {
                 continue;
             };
-            // The dev stack's and the tests' variables are not config.
-            if rest.starts_with("TEST_")
-                || rest.starts_with("STACK_")
-                || rest.starts_with("BROKER_")
-                || rest == "LOG"
-            {
+            // The dev stack's, the tests' and the edge's variables are not this config.
+            const NOT_OURS: [&str; 5] = ["TEST_", "STACK_", "BROKER_", "EDGE_", "CLUSTER_"];
+            if NOT_OURS.iter().any(|p| rest.starts_with(p)) || rest == "LOG" || rest == "BIN" {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();

@@ -6,6 +6,7 @@
 //!   the connection task, downstream dispatch, drain.
 //! - [`backend`]: what the edge needs from the rest (upstream producer,
 //!   downstream source, session registry), as traits.
+//! - [`kafka`]: the per-core Kafka links (producer, assigned downstream partition).
 //! - [`registry`]: the side thread for registry I/O.
 //! - [`config`], [`auth`]: typed config, local token checks.
 //!
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod core;
+pub mod kafka;
 pub mod registry;
 pub mod ws;
 
