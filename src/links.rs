@@ -126,3 +126,48 @@ impl Downstream for MemoryDownstream {
         }
     }
 }
+
+/// The edge in protocol test mode (echo, no auth) on throwaway in-process
+/// engines; Autobahn|Testsuite drives it.
+pub struct EchoServer {
+    edge: gochat_edge::RunningEdge,
+    trigger: gochat_edge::ShutdownTrigger,
+}
+
+impl EchoServer {
+    /// Drains and stops.
+    pub async fn stop(mut self) {
+        self.trigger.fire();
+        let edge = self.edge;
+        let _ = tokio::task::spawn_blocking(move || edge.join()).await;
+    }
+}
+
+/// Starts the echo server on `listeners`.
+pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<EchoServer> {
+    let mut config = gochat_edge::config::EdgeConfig {
+        gateway_id: "echo".into(),
+        cores: listeners.0.len(),
+        ..Default::default()
+    };
+    config.ws.addr = listeners.local_addr()?;
+    config.ws.echo = true;
+    config.ws.path = "*".into();
+    // Autobahn's limits cases send messages up to 16 MiB.
+    config.ws.max_message_bytes = 32 * 1024 * 1024;
+    config.ws.max_outbound_bytes = 64 * 1024 * 1024;
+    config.auth.jwt_secret = "echo-mode-has-no-tokens-echo-mode-has-no-tokens".into();
+    let (bus, _inboxes) = MemoryBus::new();
+    let bus = Arc::new(bus);
+    let links = Arc::new(MemoryLinks {
+        bus: bus.clone(),
+        gateway_id: "echo".into(),
+    });
+    let registry = Arc::new(StateRegistry {
+        state: Arc::new(gochat_control::state::memory::MemoryState::new()),
+        bus,
+    });
+    let (trigger, shutdown) = gochat_edge::Shutdown::new();
+    let edge = gochat_edge::run(config, listeners, links, registry, shutdown)?;
+    Ok(EchoServer { edge, trigger })
+}

@@ -48,6 +48,14 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Protocol test server: the edge's WebSocket stack echoing every message,
+    /// with no authentication (for Autobahn|Testsuite; never in production).
+    #[command(hide = true)]
+    Echo {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        addr: std::net::SocketAddr,
+    },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
         /// TOML config file; `GOCHAT_SECTION__KEY` variables override it.
@@ -84,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(standalone(options, http_addr, ws_addr))
         }
+        Command::Echo { addr } => runtime()?.block_on(echo(addr)),
         Command::Edge { config } => {
             let config =
                 gochat_edge::config::EdgeConfig::load(config.as_deref(), std::env::vars())?;
@@ -109,6 +118,18 @@ async fn edge(config: gochat_edge::config::EdgeConfig) -> anyhow::Result<()> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
     shutdown.cancelled().await;
     gateway.shutdown().await;
+    Ok(())
+}
+
+async fn echo(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let listeners =
+        gochat_edge::EdgeListeners::bind(addr, 1).with_context(|| format!("binding {addr}"))?;
+    let server = gochat::links::echo_server(listeners)?;
+    println!("gochat echo: ws://{addr}/ (protocol test mode)");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    shutdown.cancelled().await;
+    server.stop().await;
     Ok(())
 }
 

@@ -99,6 +99,9 @@ pub struct WsConfig {
     pub frames_per_second: u32,
     /// Open connections per client IP (0: no limit).
     pub max_connections_per_ip: usize,
+    /// Protocol test mode (Autobahn|Testsuite): any path, no token, every
+    /// message echoed back. Never enable it in production.
+    pub echo: bool,
 }
 
 impl Default for WsConfig {
@@ -113,6 +116,7 @@ impl Default for WsConfig {
             max_outbound_bytes: 1024 * 1024,
             frames_per_second: 30,
             max_connections_per_ip: 0,
+            echo: false,
         }
     }
 }
@@ -205,7 +209,7 @@ impl EdgeConfig {
         if self.kafka.is_some() != self.redis.is_some() {
             return invalid("[kafka] and [redis] go together (or neither, when embedded)");
         }
-        if !self.ws.path.starts_with('/') {
+        if !self.ws.path.starts_with('/') && self.ws.path != "*" {
             return invalid("ws.path must start with '/'");
         }
         if self.ws.max_message_bytes < 1024

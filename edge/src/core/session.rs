@@ -43,16 +43,22 @@ async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
             Ok(Err(Some(refusal))) => return refuse(stream, refusal).await,
             Ok(Ok(parsed)) => parsed,
         };
-    let (user, device) = match authorize(core, &upgrade).await {
-        Ok(who) => who,
-        Err(refusal) => return refuse(stream, refusal).await,
+    let (user, device) = if core.shared.config.ws.echo {
+        (Id(0), "echo".to_owned())
+    } else {
+        match authorize(core, &upgrade).await {
+            Ok(who) => who,
+            Err(refusal) => return refuse(stream, refusal).await,
+        }
     };
     let generation = u64::try_from(now_millis()).unwrap_or(0);
     let Some(conn) = core.add(user, &device, generation) else {
         return refuse(stream, Refusal::Unavailable).await;
     };
     let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
-    if written.is_ok() {
+    if written.is_ok() && core.shared.config.ws.echo {
+        frame_loop(core, &conn, &mut stream, &leftover).await;
+    } else if written.is_ok() {
         core.registry.register(user, &device, route(core, &conn));
         frame_loop(core, &conn, &mut stream, &leftover).await;
         core.registry.unregister(user, &device, conn.id);
@@ -254,6 +260,9 @@ fn handle(
         core.registry
             .register(conn.user, &conn.device, route(core, conn));
     }
+    if core.shared.config.ws.echo {
+        return echo(event, control);
+    }
     match event {
         Event::Text(text) => on_text(core, conn, &text, rate, now),
         Event::Binary(_) => reply_error(
@@ -264,6 +273,22 @@ fn handle(
             "frames are JSON text",
         ),
         Event::Ping(payload) => codec::encode_pong(&payload, control),
+        Event::Pong => {}
+        Event::Close(received) => {
+            let code = received.map_or(close_code::NORMAL, |(code, _)| code);
+            return Some(CloseRequest { code, reason: "" });
+        }
+    }
+    None
+}
+
+/// Protocol test mode: messages come back as they went, pings get pongs.
+fn echo(event: Event, out: &mut Vec<u8>) -> Option<CloseRequest> {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    match event {
+        Event::Text(text) => codec::encode(OpCode::Data(Data::Text), text.as_bytes(), out),
+        Event::Binary(data) => codec::encode(OpCode::Data(Data::Binary), &data, out),
+        Event::Ping(payload) => codec::encode_pong(&payload, out),
         Event::Pong => {}
         Event::Close(received) => {
             let code = received.map_or(close_code::NORMAL, |(code, _)| code);
