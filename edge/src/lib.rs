@@ -134,7 +134,10 @@ pub fn run(
             handle.clone(),
             shutdown.clone(),
         );
-        let index = u32::try_from(index).map_err(|_| std::io::Error::other("too many cores"))?;
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|i| *i < 256)
+            .ok_or_else(|| std::io::Error::other("at most 256 cores"))?;
         let pin = shared.config.pin_cores;
         let thread = std::thread::Builder::new()
             .name(format!("edge-core-{index}"))

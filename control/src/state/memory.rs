@@ -134,7 +134,8 @@ impl StateStore for MemoryState {
             }
             match devices.insert(device_id.to_owned(), (route.clone(), expires)) {
                 Some((old, _))
-                    if old.conn_id != route.conn_id || old.gateway_id != route.gateway_id =>
+                    if (old.gateway_id.as_str(), old.core, old.conn_id)
+                        != (route.gateway_id.as_str(), route.core, route.conn_id) =>
                 {
                     RouteChange::Replaced(old)
                 }

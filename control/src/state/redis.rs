@@ -214,7 +214,10 @@ impl StateStore for RedisState {
             .map_err(unavailable)?;
         Ok(match (code, serde_json::from_str::<SessionRoute>(&old)) {
             (2, _) => RouteChange::Superseded,
-            (1, Ok(old)) if old.conn_id != route.conn_id || old.gateway_id != route.gateway_id => {
+            (1, Ok(old))
+                if (old.gateway_id.as_str(), old.core, old.conn_id)
+                    != (route.gateway_id.as_str(), route.core, route.conn_id) =>
+            {
                 RouteChange::Replaced(old)
             }
             _ => RouteChange::Registered,

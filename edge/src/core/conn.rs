@@ -50,7 +50,7 @@ impl Notify {
 
 /// A live, authenticated connection.
 pub struct Conn {
-    /// Unique on this core: slot in the low 24 bits, accept counter above.
+    /// Unique on the gateway: accept serial, core and table slot (see `core::add`).
     pub id: u64,
     /// The authenticated user.
     pub user: Id,

@@ -30,8 +30,11 @@ use wheel::Wheel;
 
 /// Read buffers lent to connections for one read each.
 const READ_BUFFER: usize = 16 * 1024;
-/// Connection slots per core (24 bits of the connection id).
+/// Connection ids are unique per gateway: accept serial (32 bits) | core
+/// (8 bits) | slot in the core's table (24 bits). Unique across cores matters:
+/// the session registry tells connections apart by id.
 const SLOT_BITS: u32 = 24;
+const CORE_BITS: u32 = 8;
 
 /// What every core shares (read-only).
 pub struct Shared {
@@ -101,7 +104,7 @@ impl Core {
         let serial = self.accepted.get() + 1;
         self.accepted.set(serial);
         let conn = Rc::new(Conn::new(
-            (serial << SLOT_BITS) | slot,
+            (serial << (SLOT_BITS + CORE_BITS)) | (u64::from(self.index) << SLOT_BITS) | slot,
             user,
             device,
             generation,
