@@ -26,7 +26,7 @@ use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
 pub async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
     if !core.admit_ip(peer.ip()) {
         let mut stream = stream;
-        let _ = stream.write_all(Refusal::Unavailable.response()).await;
+        let _ = Box::pin(stream.write_all(Refusal::Unavailable.response())).await;
         return;
     }
     upgrade_and_run(&core, stream).await;
@@ -34,16 +34,35 @@ pub async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
 }
 
 async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
+    // The upgrade runs boxed and leaves only the connection behind, so the
+    // long-lived part of this future (an idle connection's cost) stays small.
+    let Some((conn, leftover)) = Box::pin(accept(core, &mut stream)).await else {
+        return;
+    };
+    let echo = core.shared.config.ws.echo;
+    if !echo {
+        core.registry
+            .register(conn.user, &conn.device, route(core, &conn));
+    }
+    frame_loop(core, &conn, &mut stream, leftover).await;
+    if !echo {
+        core.registry.unregister(conn.user, &conn.device, conn.id);
+    }
+    core.remove(conn.id);
+}
+
+/// The upgrade: request, checks, table slot, 101. `None` when refused or gone.
+async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Vec<u8>)> {
     let _ = stream.set_nodelay(true);
     let ws = &core.shared.config.ws;
     let deadline = Duration::from_millis(ws.handshake_timeout_ms);
     let (upgrade, leftover) =
-        match monoio::time::timeout(deadline, read_upgrade(&mut stream, &ws.path)).await {
-            Err(_) | Ok(Err(None)) => return,
+        match monoio::time::timeout(deadline, read_upgrade(stream, &ws.path)).await {
+            Err(_) | Ok(Err(None)) => return None,
             Ok(Err(Some(refusal))) => return refuse(stream, refusal).await,
             Ok(Ok(parsed)) => parsed,
         };
-    let (user, device) = if core.shared.config.ws.echo {
+    let (user, device) = if ws.echo {
         (Id(0), "echo".to_owned())
     } else {
         match authorize(core, &upgrade).await {
@@ -56,18 +75,16 @@ async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
         return refuse(stream, Refusal::Unavailable).await;
     };
     let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
-    if written.is_ok() && core.shared.config.ws.echo {
-        frame_loop(core, &conn, &mut stream, &leftover).await;
-    } else if written.is_ok() {
-        core.registry.register(user, &device, route(core, &conn));
-        frame_loop(core, &conn, &mut stream, &leftover).await;
-        core.registry.unregister(user, &device, conn.id);
+    if written.is_err() {
+        core.remove(conn.id);
+        return None;
     }
-    core.remove(conn.id);
+    Some((conn, leftover))
 }
 
-async fn refuse(mut stream: TcpStream, refusal: Refusal) {
+async fn refuse<T>(stream: &mut TcpStream, refusal: Refusal) -> Option<T> {
     let _ = stream.write_all(refusal.response()).await;
+    None
 }
 
 /// Reads until a complete upgrade request. `Err(None)`: the peer went away.
@@ -150,7 +167,7 @@ struct RateWindow {
     count: u32,
 }
 
-async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, leftover: &[u8]) {
+async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, leftover: Vec<u8>) {
     let max_message = core.shared.config.ws.max_message_bytes;
     let mut codec = Codec::default();
     let mut events = Vec::new();
@@ -162,7 +179,7 @@ async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, le
     };
     let mut registered_at = core.now();
     let mut closing: Option<CloseRequest> = None;
-    let mut input = leftover.to_vec();
+    let mut input = leftover;
     loop {
         if !input.is_empty() {
             if let Err(v) = codec.feed(&input, max_message, &mut events) {
@@ -188,7 +205,7 @@ async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, le
         }
         let requested = closing.or_else(|| conn.close_requested());
         if requested.is_some() || conn.has_output() || !control.is_empty() {
-            if write_out(core, conn, stream, &mut control, requested)
+            if Box::pin(write_out(core, conn, stream, &mut control, requested))
                 .await
                 .is_err()
                 || requested.is_some()
@@ -209,7 +226,7 @@ async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, le
             return;
         }
         let buffer = core.take_buffer();
-        let (result, buffer) = stream.read(buffer).await;
+        let (result, buffer) = Box::pin(stream.read(buffer)).await;
         match result {
             Ok(0) | Err(_) => {
                 core.give_buffer(buffer);
@@ -396,7 +413,7 @@ async fn write_out(
     if let Some(close) = close {
         codec::encode_close(close.code, close.reason, &mut out);
     }
-    let (result, out) = stream.write_all(out).await;
+    let (result, out) = Box::pin(stream.write_all(out)).await;
     core.give_buffer(out);
     result.map(|_| ())
 }
