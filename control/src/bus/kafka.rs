@@ -227,6 +227,9 @@ impl KafkaInbox {
             .set("auto.commit.interval.ms", "500")
             // Only offsets we store (after handling) are committed.
             .set("enable.auto.offset.store", "false")
+            // A chat message waits on this: do not let the broker hold fetches
+            // for librdkafka's default half second when little is flowing.
+            .set("fetch.wait.max.ms", "10")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "2000")
             .create()
