@@ -11,14 +11,9 @@ use serde::Deserialize;
 /// Why a config was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The file or an override could not be read.
+    #[error(transparent)]
+    Read(#[from] gochat_proto::settings::SettingsError),
     /// The TOML or an override does not fit the schema.
     #[error("invalid config: {0}")]
     Parse(String),
@@ -279,28 +274,18 @@ impl ControlConfig {
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.into(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse(e.to_string()))?
-            }
-            None => toml::Table::new(),
-        };
-        for (name, value) in env {
-            let Some(rest) = name.strip_prefix("GOCHAT_") else {
-                continue;
-            };
-            // The dev stack's, the tests' and the edge's variables are not this config.
-            const NOT_OURS: [&str; 5] = ["TEST_", "STACK_", "BROKER_", "EDGE_", "CLUSTER_"];
-            if NOT_OURS.iter().any(|p| rest.starts_with(p)) || rest == "LOG" || rest == "BIN" {
-                continue;
-            }
-            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-            set_path(&mut table, &path, parse_env_value(&value))?;
+        // The dev stack's, the tests' and the edge's variables are not this config.
+        let ignore = [
+            "TEST_", "STACK_", "BROKER_", "EDGE_", "CLUSTER_", "LOG", "BIN",
+        ];
+        let mut table = gochat_proto::settings::load(path, "GOCHAT_", &ignore, env)?;
+        // `services` may be given as a comma list (GOCHAT_SERVICES=logic,task).
+        if let Some(toml::Value::String(list)) = table.get("services") {
+            let items = list
+                .split(',')
+                .map(|p| toml::Value::String(p.trim().into()))
+                .collect();
+            table.insert("services".into(), toml::Value::Array(items));
         }
         let config: Self = toml::Value::Table(table)
             .try_into()
@@ -350,49 +335,6 @@ impl ControlConfig {
             return invalid("task.max_attempts must be at least 1".into());
         }
         Ok(())
-    }
-}
-
-fn parse_env_value(raw: &str) -> toml::Value {
-    // Numbers, booleans and arrays are written as in TOML; anything else is a string.
-    let probe = format!("v = {raw}");
-    match probe.parse::<toml::Table>() {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.into())),
-        Err(_) => toml::Value::String(raw.into()),
-    }
-}
-
-fn set_path(
-    table: &mut toml::Table,
-    path: &[String],
-    value: toml::Value,
-) -> Result<(), ConfigError> {
-    match path {
-        [] => Ok(()),
-        [key] => {
-            // `services` may be given as a comma list.
-            let value = match (key.as_str(), value) {
-                ("services", toml::Value::String(s)) => toml::Value::Array(
-                    s.split(',')
-                        .map(|p| toml::Value::String(p.trim().into()))
-                        .collect(),
-                ),
-                (_, v) => v,
-            };
-            table.insert(key.clone(), value);
-            Ok(())
-        }
-        [section, rest @ ..] => {
-            let entry = table
-                .entry(section.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(inner) => set_path(inner, rest, value),
-                _ => Err(ConfigError::Parse(format!("{section} is not a section"))),
-            }
-        }
     }
 }
 

@@ -8,14 +8,9 @@ use serde::Deserialize;
 /// Why a config was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The file or an override could not be read.
+    #[error(transparent)]
+    Read(#[from] gochat_proto::settings::SettingsError),
     /// TOML or an override does not fit the schema.
     #[error("invalid edge config: {0}")]
     Parse(String),
@@ -164,24 +159,7 @@ impl EdgeConfig {
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut table = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.into(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse(e.to_string()))?
-            }
-            None => toml::Table::new(),
-        };
-        for (name, value) in env {
-            let Some(rest) = name.strip_prefix("GOCHAT_EDGE_") else {
-                continue;
-            };
-            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-            set_path(&mut table, &path, parse_env_value(&value))?;
-        }
+        let table = gochat_proto::settings::load(path, "GOCHAT_EDGE_", &[], env)?;
         let config: Self = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
@@ -239,36 +217,6 @@ impl EdgeConfig {
                 .map(usize::from)
                 .unwrap_or(1)
         }
-    }
-}
-
-fn parse_env_value(raw: &str) -> toml::Value {
-    match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.into())),
-        Err(_) => toml::Value::String(raw.into()),
-    }
-}
-
-fn set_path(
-    table: &mut toml::Table,
-    path: &[String],
-    value: toml::Value,
-) -> Result<(), ConfigError> {
-    match path {
-        [] => Ok(()),
-        [key] => {
-            table.insert(key.clone(), value);
-            Ok(())
-        }
-        [section, rest @ ..] => match table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        {
-            toml::Value::Table(inner) => set_path(inner, rest, value),
-            _ => Err(ConfigError::Parse(format!("{section} is not a section"))),
-        },
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`frames`]: the client frames of PROTOCOL.md (what a WebSocket or REST client sees).
 //! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing).
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
+//! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.
 //! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
 //! - [`repo`], [`logic`], [`task`]: the gRPC services, generated from `proto/*.proto`.
 //!
@@ -14,6 +15,7 @@ pub mod frames;
 pub mod ids;
 pub mod kafka;
 pub mod keys;
+pub mod settings;
 
 /// The repo service (SQL owner): messages and service definitions.
 #[allow(missing_docs, clippy::all)]
