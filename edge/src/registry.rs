@@ -20,6 +20,8 @@ enum Command {
         user: Id,
         device: String,
         route: SessionRoute,
+        /// Told when the entry is written (connect waits for it; refreshes do not).
+        done: Option<flume::Sender<()>>,
     },
     Unregister {
         user: Id,
@@ -48,7 +50,21 @@ impl RegistryHandle {
             user,
             device: device.to_owned(),
             route,
+            done: None,
         });
+    }
+
+    /// Registers a new connection and waits until the entry is written (or
+    /// failed), so a client whose upgrade completed is already routable.
+    pub async fn register_and_wait(&self, user: Id, device: &str, route: SessionRoute) {
+        let (done, written) = flume::bounded(1);
+        self.submit(Command::Register {
+            user,
+            device: device.to_owned(),
+            route,
+            done: Some(done),
+        });
+        let _ = written.recv_async().await;
     }
 
     /// Deregisters a closed connection.
@@ -131,10 +147,12 @@ async fn kick(registry: &dyn Registry, route: &SessionRoute) {
 
 async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
     match command {
+        // `_done` drops when the entry is written: that wakes a waiting connect.
         Command::Register {
             user,
             device,
             route,
+            done: _done,
         } => match registry.register(user, &device, &route, ttl_secs).await {
             Ok(RouteChange::Registered) => {}
             // The newest login of a device wins; the loser is told and closed.

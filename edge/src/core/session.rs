@@ -40,10 +40,6 @@ async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
         return;
     };
     let echo = core.shared.config.ws.echo;
-    if !echo {
-        core.registry
-            .register(conn.user, &conn.device, route(core, &conn));
-    }
     frame_loop(core, &conn, &mut stream, leftover).await;
     if !echo {
         core.registry.unregister(conn.user, &conn.device, conn.id);
@@ -74,8 +70,18 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
     let Some(conn) = core.add(user, &device, generation) else {
         return refuse(stream, Refusal::Unavailable).await;
     };
+    // Registered before the 101: once a client's upgrade completes, messages
+    // sent to it are routed to it (no window where it looks offline).
+    if !ws.echo {
+        core.registry
+            .register_and_wait(user, &device, route(core, &conn))
+            .await;
+    }
     let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
     if written.is_err() {
+        if !ws.echo {
+            core.registry.unregister(user, &device, conn.id);
+        }
         core.remove(conn.id);
         return None;
     }
