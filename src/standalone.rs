@@ -75,8 +75,10 @@ fn jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
 }
 
 /// The control config standalone runs with.
-pub fn control_config(options: &Options, secret: &str) -> ControlConfig {
+pub fn control_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> ControlConfig {
     let mut config = ControlConfig::default();
+    // The browser reaches the edge by the name it reached this page by.
+    config.http.public_ws_url = format!("ws://{{host}}:{}/ws", ws_addr.port());
     config.database.url = format!("sqlite://{}", options.data_dir.join("gochat.db").display());
     config.logic.media_dir = options.data_dir.join("media");
     config.auth.jwt_secret = secret.to_owned();
@@ -126,9 +128,10 @@ pub async fn start(
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("creating {}", options.data_dir.display()))?;
     let secret = jwt_secret(&options.data_dir)?;
+    let ws_addr = ws.local_addr()?;
     let control_token = CancellationToken::new();
     let control = gochat_control::start(
-        control_config(&options, &secret),
+        control_config(&options, &secret, ws_addr),
         ControlListeners {
             http: Some(http),
             grpc: None,
@@ -141,7 +144,6 @@ pub async fn start(
         .memory_bus
         .clone()
         .context("standalone runs on the in-process log")?;
-    let ws_addr = ws.local_addr()?;
     let links = Arc::new(MemoryLinks {
         bus: bus.clone(),
         gateway_id: GATEWAY_ID.into(),

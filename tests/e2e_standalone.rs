@@ -88,17 +88,7 @@ async fn drain_loses_no_acked_message() -> Result<()> {
         }
     }
     let (target, running) = standalone(&dir).await?;
-    let cid = acked[0]["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let stored = target.pull_all(&bob, &cid).await?;
-    for ack in &acked {
-        assert!(
-            stored.iter().any(|m| m["message_id"] == ack["message_id"]),
-            "acked {ack} is stored"
-        );
-    }
+    target.assert_acked_stored(&bob, &acked).await?;
     running.shutdown().await;
     Ok(())
 }

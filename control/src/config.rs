@@ -111,6 +111,9 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Largest upload accepted.
     pub max_upload_bytes: usize,
+    /// Where the web client opens its WebSocket (an edge, or a load balancer
+    /// in front of the edges); `{host}` stands for the name the page came from.
+    pub public_ws_url: String,
 }
 
 impl Default for HttpConfig {
@@ -119,6 +122,7 @@ impl Default for HttpConfig {
             addr: ([127, 0, 0, 1], 8080).into(),
             max_body_bytes: 256 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
+            public_ws_url: "ws://{host}:8090/ws".into(),
         }
     }
 }
@@ -235,6 +239,8 @@ pub struct LogicConfig {
     pub sends_per_second: u32,
     /// Where uploads are stored (served at `/media/`).
     pub media_dir: PathBuf,
+    /// Upstream records handled at once (one conversation stays in order).
+    pub consume_in_flight: usize,
 }
 
 impl Default for LogicConfig {
@@ -245,6 +251,7 @@ impl Default for LogicConfig {
             max_content_bytes: 16 * 1024,
             sends_per_second: 20,
             media_dir: PathBuf::from("data/media"),
+            consume_in_flight: 128,
         }
     }
 }
@@ -257,6 +264,8 @@ pub struct TaskConfig {
     pub webhook_url: Option<String>,
     /// Failures before a task goes to the dead-letter topic.
     pub max_attempts: u32,
+    /// Tasks handled at once (one target's tasks stay in order).
+    pub consume_in_flight: usize,
 }
 
 impl Default for TaskConfig {
@@ -264,6 +273,7 @@ impl Default for TaskConfig {
         Self {
             webhook_url: None,
             max_attempts: 3,
+            consume_in_flight: 64,
         }
     }
 }
@@ -325,6 +335,9 @@ impl ControlConfig {
             && self.services.contains(&Service::Repo)
         {
             return invalid(e.to_string());
+        }
+        if self.logic.consume_in_flight == 0 || self.task.consume_in_flight == 0 {
+            return invalid("consume_in_flight must be at least 1".into());
         }
         if self.logic.sends_per_second == 0 || self.logic.max_content_bytes == 0 {
             return invalid(

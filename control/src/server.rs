@@ -230,6 +230,7 @@ pub async fn start(
             bus.clone(),
             push,
             config.task.max_attempts,
+            config.task.consume_in_flight,
         ));
         let token = shutdown.clone();
         match (&kafka, task_inbox.take()) {
@@ -268,6 +269,7 @@ pub async fn start(
                 ApiState {
                     logic: logic.clone(),
                     readiness,
+                    public_ws_url: config.http.public_ws_url.as_str().into(),
                 },
                 config.http.max_body_bytes,
                 config.http.max_upload_bytes,

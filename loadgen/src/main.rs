@@ -8,20 +8,27 @@
 //! Tokens are minted with the shared secret (`--jwt-secret`), so a million
 //! connections do not mean a million password hashes; `--register` creates
 //! real users through the REST API first (needed for sending).
+//!
+//! Two more shapes of load: `--group` sends to one group of every registered
+//! user (one send, N deliveries: the edge's fan-out path), and `--echo` drives
+//! `gochat echo` (the edge's WebSocket path without a backend). `--server-pid`
+//! turns either into frames per CPU-second of the server, a per-core figure.
 
-use std::net::{IpAddr, SocketAddr};
+mod conn;
+mod setup;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use futures::{SinkExt, StreamExt};
-use gochat_proto::auth::{Claims, unix_secs};
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, mpsc};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::Mutex;
+
+use conn::{Outbox, Role, Stats};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "gochat-loadgen", about = "GoChat load generator")]
@@ -45,7 +52,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     send_rate: u64,
     /// The token secret shared with the gateways (tokens are minted, not fetched).
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     jwt_secret: String,
     /// REST base URL: with `--register`, users are created there first.
     #[arg(long)]
@@ -63,143 +70,19 @@ struct Args {
     /// Browser-style Origin header to send (gateways with an allow-list need it).
     #[arg(long)]
     origin: Option<String>,
-}
-
-#[derive(Default)]
-struct Stats {
-    connected: AtomicU64,
-    connect_errors: AtomicU64,
-    closed: AtomicU64,
-    sent: AtomicU64,
-    received: AtomicU64,
-    acked: AtomicU64,
-    errors: AtomicU64,
-}
-
-fn source_ips(spec: &str) -> Result<Vec<IpAddr>> {
-    let (first, last) = spec.split_once('-').unwrap_or((spec, spec));
-    let (first, last): (std::net::Ipv4Addr, std::net::Ipv4Addr) = (first.parse()?, last.parse()?);
-    let (a, b) = (u32::from(first), u32::from(last));
-    if b < a {
-        bail!("source range {spec} is empty");
-    }
-    Ok((a..=b).map(|n| IpAddr::V4(n.into())).collect())
-}
-
-fn mint(user: i64, secret: &str) -> Result<String> {
-    let now = unix_secs();
-    let claims = Claims {
-        sub: user.to_string(),
-        exp: now + 86_400,
-        iat: now,
-        jti: uuid::Uuid::new_v4().simple().to_string(),
-        did: "loadgen".into(),
-    };
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )?)
-}
-
-async fn register_users(http: &str, count: usize) -> Result<Vec<i64>> {
-    let client = reqwest::Client::new();
-    let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let mut ids = Vec::with_capacity(count);
-    for i in 0..count {
-        let name = format!("lg_{run}_{i}");
-        let r: Value = client
-            .post(format!("{http}/api/v1/auth/register"))
-            .json(&json!({"username": name, "password": "loadgen-password"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        ids.push(
-            r["user_id"]
-                .as_str()
-                .context("register answered no user_id")?
-                .parse()?,
-        );
-    }
-    Ok(ids)
-}
-
-type Outbox = mpsc::UnboundedSender<String>;
-
-/// One connection: heartbeats, outgoing sends, latency of incoming messages.
-async fn connection(
-    url: String,
-    source: IpAddr,
-    origin: Option<String>,
-    stats: Arc<Stats>,
-    latency: Arc<Mutex<Histogram<u64>>>,
-    heartbeat: Duration,
-    epoch: Instant,
-) -> Result<Outbox> {
-    let target: SocketAddr = {
-        let rest = url.strip_prefix("ws://").context("ws:// URLs only")?;
-        let host = rest.split('/').next().context("host")?;
-        tokio::net::lookup_host(host)
-            .await?
-            .next()
-            .context("no address")?
-    };
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(target).await?;
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            url.as_str(),
-        )?;
-    if let Some(origin) = origin {
-        request.headers_mut().insert("Origin", origin.parse()?);
-    }
-    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
-    let (mut write, mut read) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    stats.connected.fetch_add(1, Ordering::Relaxed);
-    tokio::spawn(async move {
-        let mut beat = tokio::time::interval(heartbeat);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                _ = beat.tick() => {
-                    if write.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { break; }
-                }
-                out = rx.recv() => match out {
-                    Some(text) => {
-                        if write.send(Message::text(text)).await.is_err() { break; }
-                        stats.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                    None => break,
-                },
-                incoming = read.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
-                        match frame["type"].as_str() {
-                            Some("message") => {
-                                stats.received.fetch_add(1, Ordering::Relaxed);
-                                let sent_at = frame["content"].as_str().and_then(|c| c.strip_prefix("lg:")).and_then(|n| n.parse::<u64>().ok());
-                                if let Some(sent_at) = sent_at {
-                                    let now = epoch.elapsed().as_micros() as u64;
-                                    let _ = latency.lock().await.record(now.saturating_sub(sent_at).max(1));
-                                }
-                            }
-                            Some("ack") => { stats.acked.fetch_add(1, Ordering::Relaxed); }
-                            Some("error") => { stats.errors.fetch_add(1, Ordering::Relaxed); }
-                            _ => {}
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break,
-                },
-            }
-        }
-        stats.connected.fetch_sub(1, Ordering::Relaxed);
-        stats.closed.fetch_add(1, Ordering::Relaxed);
-    });
-    Ok(tx)
+    /// Sends go to one group of all the registered users instead of 1:1.
+    #[arg(long)]
+    group: bool,
+    /// Drive `gochat echo`: no tokens, every connection keeps `--window`
+    /// frames in flight.
+    #[arg(long)]
+    echo: bool,
+    /// Frames in flight per connection with `--echo`.
+    #[arg(long, default_value_t = 8)]
+    window: usize,
+    /// Server processes whose CPU time over the hold is reported (repeatable).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
 }
 
 fn percentiles(h: &Histogram<u64>) -> Value {
@@ -214,28 +97,57 @@ fn percentiles(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// The users to connect as, and the group they share with `--group`.
+async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
+    if args.echo {
+        return Ok(((0..args.connections as i64).collect(), None));
+    }
+    if args.jwt_secret.is_empty() {
+        bail!("--jwt-secret is needed to mint tokens");
+    }
+    if !args.register {
+        if args.send_rate > 0 || args.group {
+            bail!("sending needs real users: add --register --http URL");
+        }
+        let users = (0..args.connections as i64).map(|i| args.first_user + i);
+        return Ok((users.collect(), None));
+    }
+    let http = args.http.as_deref().context("--register needs --http")?;
+    let client = reqwest::Client::new();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    eprintln!("registering {} users…", args.connections);
+    let users = setup::register_users(&client, http, &run, args.connections).await?;
+    let group = if args.group {
+        Some(setup::create_group(&client, http, &run, &users).await?)
+    } else {
+        None
+    };
+    Ok((users, group))
+}
+
+fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
+    pids.iter().map(|&pid| setup::cpu_seconds(pid)).collect()
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let sources = source_ips(&args.source_ips)?;
-    let users: Vec<i64> = if args.register {
-        let http = args.http.as_deref().context("--register needs --http")?;
-        eprintln!("registering {} users…", args.connections);
-        register_users(http, args.connections).await?
-    } else {
-        (0..args.connections as i64)
-            .map(|i| args.first_user + i)
-            .collect()
-    };
-    if args.send_rate > 0 && !args.register {
-        bail!("sending needs real users: add --register --http URL");
-    }
+    let sources = setup::source_ips(&args.source_ips)?;
+    let (users, group) = prepare_users(&args).await?;
     let stats = Arc::new(Stats::default());
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1, 60_000_000, 3,
     )?));
     let epoch = Instant::now();
-    let heartbeat = Duration::from_secs(args.heartbeat.max(1));
+    let role = if args.echo {
+        Role::Echo {
+            window: args.window.max(1),
+        }
+    } else {
+        Role::Chat {
+            heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        }
+    };
 
     // Progress, once a second.
     let progress = {
@@ -250,7 +162,7 @@ async fn main() -> Result<()> {
                     stats.received.load(Ordering::Relaxed),
                 );
                 eprintln!(
-                    "[{:>5.0}s] connections {c} (+{}/s) | messages received {}/s | acked {} | errors {} | connect errors {}",
+                    "[{:>5.0}s] connections {c} (+{}/s) | frames received {}/s | acked {} | errors {} | connect errors {}",
                     epoch.elapsed().as_secs_f64(),
                     c.saturating_sub(last.0),
                     r.saturating_sub(last.1),
@@ -269,19 +181,19 @@ async fn main() -> Result<()> {
     let mut pending = futures::stream::FuturesUnordered::new();
     let interval = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
     for (i, user) in users.iter().enumerate() {
-        let url = format!(
-            "{}?token={}&device_id=lg{i}",
-            args.ws[i % args.ws.len()],
-            mint(*user, &args.jwt_secret)?
-        );
+        let base = &args.ws[i % args.ws.len()];
+        let url = if args.echo {
+            base.clone()
+        } else {
+            let token = setup::mint(*user, &args.jwt_secret)?;
+            format!("{base}?token={token}&device_id=lg{i}")
+        };
         let source = sources[i % sources.len()];
         let (conn_stats, latency, origin, user) =
             (stats.clone(), latency.clone(), args.origin.clone(), *user);
         pending.push(async move {
-            (
-                user,
-                connection(url, source, origin, conn_stats, latency, heartbeat, epoch).await,
-            )
+            let opened = conn::connect(url, source, origin, role, conn_stats, latency, epoch);
+            (user, opened.await)
         });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
             connect_started + interval * (i as u32 + 1),
@@ -296,7 +208,9 @@ async fn main() -> Result<()> {
     }
     let connect_secs = connect_started.elapsed().as_secs_f64();
 
-    // Hold (and send).
+    // Hold (and send). Counters restart here, so rates cover the hold only.
+    let received_before = stats.received.load(Ordering::Relaxed);
+    let cpu_before = cpu_of(&args.server_pids)?;
     let hold = Instant::now();
     let mut rng = rand::rng();
     let send_interval =
@@ -311,8 +225,13 @@ async fn main() -> Result<()> {
                 if b >= a {
                     b += 1;
                 }
-                let sent_at = epoch.elapsed().as_micros();
-                let frame = json!({"type":"send","client_msg_id":format!("lg-{n}"),"to_user_id":outboxes[b].0.to_string(),"content":format!("lg:{sent_at}")});
+                let content = format!("lg:{}", epoch.elapsed().as_micros());
+                let mut frame =
+                    json!({"type":"send","client_msg_id":format!("lg-{n}"),"content":content});
+                match group {
+                    Some(group) => frame["group_id"] = json!(group.to_string()),
+                    None => frame["to_user_id"] = json!(outboxes[b].0.to_string()),
+                }
                 let _ = outboxes[a].1.send(frame.to_string());
                 n += 1;
                 next_send += step;
@@ -321,17 +240,18 @@ async fn main() -> Result<()> {
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    // Let the last messages land.
-    tokio::time::sleep(Duration::from_millis(if args.send_rate > 0 {
-        2000
-    } else {
-        0
-    }))
-    .await;
+    let held_secs = hold.elapsed().as_secs_f64();
+    let received = stats.received.load(Ordering::Relaxed) - received_before;
+    let cpu_after = cpu_of(&args.server_pids)?;
+    // Let the last messages land (their latency counts, their rate does not).
+    if args.send_rate > 0 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     progress.abort();
 
-    let held_secs = hold.elapsed().as_secs_f64();
+    let server_cpu: f64 = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).sum();
     let summary = json!({
+        "mode": if args.echo { "echo" } else if group.is_some() { "group" } else { "1:1" },
         "connections_requested": args.connections,
         "connections_held": stats.connected.load(Ordering::Relaxed),
         "connect_errors": stats.connect_errors.load(Ordering::Relaxed),
@@ -340,8 +260,10 @@ async fn main() -> Result<()> {
         "held_seconds": held_secs,
         "messages_sent": stats.sent.load(Ordering::Relaxed),
         "messages_acked": stats.acked.load(Ordering::Relaxed),
-        "messages_received": stats.received.load(Ordering::Relaxed),
-        "messages_per_s": stats.received.load(Ordering::Relaxed) as f64 / held_secs.max(1e-9),
+        "frames_received": stats.received.load(Ordering::Relaxed),
+        "frames_received_per_s": received as f64 / held_secs.max(1e-9),
+        "server_cpu_seconds": server_cpu,
+        "frames_per_server_cpu_second": (server_cpu > 0.0).then(|| received as f64 / server_cpu),
         "error_frames": stats.errors.load(Ordering::Relaxed),
         "closed_by_server": stats.closed.load(Ordering::Relaxed),
         "latency": percentiles(&*latency.lock().await),

@@ -118,6 +118,22 @@ impl Target {
         }
     }
 
+    /// Every acked message is stored, as `user` sees it (no acked message lost).
+    pub async fn assert_acked_stored(&self, user: &User, acked: &[Value]) -> Result<()> {
+        let cid = acked
+            .first()
+            .and_then(|a| a["conversation_id"].as_str())
+            .context("no ack")?;
+        let stored = self.pull_all(user, cid).await?;
+        for ack in acked {
+            anyhow::ensure!(
+                stored.iter().any(|m| m["message_id"] == ack["message_id"]),
+                "acked {ack} is not stored"
+            );
+        }
+        Ok(())
+    }
+
     /// Connects `user` to gateway `gateway` (index into `ws`) as a device of its own.
     pub async fn connect(&self, user: &User, gateway: usize) -> Result<Client> {
         let device = format!("d{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -205,6 +221,25 @@ impl Client {
             let frame = self.next().await?;
             if frame["type"] == kind {
                 return Ok(frame);
+            }
+        }
+    }
+
+    /// Every JSON frame until the connection ends, and how it ended.
+    pub async fn rest(&mut self) -> Result<(Vec<Value>, Ended)> {
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .context("still open")?
+            {
+                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text)?),
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map_or(1005, |f| f.code.into());
+                    return Ok((frames, Ended::Closed(code)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok((frames, Ended::Dropped)),
             }
         }
     }

@@ -1,6 +1,9 @@
 //! Logic's consumer of `im-upstream-topic` (group `im-logic-group`): client
 //! frames from the edge, each answered on the connection it came from.
+//! Frames about one conversation are handled in order; different
+//! conversations concurrently ([`crate::consume`]).
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,23 +13,46 @@ use tokio_util::sync::CancellationToken;
 
 use super::Logic;
 use crate::bus::Inbox;
-use crate::consume::{Handled, consume};
+use crate::consume::{Handled, Laned, consume};
 use crate::delivery::to_origin;
 
 /// Runs until `shutdown`.
 pub async fn run(logic: Arc<Logic>, inbox: impl Inbox, shutdown: CancellationToken) {
-    consume(inbox, shutdown, "upstream", |d| handle(logic.clone(), d)).await;
+    let in_flight = logic.config.consume_in_flight;
+    consume(inbox, shutdown, "upstream", in_flight, |record| {
+        handle(logic.clone(), record)
+    })
+    .await;
 }
 
-async fn handle(logic: Arc<Logic>, payload: Bytes) -> Handled {
-    let record: UpstreamRecord = match serde_json::from_slice(&payload) {
-        Ok(r) => r,
-        Err(e) => {
-            // The edge validated the frame; a bad record is a bug or foreign data.
-            tracing::error!(error = %e, "undecodable upstream record skipped");
-            return Handled::Done;
+impl Laned for UpstreamRecord {
+    /// The conversation: a sender's messages to it keep their order, a resend
+    /// waits for its original, and pushes of one conversation leave in seq order.
+    fn lane(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        match &self.frame {
+            ClientFrame::Send(frame) => match (frame.group_id, frame.to_user_id) {
+                (Some(group), _) => ("g", group.0).hash(&mut hasher),
+                (None, Some(peer)) => (
+                    "u",
+                    self.from_user_id.0.min(peer.0),
+                    self.from_user_id.0.max(peer.0),
+                )
+                    .hash(&mut hasher),
+                // Invalid (refused when handled): the sender's own lane.
+                (None, None) => ("s", self.from_user_id.0).hash(&mut hasher),
+            },
+            ClientFrame::Read {
+                conversation_id, ..
+            }
+            | ClientFrame::Typing { conversation_id } => ("c", conversation_id).hash(&mut hasher),
+            ClientFrame::Ping {} => ("s", self.from_user_id.0).hash(&mut hasher),
         }
-    };
+        hasher.finish()
+    }
+}
+
+async fn handle(logic: Arc<Logic>, record: UpstreamRecord) -> Handled {
     let from = record.from_user_id;
     let origin = &record.origin;
     let (result, client_msg_id) = match record.frame {

@@ -6,6 +6,7 @@
 
 pub mod providers;
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,7 +17,7 @@ use gochat_proto::kafka::{GroupFanout, Task, TaskRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Inbox};
-use crate::consume::{Handled, consume};
+use crate::consume::{Handled, Laned, consume};
 use crate::delivery::deliver;
 use crate::repo::Repo;
 use crate::state::StateStore;
@@ -40,6 +41,7 @@ pub struct TaskService {
     bus: Arc<dyn Bus>,
     push: Arc<dyn PushProvider>,
     max_attempts: u32,
+    in_flight: usize,
     /// Counters.
     pub stats: TaskStats,
 }
@@ -63,6 +65,7 @@ impl TaskService {
         bus: Arc<dyn Bus>,
         push: Arc<dyn PushProvider>,
         max_attempts: u32,
+        in_flight: usize,
     ) -> Self {
         Self {
             repo,
@@ -70,27 +73,21 @@ impl TaskService {
             bus,
             push,
             max_attempts,
+            in_flight,
             stats: TaskStats::default(),
         }
     }
 
     /// Consumes tasks until `shutdown`.
     pub async fn run(self: Arc<Self>, inbox: impl Inbox, shutdown: CancellationToken) {
-        consume(inbox, shutdown, "tasks", |payload| {
+        consume(inbox, shutdown, "tasks", self.in_flight, |record| {
             let service = self.clone();
-            async move { service.handle(payload).await }
+            async move { service.handle(record).await }
         })
         .await;
     }
 
-    async fn handle(&self, payload: Bytes) -> Handled {
-        let mut record: TaskRecord = match serde_json::from_slice(&payload) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "undecodable task skipped");
-                return Handled::Done;
-            }
-        };
+    async fn handle(&self, mut record: TaskRecord) -> Handled {
         let result = self.execute(&record.task).await;
         let Err(e) = result else {
             self.stats.handled.fetch_add(1, Ordering::Relaxed);
@@ -163,5 +160,17 @@ impl TaskService {
             .map_err(|e| dependency(&e))?;
         }
         Ok(())
+    }
+}
+
+impl Laned for TaskRecord {
+    /// The target: one user's or one group's tasks stay in order.
+    fn lane(&self) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        match &self.task {
+            Task::OfflinePush(p) => ("u", p.user_id.0).hash(&mut hasher),
+            Task::GroupFanout(g) => ("g", g.group_id.0).hash(&mut hasher),
+        }
+        hasher.finish()
     }
 }

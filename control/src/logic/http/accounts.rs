@@ -21,6 +21,9 @@ pub struct Profile {
     username: String,
     nickname: String,
     avatar_url: String,
+    /// Connected now (only on `GET /users/{user_id}`: the 1:1 header's dot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    online: Option<bool>,
 }
 
 impl From<User> for Profile {
@@ -30,6 +33,7 @@ impl From<User> for Profile {
             username: u.username,
             nickname: u.nickname,
             avatar_url: u.avatar_url,
+            online: None,
         }
     }
 }
@@ -227,7 +231,16 @@ pub async fn get_user(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Profile>> {
     let id = parse_id(&raw, "user_id")?;
-    Ok(Json(s.logic.repo.get_user(id.0).await?.into()))
+    let mut profile: Profile = s.logic.repo.get_user(id.0).await?.into();
+    // Presence is a nicety: a registry hiccup must not fail the profile.
+    profile.online = match s.logic.state.routes(&[id]).await {
+        Ok(routes) => Some(routes.get(&id).is_some_and(|r| !r.is_empty())),
+        Err(e) => {
+            tracing::warn!(error = %e, "presence unknown");
+            None
+        }
+    };
+    Ok(Json(profile))
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ mod conversations;
 mod extract;
 mod groups;
 mod ops;
+mod web;
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub struct ApiState {
     pub logic: Arc<Logic>,
     /// Dependency checks for `/readyz`.
     pub readiness: Arc<Readiness>,
+    /// Where the web client connects (see [`crate::config::HttpConfig`]).
+    pub public_ws_url: Arc<str>,
 }
 
 /// An error as the client sees it.
@@ -124,6 +127,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .route("/mentions", get(conversations::mentions))
         .route("/messages", post(conversations::send))
         .route("/admin/push", post(ops::admin_push))
+        .route("/client/config", get(web::client_config))
         .layer(DefaultBodyLimit::max(max_body_bytes));
     let uploads = Router::new()
         .route("/uploads", post(ops::upload))
@@ -134,7 +138,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .fallback(web::asset)
         .layer(axum::middleware::from_fn(ops::count_requests))
         .with_state(state)
 }
