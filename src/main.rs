@@ -188,7 +188,7 @@ async fn control(config: ControlConfig) -> anyhow::Result<()> {
         .context("binding listeners")?;
     if let Some(http) = &listeners.http {
         println!(
-            "gochat control: REST API on http://{}/api/v1",
+            "gochat control: web client and REST API on http://{}/ (API under /api/v1)",
             http.local_addr()?
         );
     }

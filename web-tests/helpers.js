@@ -1,5 +1,7 @@
 // Test helpers: a standalone GoChat server on free ports, the system Chromium,
-// pages that fail the run on console errors, and a tiny PNG encoder.
+// pages that fail the run on console errors, a tiny PNG encoder, and the steps
+// the acts take in the client (send a message, add a friend, wait for the
+// socket, take a screenshot).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -163,4 +165,55 @@ export function makePng(w, h, [r0, g0, b0] = [79, 70, 229], [r1, g1, b1] = [236,
     chunk('IDAT', zlib.deflateSync(raw)),
     chunk('IEND', Buffer.alloc(0)),
   ]);
+}
+
+// ---------- steps in the client ----------
+
+export const tid = (page, id) => page.getByTestId(id);
+
+export async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+export async function waitConnected(page) {
+  await page.waitForFunction(() => window.gochat && window.gochat.socket.state === 'open');
+}
+
+export async function waitFor(fn, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function addFriend(page, username) {
+  await tid(page, 'plus-button').click();
+  await tid(page, 'menu-add-friend').click();
+  await tid(page, 'add-query').fill(username);
+  await tid(page, 'add-search').click();
+  const row = page.locator(`[data-testid="user-result"][data-username="${username}"]`);
+  await row.getByTestId('add-friend-button').click();
+  await row.getByTestId('friend-added').waitFor();
+  if (username === 'carol') await shot(page, '13-add-friend');
+  await page.keyboard.press('Escape');
+  await tid(page, 'dialog-add').waitFor({ state: 'hidden' });
+}
+
+export function convItem(page, name) {
+  return page.locator(`[data-testid="conv-item"][data-name="${name}"]`);
+}
+
+export async function send(page, text) {
+  const input = tid(page, 'composer-input');
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** Texts of the text bubbles in the open chat, top to bottom. */
+export async function bubbleTexts(page) {
+  return page.locator('[data-testid="message"] [data-testid="message-text"]').allInnerTexts();
 }

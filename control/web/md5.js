@@ -4,7 +4,7 @@
 const SHIFTS = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 const K = Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);
 
-export function md5(text) {
+function md5(text) {
   const bytes = new TextEncoder().encode(text);
   const n = bytes.length;
   const words = new Int32Array((((n + 8) >>> 6) + 1) * 16);
