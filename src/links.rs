@@ -17,7 +17,7 @@ use gochat_edge::backend::{
     CoreLinks, Downstream, Registry, RegistryError, Upstream, UpstreamError,
 };
 use gochat_proto::ids::Id;
-use gochat_proto::kafka::DownstreamKey;
+use gochat_proto::kafka::{DownstreamKey, PresenceChange, Task, TaskRecord};
 use gochat_proto::keys::{RouteChange, SessionRoute};
 use tokio::sync::mpsc;
 
@@ -68,6 +68,14 @@ impl Registry for StateRegistry {
         };
         self.bus
             .send_downstream(&route.gateway_id, route.core, &key, frame)
+            .await
+            .map_err(registry_error)
+    }
+    async fn presence_changed(&self, user: Id) -> Result<(), RegistryError> {
+        let task = Task::Presence(PresenceChange { user_id: user });
+        let id = format!("presence-{}", uuid::Uuid::new_v4().simple());
+        self.bus
+            .send_task(&TaskRecord::new(id, task))
             .await
             .map_err(registry_error)
     }

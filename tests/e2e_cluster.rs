@@ -83,7 +83,8 @@ scenario!(
     group_send_reaches_members_on_both_gateways,
     refused_upgrades,
     bad_frames_leave_others_untouched,
-    second_login_of_a_device_kicks_the_first
+    second_login_of_a_device_kicks_the_first,
+    presence_reaches_friends
 );
 
 impl Cluster {

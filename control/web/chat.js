@@ -162,8 +162,8 @@ export function wireChat() {
     if ($('#messages').scrollTop < 150) loadOlder(c);
     updateJump(c);
   }, { passive: true });
-  // The server sends no presence frames yet: while a 1:1 chat is on screen,
-  // ask for the peer's profile (with `online`) every 30 s.
+  // `presence` frames reach friends only: for a 1:1 peer who is not a friend,
+  // ask for the profile (with `online`) every 30 s while the chat is on screen.
   setInterval(() => {
     const c = S.convs.get(S.current);
     if (c && c.type === 'single' && sock.isOpen && isVisible(c)) ensureUser(c.peer_user_id, true);

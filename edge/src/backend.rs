@@ -79,4 +79,6 @@ pub trait Registry: Send + Sync + 'static {
     async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError>;
     /// Sends `frame` to a connection anywhere (its gateway and core) and closes it.
     async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError>;
+    /// A connection of `user` opened or closed: their contacts may need telling.
+    async fn presence_changed(&self, user: Id) -> Result<(), RegistryError>;
 }

@@ -145,6 +145,12 @@ async fn kick(registry: &dyn Registry, route: &SessionRoute) {
     }
 }
 
+async fn announce(registry: &dyn Registry, user: Id) {
+    if let Err(e) = registry.presence_changed(user).await {
+        tracing::debug!(error = %e, %user, "presence change not announced");
+    }
+}
+
 async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
     match command {
         // `_done` drops when the entry is written: that wakes a waiting connect.
@@ -152,23 +158,43 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             user,
             device,
             route,
-            done: _done,
-        } => match registry.register(user, &device, &route, ttl_secs).await {
-            Ok(RouteChange::Registered) => {}
-            // The newest login of a device wins; the loser is told and closed.
-            Ok(RouteChange::Replaced(loser)) => kick(registry, &loser).await,
-            Ok(RouteChange::Superseded) => kick(registry, &route).await,
-            Err(e) => tracing::warn!(error = %e, %user, "session not registered"),
-        },
+            done,
+        } => {
+            let change = registry.register(user, &device, &route, ttl_secs).await;
+            // The waiting connect goes on now; the rest is not its business.
+            let done_was_set = done.is_some();
+            drop(done);
+            let opened = match change {
+                Ok(RouteChange::Registered) => true,
+                // The newest login of a device wins; the loser is told and closed.
+                Ok(RouteChange::Replaced(loser)) => {
+                    kick(registry, &loser).await;
+                    true
+                }
+                Ok(RouteChange::Superseded) => {
+                    kick(registry, &route).await;
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %user, "session not registered");
+                    false
+                }
+            };
+            // Only a new connection (a connect waits on `done`), not a heartbeat refresh.
+            if opened && done_was_set {
+                announce(registry, user).await;
+            }
+        }
         Command::Unregister {
             user,
             device,
             conn_id,
-        } => {
-            if let Err(e) = registry.unregister(user, &device, conn_id).await {
-                tracing::warn!(error = %e, %user, "session not deregistered; it expires by itself");
+        } => match registry.unregister(user, &device, conn_id).await {
+            Ok(()) => announce(registry, user).await,
+            Err(e) => {
+                tracing::warn!(error = %e, %user, "session not deregistered; it expires by itself")
             }
-        }
+        },
         Command::IsRevoked { jti, reply } => {
             let _ = reply.send(registry.is_revoked(&jti).await);
         }

@@ -100,6 +100,9 @@ impl Registry for TestRegistry {
     async fn kick(&self, _: &SessionRoute, _: Bytes) -> Result<(), RegistryError> {
         Ok(())
     }
+    async fn presence_changed(&self, _: Id) -> Result<(), RegistryError> {
+        Ok(())
+    }
 }
 
 fn token(jti: &str) -> String {

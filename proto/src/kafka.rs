@@ -173,6 +173,8 @@ pub enum Task {
     OfflinePush(OfflinePush),
     /// Notify the online members of a large group.
     GroupFanout(GroupFanout),
+    /// A user's connections changed: tell their friends whether they are online.
+    Presence(PresenceChange),
 }
 
 impl Task {
@@ -182,8 +184,32 @@ impl Task {
         match self {
             Task::OfflinePush(p) => format!("u{}", p.user_id),
             Task::GroupFanout(g) => format!("g{}", g.group_id),
+            Task::Presence(p) => format!("u{}", p.user_id),
         }
     }
+}
+
+impl TaskRecord {
+    /// A first attempt at `task`, stamped now.
+    pub fn new(task_id: String, task: Task) -> Self {
+        Self {
+            task_id,
+            task,
+            timestamp: crate::ids::now_millis(),
+            retry_count: 0,
+            version: crate::WIRE_VERSION.into(),
+            last_error: None,
+        }
+    }
+}
+
+/// Payload of `presence`: a gateway saw one of the user's connections open or
+/// close. Whether the user is online is read from the session registry when
+/// the task runs, so out-of-order hints still end in the true state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceChange {
+    /// Whose connections changed.
+    pub user_id: Id,
 }
 
 /// Payload of `offline_push`.

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{Ended, Target, upgrade_status};
+use crate::support::{Client, Ended, Target, upgrade_status};
 
 fn unique(name: &str) -> String {
     format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -277,4 +277,30 @@ pub async fn second_login_of_a_device_kicks_the_first(t: &Target) -> Result<()> 
     new.send(json!({"type":"ping"})).await?;
     new.next_of("pong").await?;
     Ok(())
+}
+
+/// Friends learn when a user comes online (first connection) and goes offline
+/// (last connection closed), wherever the connections are.
+pub async fn presence_reaches_friends(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let bob = t.user(&unique("bob")).await?;
+    let (status, _) = t
+        .post(&alice, "/friends", json!({"user_id": bob.id}))
+        .await?;
+    anyhow::ensure!(status == 201, "befriend: {status}");
+    let mut b = t.connect(&bob, 1).await?;
+    let a = t.connect(&alice, 0).await?;
+    wait_for_presence(&mut b, &alice.id, true).await?;
+    drop(a);
+    wait_for_presence(&mut b, &alice.id, false).await?;
+    Ok(())
+}
+
+async fn wait_for_presence(client: &mut Client, user: &str, online: bool) -> Result<()> {
+    loop {
+        let frame = client.next_of("presence").await?;
+        if frame["user_id"] == user && frame["online"] == online {
+            return Ok(());
+        }
+    }
 }

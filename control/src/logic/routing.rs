@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
-use gochat_proto::ids::{Id, SYSTEM_USER, now_millis};
+use gochat_proto::ids::{Id, SYSTEM_USER};
 use gochat_proto::kafka::{GroupFanout, OfflinePush, Origin, Task, TaskRecord};
 
 use super::{Logic, LogicResult};
@@ -164,14 +164,7 @@ impl Logic {
     }
 
     fn task_record(&self, task: Task) -> TaskRecord {
-        TaskRecord {
-            task_id: format!("task-{}", self.ids.next_id()),
-            task,
-            timestamp: now_millis(),
-            retry_count: 0,
-            version: gochat_proto::WIRE_VERSION.into(),
-            last_error: None,
-        }
+        TaskRecord::new(format!("task-{}", self.ids.next_id()), task)
     }
 
     /// Read receipts go to everyone in 1:1 and small groups (the reader's other

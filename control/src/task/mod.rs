@@ -123,7 +123,47 @@ impl TaskService {
         match task {
             Task::OfflinePush(push) => self.push.push(push).await,
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
+            Task::Presence(change) => self.announce_presence(change.user_id).await,
         }
+    }
+
+    /// Tells the user's online friends whether the user is online now.
+    async fn announce_presence(&self, user: Id) -> Result<(), TaskError> {
+        let dependency = |e: &dyn std::fmt::Display| TaskError::Dependency(e.to_string());
+        let online = self
+            .state
+            .routes(&[user])
+            .await
+            .map_err(|e| dependency(&e))?
+            .get(&user)
+            .is_some_and(|devices| !devices.is_empty());
+        let friends: Vec<Id> = self
+            .repo
+            .list_friends(user.0)
+            .await
+            .map_err(|e| dependency(&e))?
+            .into_iter()
+            .map(|f| Id(f.user_id))
+            .collect();
+        let frame = Bytes::from(
+            ServerFrame::Presence {
+                user_id: user,
+                online,
+            }
+            .to_json(),
+        );
+        for chunk in friends.chunks(500) {
+            deliver(
+                self.state.as_ref(),
+                self.bus.as_ref(),
+                chunk,
+                None,
+                frame.clone(),
+            )
+            .await
+            .map_err(|e| dependency(&e))?;
+        }
+        Ok(())
     }
 
     /// Large groups: a `notify` to every online member, in batches, one
@@ -170,6 +210,7 @@ impl Laned for TaskRecord {
         match &self.task {
             Task::OfflinePush(p) => ("u", p.user_id.0).hash(&mut hasher),
             Task::GroupFanout(g) => ("g", g.group_id.0).hash(&mut hasher),
+            Task::Presence(p) => ("u", p.user_id.0).hash(&mut hasher),
         }
         hasher.finish()
     }
