@@ -152,18 +152,7 @@ impl TaskService {
             }
             .to_json(),
         );
-        for chunk in friends.chunks(500) {
-            deliver(
-                self.state.as_ref(),
-                self.bus.as_ref(),
-                chunk,
-                None,
-                frame.clone(),
-            )
-            .await
-            .map_err(|e| dependency(&e))?;
-        }
-        Ok(())
+        self.deliver_in_batches(&friends, 500, frame).await
     }
 
     /// Large groups: a `notify` to every online member, in batches, one
@@ -188,6 +177,17 @@ impl TaskService {
             .to_json(),
         );
         let batch = usize::try_from(fanout.batch_size.max(1)).unwrap_or(100);
+        self.deliver_in_batches(&audience, batch, frame).await
+    }
+
+    /// `frame` to the online connections of `audience`, `batch` users per
+    /// registry lookup and downstream record.
+    async fn deliver_in_batches(
+        &self,
+        audience: &[Id],
+        batch: usize,
+        frame: Bytes,
+    ) -> Result<(), TaskError> {
         for chunk in audience.chunks(batch) {
             deliver(
                 self.state.as_ref(),
@@ -197,7 +197,7 @@ impl TaskService {
                 frame.clone(),
             )
             .await
-            .map_err(|e| dependency(&e))?;
+            .map_err(|e| TaskError::Dependency(e.to_string()))?;
         }
         Ok(())
     }
