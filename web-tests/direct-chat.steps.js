@@ -47,6 +47,8 @@ test('1:1 chat both ways: order, unread badge, read cursor, typing, Shift+Enter'
     const c = await serverConv(bob, cid);
     return c.read_seq_id === 3 && c.unread === 0;
   }, "bob's read cursor at 3");
+  // Alice's list carries how far Bob has read (her "Read" mark after a reload).
+  assert.equal((await serverConv(alice, cid)).peer_read_seq_id, 3);
 
   // Online state in the 1:1 header (the profile's `online`).
   const profile = await rest(alice.token, 'GET', `/users/${bob.id}`);

@@ -227,7 +227,10 @@ async fn messages_are_unique_and_ordered(repo: Arc<dyn Repo>) -> Result<()> {
     // The sender has read their own messages.
     assert_eq!(repo.list_conversations(a).await?[0].unread, 0);
     // Read cursors only move forward, and never past the end.
+    assert_eq!(repo.list_conversations(a).await?[0].peer_read_seq_id, 0);
     assert_eq!(repo.mark_read(b, &cid, 3).await?, 3);
+    // The sender sees how far the peer has read.
+    assert_eq!(repo.list_conversations(a).await?[0].peer_read_seq_id, 3);
     assert_eq!(repo.mark_read(b, &cid, 2).await?, 3);
     assert_eq!(repo.mark_read(b, &cid, 99).await?, 5);
     assert_eq!(repo.list_conversations(b).await?[0].unread, 0);

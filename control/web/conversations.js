@@ -27,6 +27,8 @@ export async function refreshConversations() {
     });
     c.serverKnown = true;
     if (s.name) c.name = s.name;
+    // The peer's read cursor, so the "Read" mark survives a reload.
+    c.peerRead = Math.max(c.peerRead, s.peer_read_seq_id || 0);
     if (s.last_seq_id >= c.last_seq_id) {
       c.last_seq_id = s.last_seq_id;
       c.read_seq_id = Math.max(c.read_seq_id, s.read_seq_id || 0);

@@ -32,6 +32,7 @@ fn summary_json(c: &ConversationSummary) -> Value {
         v["group_id"] = json!(Id(c.group_id));
     } else {
         v["peer_user_id"] = json!(Id(c.peer_user_id));
+        v["peer_read_seq_id"] = json!(c.peer_read_seq_id);
     }
     if let Some(m) = &c.last_message {
         v["last_message"] = json!(message_frame(m));

@@ -309,12 +309,16 @@ impl SqlRepo {
              (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id AND m.seq_id > uc.read_seq_id AND m.sender_id <> ?) AS unread, \
              (SELECT COUNT(*) FROM message_mentions mm WHERE mm.conversation_id = c.conversation_id AND mm.seq_id > uc.read_seq_id \
                 AND mm.sender_id <> ? AND (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0)) AS unread_mentions, \
-             CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name \
+             CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name, \
+             COALESCE(puc.read_seq_id, 0) AS peer_read_seq_id \
              FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id \
              LEFT JOIN `groups` g ON c.kind = 2 AND g.id = c.group_id \
              LEFT JOIN users u ON c.kind = 1 AND u.id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
+             LEFT JOIN user_conversations puc ON c.kind = 1 AND puc.conversation_id = c.conversation_id \
+               AND puc.user_id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
              WHERE uc.user_id = ? ORDER BY c.updated_at DESC LIMIT 500",
         )
+        .bind(user_id)
         .bind(user_id)
         .bind(user_id)
         .bind(user_id)
@@ -348,6 +352,7 @@ impl SqlRepo {
                 },
                 last_seq_id: info.last_seq_id,
                 read_seq_id: get(row, "read_seq_id")?,
+                peer_read_seq_id: get(row, "peer_read_seq_id")?,
                 unread: get(row, "unread")?,
                 unread_mentions: get(row, "unread_mentions")?,
                 last_message,
