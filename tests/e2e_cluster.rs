@@ -3,6 +3,7 @@
 //! gateways as separate processes. Users on gateway 0 and gateway 1 talk
 //! across Kafka.
 
+#[macro_use]
 mod scenarios;
 mod support;
 
@@ -75,17 +76,7 @@ macro_rules! scenario {
     )*};
 }
 
-scenario!(
-    one_to_one_send_ack_deliver,
-    resend_is_deduplicated,
-    offline_then_pull,
-    concurrent_senders_get_gap_free_seq,
-    group_send_reaches_members_on_both_gateways,
-    refused_upgrades,
-    bad_frames_leave_others_untouched,
-    second_login_of_a_device_kicks_the_first,
-    presence_reaches_friends
-);
+every_scenario!(scenario);
 
 impl Cluster {
     /// The pid of a process cluster-up started (`control`, `edge1`, `edge2`).

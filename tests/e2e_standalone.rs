@@ -1,6 +1,7 @@
 //! The end-to-end scenarios against standalone mode (edge cores and control
 //! services in one process on the embedded engines), started in-process on port 0.
 
+#[macro_use]
 mod scenarios;
 mod support;
 
@@ -51,17 +52,7 @@ macro_rules! scenario {
     )*};
 }
 
-scenario!(
-    one_to_one_send_ack_deliver,
-    resend_is_deduplicated,
-    offline_then_pull,
-    concurrent_senders_get_gap_free_seq,
-    group_send_reaches_members_on_both_gateways,
-    refused_upgrades,
-    bad_frames_leave_others_untouched,
-    second_login_of_a_device_kicks_the_first,
-    presence_reaches_friends
-);
+every_scenario!(scenario);
 
 /// SIGTERM's path: the edge drains (1013 with a reconnect hint), and every
 /// message that was acked is there after a restart on the same data dir.

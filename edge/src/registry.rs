@@ -153,7 +153,6 @@ async fn announce(registry: &dyn Registry, user: Id) {
 
 async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
     match command {
-        // `_done` drops when the entry is written: that wakes a waiting connect.
         Command::Register {
             user,
             device,
@@ -161,7 +160,8 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             done,
         } => {
             let change = registry.register(user, &device, &route, ttl_secs).await;
-            // The waiting connect goes on now; the rest is not its business.
+            // Dropping `done` wakes the waiting connect now: the entry is
+            // written, and the kicks and announcements are not its business.
             let done_was_set = done.is_some();
             drop(done);
             let opened = match change {

@@ -12,6 +12,23 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{Client, Ended, Target, upgrade_status};
 
+/// Calls `$each!` with every scenario, so standalone and the cluster run one list.
+macro_rules! every_scenario {
+    ($each:ident) => {
+        $each!(
+            one_to_one_send_ack_deliver,
+            resend_is_deduplicated,
+            offline_then_pull,
+            concurrent_senders_get_gap_free_seq,
+            group_send_reaches_members_on_both_gateways,
+            refused_upgrades,
+            bad_frames_leave_others_untouched,
+            second_login_of_a_device_kicks_the_first,
+            presence_reaches_friends
+        );
+    };
+}
+
 fn unique(name: &str) -> String {
     format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }

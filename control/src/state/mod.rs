@@ -72,6 +72,11 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Every live device route of each user (users with none are absent).
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>>;
+    /// Does the user have a live connection anywhere?
+    async fn is_online(&self, user: Id) -> StateResult<bool> {
+        let routes = self.routes(&[user]).await?;
+        Ok(routes.get(&user).is_some_and(|devices| !devices.is_empty()))
+    }
     /// Registers a device's connection; a newer generation replaces an older one
     /// and an older one is refused (the newest login of a device wins; the loser
     /// is closed quietly by the caller).

@@ -132,11 +132,9 @@ impl TaskService {
         let dependency = |e: &dyn std::fmt::Display| TaskError::Dependency(e.to_string());
         let online = self
             .state
-            .routes(&[user])
+            .is_online(user)
             .await
-            .map_err(|e| dependency(&e))?
-            .get(&user)
-            .is_some_and(|devices| !devices.is_empty());
+            .map_err(|e| dependency(&e))?;
         let friends: Vec<Id> = self
             .repo
             .list_friends(user.0)
@@ -204,14 +202,10 @@ impl TaskService {
 }
 
 impl Laned for TaskRecord {
-    /// The target: one user's or one group's tasks stay in order.
+    /// The target (the record key): one user's or one group's tasks stay in order.
     fn lane(&self) -> u64 {
         let mut hasher = DefaultHasher::new();
-        match &self.task {
-            Task::OfflinePush(p) => ("u", p.user_id.0).hash(&mut hasher),
-            Task::GroupFanout(g) => ("g", g.group_id.0).hash(&mut hasher),
-            Task::Presence(p) => ("u", p.user_id.0).hash(&mut hasher),
-        }
+        self.task.key().hash(&mut hasher);
         hasher.finish()
     }
 }

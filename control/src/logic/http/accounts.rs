@@ -233,8 +233,8 @@ pub async fn get_user(
     let id = parse_id(&raw, "user_id")?;
     let mut profile: Profile = s.logic.repo.get_user(id.0).await?.into();
     // Presence is a nicety: a registry hiccup must not fail the profile.
-    profile.online = match s.logic.state.routes(&[id]).await {
-        Ok(routes) => Some(routes.get(&id).is_some_and(|r| !r.is_empty())),
+    profile.online = match s.logic.state.is_online(id).await {
+        Ok(online) => Some(online),
         Err(e) => {
             tracing::warn!(error = %e, "presence unknown");
             None

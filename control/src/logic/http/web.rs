@@ -20,12 +20,13 @@ struct Assets;
 
 /// `/` and `/<file>`: a file of the client, or the API's 404.
 pub async fn asset(method: Method, uri: Uri) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response();
-    }
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
-    let Some(file) = Assets::get(path) else {
+    let file = match method {
+        Method::GET | Method::HEAD => Assets::get(path),
+        _ => None,
+    };
+    let Some(file) = file else {
         return ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response();
     };
     let headers = [
