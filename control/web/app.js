@@ -1,35 +1,63 @@
-// GoChat web client, the entry module. Speaks only the public protocol
-// (PROTOCOL.md): REST under /api/v1 and one WebSocket, like any third-party
-// client. Each module owns one part of the UI or of the sync logic (its first
-// lines say which); this one wires them up and starts.
+// Layer 4 (shell): the entry module. GoChat's web client speaks only the public
+// protocol (docs/protocol.md): REST under /api/v1 and one WebSocket, like any
+// third-party client. Modules import downward only (0 utilities, 1 the store,
+// 2 services, 3 views, 4 this wiring; the table is web-tests/check-imports.mjs,
+// which also fails on any cycle), so news travels upward through the store's
+// topics: here, in one place, each topic is routed to what answers it, the
+// clocks are started and everything is wired up.
 
-import { wireAuth } from './auth.js';
+import { $, isPhone } from './util.js';
+import { S, subscribe } from './store.js';
+import { fetchMissing } from './loaders.js';
+import { resendOverdue } from './outbox.js';
+import { resumeSession } from './session.js';
+import { expireTyping, wireSync } from './sync.js';
+import { sock } from './transport.js';
+import { showAuth, wireAuth } from './auth.js';
 import { wireChat } from './chat.js';
-import { buildEmojiPicker, wireComposer } from './composer.js';
-import { wireDialogs } from './dialogs.js';
+import { restoreDraft, saveDraft, wireComposer } from './composer.js';
+import { closePopovers, wireDialogs } from './dialogs.js';
 import { wireGroupDialogs } from './group-dialogs.js';
+import { renderInfo } from './info-panel.js';
 import { wirePeople } from './people.js';
-import { wireProfile } from './profile.js';
-import { resumeSession, sock, wireSession } from './session.js';
-import { applyTheme, wireSettings } from './settings.js';
-import { wireShell } from './shell.js';
-import { S } from './store.js';
-import { wireSync } from './sync.js';
+import { renderMe, wireProfile } from './profile.js';
+import { announce, applyTheme, wireSettings } from './settings.js';
+import { render, showKicked, showMainScreen, wireShell } from './shell.js';
+
+function routeTopics() {
+  subscribe('change', render);
+  subscribe('need', fetchMissing);
+  subscribe('details', () => { if (S.infoOpen) renderInfo(); });
+  subscribe('signed-in', () => { showMainScreen(); renderMe(); });
+  subscribe('signed-out', (flash) => showAuth('login', flash));
+  subscribe('conv-opened', (previous) => {
+    saveDraft(previous);
+    if (previous !== S.current) {
+      renderInfo();
+      closePopovers();
+      restoreDraft();
+    }
+    if (!isPhone()) setTimeout(() => $('#composer-input').focus(), 0);
+  });
+  subscribe('incoming', announce);
+  subscribe('kicked', showKicked);
+}
 
 function start() {
+  routeTopics();
   wireSync();
+  setInterval(expireTyping, 1000);
+  setInterval(resendOverdue, 3000);
   applyTheme();
   wireAuth();
   wireShell();
   wireChat();
   wireComposer();
   wireDialogs();
-  wireSession();
   wirePeople();
   wireGroupDialogs();
   wireProfile();
   wireSettings();
-  buildEmojiPicker();
   resumeSession();
 }
 

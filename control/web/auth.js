@@ -1,9 +1,11 @@
-// The sign-in / create-account screen: its two modes, client-side validation
-// with an error under each field, and the server's refusals as plain words.
+// Layer 3 (views): the sign-in / create-account screen: its two modes,
+// client-side validation with an error under each field, and the server's
+// refusals as plain words. Signing in itself is the session's (session.js).
 
 import { $, $$, storage } from './util.js';
-import { api, enterApp, SESSION_KEY } from './session.js';
 import { S } from './store.js';
+import { enterApp, SESSION_KEY } from './session.js';
+import { api } from './transport.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 

@@ -1,5 +1,6 @@
-// Avatars: the picture when there is one, else initials (or a group icon) on a
-// colour picked from the id, so a person keeps one colour everywhere.
+// Layer 3 (views): avatars, the picture when there is one, else initials (or a
+// group icon) on a colour picked from the id, so a person keeps one colour
+// everywhere. The lowest of the views: the others draw people with it.
 
 import { h, icon, safeUrl } from './util.js';
 import { convName, onlineOf, S, userName } from './store.js';

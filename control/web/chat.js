@@ -1,15 +1,17 @@
-// The chat pane: its header (name, members or online state, typing), the
-// messages in seq order with the pending sends and uploads after them, day
-// separators, the history edge, the scroll position (stay at the bottom while
-// there, keep the reader's place when older rows arrive) and the jump button.
+// Layer 3 (views): the chat pane: its header (name, members or online state,
+// typing), the messages in seq order with the pending sends and uploads after
+// them, day separators, the history edge, the scroll position (stay at the
+// bottom while there, keep the reader's place when older rows arrive) and the
+// jump button. The messages themselves are history.js's.
 
 import { $, dayKey, fmtDay, h, reconcile } from './util.js';
+import { convName, isSystem, isVisible, myId, onlineOf, S, userName } from './store.js';
+import { loadOlder } from './history.js';
+import { ensureUser } from './loaders.js';
+import { sock } from './transport.js';
 import { convAvatar } from './avatars.js';
-import { loadOlder } from './conversations.js';
 import { toggleInfo } from './info-panel.js';
 import { mentionNames, messageRow, plainText } from './messages.js';
-import { sock } from './session.js';
-import { convName, ensureUser, isSystem, isVisible, myId, onlineOf, S, userName } from './store.js';
 
 let renderedCid = null;
 const msgCache = new Map();
@@ -69,7 +71,7 @@ function renderHeader(c) {
   $('#info-btn').setAttribute('aria-label', c.type === 'group' ? 'Group members and announcement' : 'Contact details');
 }
 
-export function renderHistoryEdge(c) {
+function renderHistoryEdge(c) {
   const edge = $('#history-edge');
   if (!c || S.current !== c.cid) return;
   if (!c.loaded) edge.textContent = 'Loading…';
@@ -80,7 +82,7 @@ export function renderHistoryEdge(c) {
   edge.dataset.more = String(c.loaded && c.minSeq > 1);
 }
 
-export function renderMessages(c, { keepBottomOffset } = {}) {
+function renderMessages(c, { keepBottomOffset } = {}) {
   const box = $('#messages');
   const list = $('#msg-list');
   const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
@@ -143,6 +145,19 @@ export function renderMessages(c, { keepBottomOffset } = {}) {
   updateJump(c);
 }
 
+/** Scrolled near the top: the page before, keeping what the reader looks at in place. */
+async function showOlder(c) {
+  const loading = loadOlder(c);
+  if (!loading) return;
+  renderHistoryEdge(c);
+  const added = await loading;
+  if (added && S.current === c.cid) {
+    const box = $('#messages');
+    renderMessages(c, { keepBottomOffset: box.scrollHeight - box.scrollTop });
+  }
+  renderHistoryEdge(c);
+}
+
 function updateJump(c) {
   const box = $('#messages');
   const away = box.scrollHeight - box.scrollTop - box.clientHeight > 300;
@@ -159,7 +174,7 @@ export function wireChat() {
   $('#messages').addEventListener('scroll', () => {
     const c = S.convs.get(S.current);
     if (!c) return;
-    if ($('#messages').scrollTop < 150) loadOlder(c);
+    if ($('#messages').scrollTop < 150) showOlder(c);
     updateJump(c);
   }, { passive: true });
   // `presence` frames reach friends only: for a 1:1 peer who is not a friend,

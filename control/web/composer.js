@@ -1,45 +1,31 @@
-// The message composer: per-conversation drafts, Enter to send (turning the
-// picked @names into mention tokens), typing notices, the emoji picker and the
-// attach buttons, paste and drop. The @ picker is in mentions.js, the upload
-// itself in uploads.js.
+// Layer 3 (views): the message composer: per-conversation drafts, Enter to
+// send (turning the picked @names into mention tokens), typing notices, the
+// emoji picker and the attach buttons, paste and drop. The @ picker is in
+// mentions.js, the upload itself in uploads.js, the send in outbox.js.
 
 import { EMOJI } from './emoji.js';
-import { $, $$, h } from './util.js';
-import { closeMention, isMentionPickerOpen, mentionPickerKey, updateMentionPicker } from './mentions.js';
-import { queueSend } from './outbox.js';
-import { sock } from './session.js';
-import { closePopovers } from './shell.js';
-import { S } from './store.js';
 import { toast } from './toasts.js';
+import { $, $$, fitHeight, h } from './util.js';
+import { draftOf, S } from './store.js';
+import { queueSend } from './outbox.js';
+import { sock } from './transport.js';
 import { sendFile } from './uploads.js';
+import { addPopover, closePopovers } from './dialogs.js';
+import { closeMention, isMentionPickerOpen, mentionPickerKey, updateMentionPicker } from './mentions.js';
 
 const TYPING_SEND_EVERY = 3000;
 
-export function saveDraft() {
-  if (!S.current) return;
-  draftOf(S.current).text = $('#composer-input').value;
+/** Keeps what is in the composer as the draft of `cid` (the conversation being left). */
+export function saveDraft(cid) {
+  if (!cid) return;
+  draftOf(cid).text = $('#composer-input').value;
 }
 
 export function restoreDraft() {
   const d = S.drafts.get(S.current);
   const input = $('#composer-input');
   input.value = d ? d.text : '';
-  autosize();
-}
-
-export function draftOf(cid) {
-  let d = S.drafts.get(cid);
-  if (!d) {
-    d = { text: '', mentions: [] };
-    S.drafts.set(cid, d);
-  }
-  return d;
-}
-
-export function autosize() {
-  const input = $('#composer-input');
-  input.style.height = 'auto';
-  input.style.height = `${Math.min(input.scrollHeight + 2, 160)}px`;
+  fitHeight(input);
 }
 
 function sendText() {
@@ -68,7 +54,7 @@ function sendText() {
   input.value = '';
   d.text = '';
   d.mentions = [];
-  autosize();
+  fitHeight(input);
   closePopovers();
   input.focus();
 }
@@ -92,7 +78,7 @@ function maybeSendTyping() {
 
 // ---------- emoji ----------
 
-export function buildEmojiPicker() {
+function buildEmojiPicker() {
   const pop = $('#emoji-pop');
   const grid = h('div', { class: 'emoji-grid', role: 'grid' });
   for (const [e, name] of EMOJI) {
@@ -121,12 +107,15 @@ function toggleEmoji(open) {
   if (show) $('button', pop).focus();
 }
 
-export function closeEmoji() {
+function closeEmoji() {
   $('#emoji-pop').hidden = true;
   $('#emoji-btn').setAttribute('aria-expanded', 'false');
 }
 
 export function wireComposer() {
+  buildEmojiPicker();
+  addPopover(closeEmoji);
+  addPopover(closeMention);
   const input = $('#composer-input');
   input.addEventListener('keydown', (ev) => {
     if (mentionPickerKey(ev)) return;
@@ -141,7 +130,7 @@ export function wireComposer() {
     }
   });
   input.addEventListener('input', () => {
-    autosize();
+    fitHeight(input);
     if (input.value) maybeSendTyping();
     updateMentionPicker();
   });

@@ -1,7 +1,18 @@
-// What every dialog shares (the close buttons, a click on the backdrop), the
-// confirm dialog and the full-size image preview.
+// Layer 3 (views): what every dialog shares (the close buttons, a click on the
+// backdrop) and every popover (they close together), the confirm dialog and
+// the full-size image preview. Below the other views, which open dialogs.
 
 import { $, $$ } from './util.js';
+
+// The emoji picker, the @ picker and the + menu: opening one, sending, or
+// Escape closes them all. Each owner registers how its popover closes.
+const popoverClosers = [];
+export function addPopover(close) {
+  popoverClosers.push(close);
+}
+export function closePopovers() {
+  for (const close of popoverClosers) close();
+}
 
 export function openDialog(sel) {
   const dlg = $(sel);

@@ -1,6 +1,6 @@
-// The built-in emoji picker's set: a small list, no external data.
-// Each entry is [emoji, name]; the name is the button's label and what the
-// picker's filter matches.
+// Layer 0 (utilities): the built-in emoji picker's set, a small list with no
+// external data. Each entry is [emoji, name]; the name is the button's label
+// and what the picker's filter matches.
 
 export const EMOJI = [
   ['😀', 'grinning'], ['😃', 'smiley'], ['😄', 'smile'], ['😁', 'grin'], ['😆', 'laughing'],

@@ -1,15 +1,16 @@
-// The Create group dialog (name, picture, the friends to start with) and the
-// Add members dialog of an existing group.
+// Layer 3 (views): the Create group dialog (name, picture, the friends to start
+// with) and the Add members dialog of an existing group.
 
-import { $, h } from './util.js';
-import { avatar, userAvatar } from './avatars.js';
-import { refreshConversationsSoon } from './conversations.js';
-import { openDialog } from './dialogs.js';
-import { api } from './session.js';
-import { openConv } from './shell.js';
-import { convForGroup, ensureGroup, ensureMembers, S, userName } from './store.js';
 import { toastError } from './toasts.js';
+import { $, h } from './util.js';
+import { convForGroup, S, userName } from './store.js';
+import { refreshConversationsSoon } from './conversations.js';
+import { ensureGroup, ensureMembers } from './loaders.js';
+import { openConv } from './navigation.js';
+import { api } from './transport.js';
 import { upload } from './uploads.js';
+import { avatar, userAvatar } from './avatars.js';
+import { openDialog } from './dialogs.js';
 
 const groupDraft = { picked: new Set(), avatarUrl: null };
 

@@ -1,16 +1,17 @@
-// The details panel beside a chat: a contact's profile with Add friend, or a
-// group's announcement (editable by its owner and admins), members and roles,
-// Add members and Leave group.
+// Layer 3 (views): the details panel beside a chat: a contact's profile with
+// Add friend, or a group's announcement (editable by its owner and admins),
+// members and roles, Add members and Leave group. It redraws on `details`
+// (app.js), when a group or its members arrive.
 
+import { toast, toastError } from './toasts.js';
 import { $, h, icon } from './util.js';
+import { changed, convName, myId, onlineOf, S, userName } from './store.js';
+import { ensureGroup, ensureMembers, ensureUser } from './loaders.js';
+import { api } from './transport.js';
 import { avatar, userAvatar } from './avatars.js';
 import { confirmDialog } from './dialogs.js';
 import { openInvite } from './group-dialogs.js';
 import { addFriend } from './people.js';
-import { api } from './session.js';
-import { render } from './shell.js';
-import { convName, ensureGroup, ensureMembers, ensureUser, myId, onlineOf, S, userName } from './store.js';
-import { toast, toastError } from './toasts.js';
 
 export function renderInfo() {
   const panel = $('#info-panel');
@@ -100,7 +101,7 @@ export function toggleInfo(open = !S.infoOpen) {
     } else ensureUser(c.peer_user_id, true);
   }
   renderInfo();
-  render();
+  changed();
   if (!open) $('#info-btn').focus();
 }
 
@@ -114,6 +115,6 @@ async function leaveGroup(c) {
     S.current = null;
     S.infoOpen = false;
     renderInfo();
-    render();
+    changed();
   } catch (e) { toastError(e, 'Could not leave the group'); }
 }

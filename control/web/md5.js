@@ -1,5 +1,6 @@
-// MD5 of a string's UTF-8 bytes, as lowercase hex. Used for one thing only: the
-// conversation_id of a 1:1 chat, md5("{min_user_id}:{max_user_id}") (PROTOCOL.md).
+// Layer 0 (utilities): MD5 of a string's UTF-8 bytes, as lowercase hex. Used for
+// one thing only: the conversation_id of a 1:1 chat,
+// md5("{min_user_id}:{max_user_id}") (docs/protocol.md).
 
 const SHIFTS = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
 const K = Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32) | 0);

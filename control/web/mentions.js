@@ -1,11 +1,12 @@
-// The @ picker of a group chat: typing "@" and a few letters lists the
-// matching members (and @all); a pick puts "@Name" in the text and remembers it
-// in the draft, and composer.js turns it into a mention token on send.
+// Layer 3 (views): the @ picker of a group chat: typing "@" and a few letters
+// lists the matching members (and @all); a pick puts "@Name" in the text and
+// remembers it in the draft (the store's), and composer.js turns it into a
+// mention token on send.
 
-import { $, h } from './util.js';
+import { $, fitHeight, h } from './util.js';
+import { draftOf, myId, S, userName } from './store.js';
+import { ensureMembers } from './loaders.js';
 import { avatar, userAvatar } from './avatars.js';
-import { autosize, draftOf } from './composer.js';
-import { ensureMembers, myId, S, userName } from './store.js';
 
 const mention = { open: false, start: -1, options: [], index: 0 };
 
@@ -74,7 +75,7 @@ function pickMention(i) {
   const d = draftOf(S.current);
   if (!d.mentions.some((m) => m.id === o.id)) d.mentions.push({ id: o.id, label });
   closeMention();
-  autosize();
+  fitHeight(input);
   input.focus();
 }
 

@@ -1,13 +1,13 @@
-// How one message looks: a bubble in the chat (text with mentions and links,
-// photo, file, location; its sent/read/failed state) and the one-line preview
-// in the conversation list. Mentions travel as @[user_id:N] tokens and are
-// shown with the member's current name.
+// Layer 3 (views): how one message looks: a bubble in the chat (text with
+// mentions and links, photo, file, location; its sent/read/failed state) and
+// the one-line preview in the conversation list. Mentions travel as
+// @[user_id:N] tokens and are shown with the member's current name.
 
 import { $, fmtFull, fmtSize, fmtTime, h, icon, safeUrl } from './util.js';
+import { isSystem, myId, userName } from './store.js';
+import { discardSend, retrySend } from './outbox.js';
 import { userAvatar } from './avatars.js';
 import { openPreview } from './dialogs.js';
-import { discardSend, retrySend } from './outbox.js';
-import { isSystem, myId, userName } from './store.js';
 
 export function previewText(c, m) {
   if (!m) return '';

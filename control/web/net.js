@@ -1,5 +1,6 @@
-// The two ways the client talks to GoChat (PROTOCOL.md): REST under /api/v1 and
-// one WebSocket. Nothing here knows about the UI.
+// Layer 0 (utilities): the two ways the client talks to GoChat
+// (docs/protocol.md), REST under /api/v1 and one WebSocket. Nothing here knows
+// about the UI or the app's state: transport.js makes the session's instances.
 
 /** An error from the REST API (or the network, with status 0). */
 export class ApiError extends Error {

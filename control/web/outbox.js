@@ -1,13 +1,13 @@
-// Sends not yet acked by the server. Each keeps its client_msg_id and frame
-// in memory and in localStorage (per user), so it survives a reload or an
-// outage; it is sent again, with the same id, after a reconnect or when its
-// ack is overdue; the server dedups by that id. An ack or the stored message
-// itself (sync.js) removes it; a refused send stays as failed for retry or delete.
+// Layer 2 (services): sends not yet acked by the server. Each keeps its
+// client_msg_id and frame in memory and in localStorage (per user), so it
+// survives a reload or an outage; it is sent again, with the same id, after a
+// reconnect (sync.js) or when its ack is overdue; the server dedups by that
+// id. An ack or the stored message itself (history.js) removes it; a refused
+// send stays as failed for retry or delete.
 
 import { storage, uuid } from './util.js';
-import { sock } from './session.js';
-import { render } from './shell.js';
-import { ensureConv, myId, S } from './store.js';
+import { sock } from './transport.js';
+import { changed, ensureConv, myId, S } from './store.js';
 
 const ACK_TIMEOUT = 8000;
 
@@ -43,8 +43,8 @@ export function flushOutbox() {
   }
 }
 
-// Unacked for too long while connected: send again, same id (the server dedups).
-setInterval(() => {
+/** Unacked for too long while connected: send again, same id (app.js runs this every few seconds). */
+export function resendOverdue() {
   if (!sock.isOpen) return;
   const now = Date.now();
   for (const e of S.outbox) {
@@ -52,7 +52,7 @@ setInterval(() => {
       if (sock.send(e.frame)) e.sentAt = now;
     }
   }
-}, 3000);
+}
 
 export function queueSend(c, messageType, content, metadata = {}, mentions = []) {
   const frame = {
@@ -70,7 +70,7 @@ export function queueSend(c, messageType, content, metadata = {}, mentions = [])
   saveOutbox();
   if (sock.send(frame)) entry.sentAt = Date.now();
   S.stickToBottom = true;
-  render();
+  changed();
 }
 
 export function retrySend(cmid) {
@@ -81,10 +81,10 @@ export function retrySend(cmid) {
   e.sentAt = 0;
   saveOutbox();
   flushOutbox();
-  render();
+  changed();
 }
 
 export function discardSend(cmid) {
   dropOutbox(cmid);
-  render();
+  changed();
 }

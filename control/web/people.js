@@ -1,15 +1,16 @@
-// Finding people and groups: the Add friend / find group dialog (search, add,
-// join), the New chat dialog (friends first, then any username) and adding a
-// friend from anywhere.
+// Layer 3 (views): finding people and groups: the Add friend / find group
+// dialog (search, add, join), the New chat dialog (friends first, then any
+// username) and adding a friend from anywhere.
 
-import { $, $$, debounce, h, icon } from './util.js';
-import { avatar, userAvatar } from './avatars.js';
-import { refreshConversationsSoon } from './conversations.js';
-import { openDialog } from './dialogs.js';
-import { api } from './session.js';
-import { openConv, render } from './shell.js';
-import { convForGroup, convForUser, loadFriends, myId, rememberUser, S, userName } from './store.js';
 import { toast, toastError } from './toasts.js';
+import { $, $$, debounce, h, icon } from './util.js';
+import { changed, convForGroup, convForUser, myId, rememberUser, S, userName } from './store.js';
+import { refreshConversationsSoon } from './conversations.js';
+import { loadFriends } from './loaders.js';
+import { openConv } from './navigation.js';
+import { api } from './transport.js';
+import { avatar, userAvatar } from './avatars.js';
+import { openDialog } from './dialogs.js';
 
 export async function addFriend(uid) {
   try {
@@ -23,7 +24,7 @@ export async function addFriend(uid) {
   if (!S.friends.includes(uid)) S.friends.push(uid);
   toast(`${userName(uid)} is now in your friends`);
   loadFriends();
-  render();
+  changed();
   return true;
 }
 

@@ -1,13 +1,20 @@
-// The profile dialog: display name and picture.
+// Layer 3 (views): who I am, shown in the rail and the settings, and the
+// profile dialog that changes the display name and picture.
 
+import { toast, toastError } from './toasts.js';
 import { $ } from './util.js';
+import { changed, rememberUser, S } from './store.js';
+import { api } from './transport.js';
+import { upload } from './uploads.js';
 import { avatar } from './avatars.js';
 import { openDialog } from './dialogs.js';
-import { api } from './session.js';
-import { render, renderMe } from './shell.js';
-import { rememberUser, S } from './store.js';
-import { toast, toastError } from './toasts.js';
-import { upload } from './uploads.js';
+
+export function renderMe() {
+  const btn = $('#nav-profile');
+  btn.replaceChildren(avatar({ id: S.me.user_id, name: S.me.nickname || S.me.username, url: S.me.avatar_url, size: 'lg' }));
+  btn.title = `${S.me.nickname || S.me.username} — profile`;
+  $('#settings-account').textContent = `Signed in as ${S.me.username}${S.me.nickname ? ` (${S.me.nickname})` : ''}.`;
+}
 
 export function openProfile() {
   $('#profile-nickname').value = S.me.nickname || '';
@@ -35,7 +42,7 @@ async function saveProfile(ev) {
     S.me = await api.patch('/users/me', { nickname });
     rememberUser(S.me);
     renderMe();
-    render();
+    changed();
     $('#dlg-profile').close();
     toast('Profile saved');
   } catch (e) {
@@ -56,7 +63,7 @@ async function changeAvatar(file) {
     rememberUser(S.me);
     renderMe();
     renderProfileAvatar();
-    render();
+    changed();
   } catch (e) {
     toastError(e, 'Could not change the picture');
   }

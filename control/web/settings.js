@@ -1,13 +1,13 @@
-// Settings, kept in localStorage: the theme, the message sound and desktop
-// notifications, with the dialog that changes them. The sound is synthesised
-// (no audio file); browsers allow audio only after a user gesture, hence
-// unlockAudio on the first pointer or key press.
+// Layer 3 (views): settings, kept in localStorage: the theme, the message
+// sound and desktop notifications, with the dialog that changes them. The
+// sound is synthesised (no audio file); browsers allow audio only after a user
+// gesture, hence unlockAudio on the first pointer or key press.
 
 import { $, $$, storage } from './util.js';
+import { convName, S, SETTINGS_KEY } from './store.js';
+import { openConv } from './navigation.js';
 import { openDialog } from './dialogs.js';
 import { previewText } from './messages.js';
-import { openConv } from './shell.js';
-import { convName, S, SETTINGS_KEY } from './store.js';
 
 function saveSettings() {
   storage.set(SETTINGS_KEY, S.settings);
@@ -28,7 +28,7 @@ function unlockAudio() {
   try { audioCtx = new AudioContext(); } catch { audioCtx = null; }
 }
 
-export function playSound() {
+function playSound() {
   if (!S.settings.sound || !audioCtx) return;
   try {
     if (audioCtx.state === 'suspended') audioCtx.resume();
@@ -49,7 +49,7 @@ export function playSound() {
   } catch { /* no audio device */ }
 }
 
-export function desktopNotify(c, m) {
+function desktopNotify(c, m) {
   if (!S.settings.desktop || !('Notification' in window) || Notification.permission !== 'granted') return;
   if (document.visibilityState === 'visible' && document.hasFocus()) return;
   try {
@@ -60,6 +60,12 @@ export function desktopNotify(c, m) {
       n.close();
     };
   } catch { /* not allowed here */ }
+}
+
+/** Someone else's live message that the reader cannot see: the sound and the notification, as set. */
+export function announce(c, m) {
+  playSound();
+  desktopNotify(c, m);
 }
 
 export function openSettings() {

@@ -1,22 +1,24 @@
-// The app's frame: the render loop, the rail, which conversation is open and
-// the phone's list/chat views, the + menu and popovers, and the window-wide
-// listeners (Escape, visibility, focus, coming back online, the layout width).
-// render() is batched: any number of calls in one task redraw once.
+// Layer 4 (shell): the app's frame. The render loop (batched: any number of
+// `change` publishes in one task redraw once), the two screens, the rail, the
+// phone's list/chat views, the + menu, the kicked dialog, and the window-wide
+// listeners (Escape, visibility, focus, coming back online, the layout width,
+// another tab signing out). It may import every layer below; nothing imports it.
 
-import { $, $$ } from './util.js';
-import { avatar } from './avatars.js';
+import { $, $$, isPhone, onLayoutChange } from './util.js';
+import { S, setChatPaneProbe } from './store.js';
+import { markReadSoon } from './history.js';
+import { loadFriends, loadGroups } from './loaders.js';
+import { logout, SESSION_KEY } from './session.js';
+import { sock } from './transport.js';
 import { renderChat } from './chat.js';
-import { closeEmoji, restoreDraft, saveDraft } from './composer.js';
-import { loadLatest, markReadSoon } from './conversations.js';
+import { saveDraft } from './composer.js';
+import { addPopover, closePopovers, openDialog } from './dialogs.js';
 import { openCreateGroup } from './group-dialogs.js';
 import { renderInfo, toggleInfo } from './info-panel.js';
-import { closeMention } from './mentions.js';
 import { openAdd, openNewChat } from './people.js';
 import { openProfile } from './profile.js';
-import { sock } from './session.js';
 import { openSettings } from './settings.js';
 import { renderBanner, renderContacts, renderConvList } from './sidebar.js';
-import { ensureGroup, ensureMembers, ensureUser, isPhone, loadFriends, loadGroups, S } from './store.js';
 
 let renderQueued = false;
 export function render() {
@@ -33,11 +35,14 @@ export function render() {
   }, 0);
 }
 
-export function renderMe() {
-  const btn = $('#nav-profile');
-  btn.replaceChildren(avatar({ id: S.me.user_id, name: S.me.nickname || S.me.username, url: S.me.avatar_url, size: 'lg' }));
-  btn.title = `${S.me.nickname || S.me.username} — profile`;
-  $('#settings-account').textContent = `Signed in as ${S.me.username}${S.me.nickname ? ` (${S.me.nickname})` : ''}.`;
+export function showMainScreen() {
+  $('#auth-screen').hidden = true;
+  $('#main-screen').hidden = false;
+}
+
+export function showKicked(reason) {
+  $('#kicked-text').textContent = `The server ended this session: ${reason || 'signed in elsewhere'}.`;
+  openDialog('#dlg-kicked');
 }
 
 function totalUnread() {
@@ -63,33 +68,8 @@ function renderRail() {
   $('#main-screen').dataset.view = S.view;
 }
 
-export function openConv(cid) {
-  const c = S.convs.get(cid);
-  if (!c) return;
-  saveDraft();
-  const changed = S.current !== cid;
-  S.current = cid;
-  S.view = 'chat';
-  S.mode = 'chats';
-  if (changed) {
-    S.infoOpen = false;
-    renderInfo();
-    closePopovers();
-    restoreDraft();
-  }
-  if (c.type === 'single') ensureUser(c.peer_user_id, true);
-  else {
-    ensureGroup(c.group_id, true);
-    ensureMembers(c.group_id);
-  }
-  render();
-  loadLatest(c).then(() => markReadSoon(c));
-  markReadSoon(c);
-  if (!isPhone()) setTimeout(() => $('#composer-input').focus(), 0);
-}
-
 function backToList() {
-  saveDraft();
+  saveDraft(S.current);
   S.view = 'list';
   S.infoOpen = false;
   renderInfo();
@@ -102,12 +82,6 @@ function setMode(mode) {
   S.mode = mode;
   if (isPhone()) S.view = 'list';
   render();
-}
-
-export function closePopovers() {
-  closeEmoji();
-  closeMention();
-  closePlusMenu();
 }
 
 function closePlusMenu() {
@@ -125,10 +99,14 @@ function togglePlusMenu() {
 }
 
 export function wireShell() {
+  setChatPaneProbe(() => document.visibilityState === 'visible'
+    && !$('#main-screen').hidden && (!isPhone() || S.view === 'chat'));
+  addPopover(closePlusMenu);
   $('#nav-profile').addEventListener('click', openProfile);
   $('#nav-chats').addEventListener('click', () => setMode('chats'));
   $('#nav-contacts').addEventListener('click', () => { setMode('contacts'); loadFriends(); loadGroups(); });
   $('#nav-settings').addEventListener('click', openSettings);
+  for (const b of $$('[data-action="logout"]')) b.addEventListener('click', logout);
 
   $('#list-search').addEventListener('input', (ev) => { S.filter = ev.target.value; render(); });
   $('#plus-btn').addEventListener('click', (ev) => { ev.stopPropagation(); togglePlusMenu(); });
@@ -150,6 +128,11 @@ export function wireShell() {
   });
 
   $('#back-btn').addEventListener('click', backToList);
+  $('#dlg-kicked').addEventListener('cancel', (ev) => ev.preventDefault());
+  $('#kicked-reconnect').addEventListener('click', () => {
+    $('#dlg-kicked').close();
+    sock.start();
+  });
   document.addEventListener('click', (ev) => {
     if (!ev.target.closest('#plus-menu, #plus-btn')) closePlusMenu();
   });
@@ -174,5 +157,8 @@ export function wireShell() {
     const c = S.convs.get(S.current);
     if (c) markReadSoon(c);
   });
-  matchMedia('(max-width: 720px)').addEventListener('change', () => render());
+  window.addEventListener('storage', (ev) => {
+    if (ev.key === SESSION_KEY && !ev.newValue && S.me) location.reload();
+  });
+  onLayoutChange(() => render());
 }

@@ -1,15 +1,15 @@
-// The left column: the connection banner, the conversation list (newest
-// activity first, typing and pending sends in the preview) and the contacts
-// list (friends by letter, then groups), both filtered by the search box.
-// Rows are reconciled by key and signature, so an update rebuilds only the rows
-// that changed.
+// Layer 3 (views): the left column: the connection banner, the conversation
+// list (newest activity first, typing and pending sends in the preview) and
+// the contacts list (friends by letter, then groups), both filtered by the
+// search box. Rows are reconciled by key and signature, so an update rebuilds
+// only the rows that changed.
 
 import { $, fmtListTime, h, icon, reconcile } from './util.js';
+import { convForGroup, convForUser, convName, myId, onlineOf, S, userName } from './store.js';
+import { openConv } from './navigation.js';
 import { avatar, convAvatar } from './avatars.js';
 import { previewText } from './messages.js';
 import { openNewChat } from './people.js';
-import { openConv } from './shell.js';
-import { convForGroup, convForUser, convName, myId, onlineOf, S, userName } from './store.js';
 
 export function renderBanner() {
   const banner = $('#conn-banner');

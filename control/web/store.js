@@ -1,27 +1,23 @@
-// The client's state and the lookups on it. Everything the UI shows is derived
-// from `S`; modules change it and call render() (shell.js). Users, groups and
-// group members are fetched on first use and cached here, one request per id
-// at a time however many rows ask for the same one.
+// Layer 1 (store): the client's state `S`, the lookups on it, and the one way
+// news travels up the layers: publish/subscribe by topic. Everything the UI
+// shows is derived from `S`; whoever changes it calls changed() and the shell
+// (layer 4) redraws. The store imports only layer 0 and touches neither the
+// network nor the DOM, so it loads and is tested without a browser: what it
+// cannot answer itself (an unknown user or group, whether the reader can see
+// the chat) it asks through a topic or through the probe the shell installs.
 
 import { singleConversationId } from './md5.js';
-import { $, storage } from './util.js';
-import { renderInfo } from './info-panel.js';
-import { api } from './session.js';
-import { render } from './shell.js';
+import { storage } from './util.js';
 
 export const SETTINGS_KEY = 'gochat.settings';
-
-const SYSTEM_USER = '0';
+export const SYSTEM_USER = '0';
 
 export const S = {
   session: null, // {token, user_id, expires_at}
   me: null, // profile
   users: new Map(), // user_id -> profile (+ online)
-  userFetches: new Map(),
   groups: new Map(), // group_id -> group
-  groupFetches: new Map(),
   members: new Map(), // group_id -> [{user_id, role}]
-  memberFetches: new Map(),
   friends: [], // user ids
   myGroups: [], // group ids
   convs: new Map(), // conversation_id -> conversation
@@ -43,78 +39,64 @@ export const S = {
   settings: { theme: 'system', sound: true, desktop: false, ...storage.get(SETTINGS_KEY, {}) },
 };
 
+// ---------- topics ----------
+
+// Every topic, with who publishes it and who listens (the wiring is in app.js).
+// A fixed list, so that a misspelt topic fails loudly instead of going nowhere.
+const TOPICS = [
+  'change', // anyone who changed S -> the shell redraws (batched)
+  'need', // (kind 'user' | 'group', id) a lookup met an unknown id -> loaders fetch it
+  'details', // loaders: a group or its members arrived -> the details panel redraws
+  'signed-in', // session: S.me is known -> the main screen shows
+  'signed-out', // session: (flash) no usable session -> the sign-in screen shows
+  'conv-opened', // navigation: (previous cid) a conversation was picked -> drafts, panel, popovers, focus
+  'incoming', // history: (conversation, message) someone else's live message, unseen -> sound, notification
+  'kicked', // sync: (reason) the server ended this session -> the kicked dialog
+];
+const subscribers = new Map(TOPICS.map((t) => [t, new Set()]));
+
+function listeners(topic) {
+  const set = subscribers.get(topic);
+  if (!set) throw new Error(`no such topic: ${topic}`);
+  return set;
+}
+
+/** Calls fn(...args) on every publish of `topic`; returns the way to stop. */
+export function subscribe(topic, fn) {
+  listeners(topic).add(fn);
+  return () => listeners(topic).delete(fn);
+}
+
+export function publish(topic, ...args) {
+  for (const fn of [...listeners(topic)]) fn(...args);
+}
+
+export const changed = () => publish('change');
+
+// Whether the reader can see the chat pane is the window's business (page
+// visibility, which screen, the phone layout); the shell installs the answer.
+let chatPaneSeen = () => false;
+export function setChatPaneProbe(fn) {
+  chatPaneSeen = fn;
+}
+
+// ---------- lookups ----------
+
 export const myId = () => (S.me ? S.me.user_id : S.session && S.session.user_id);
-export const isPhone = () => matchMedia('(max-width: 720px)').matches;
 
 export function userName(id) {
   if (id === SYSTEM_USER) return 'System';
   const u = S.users.get(id);
   if (!u) {
-    ensureUser(id);
+    publish('need', 'user', id);
     return `User ${id}`;
   }
   return u.nickname || u.username || `User ${id}`;
 }
 
-export function ensureUser(id, force = false) {
-  if (!id || id === SYSTEM_USER) return Promise.resolve(null);
-  if (!force && S.users.has(id)) return Promise.resolve(S.users.get(id));
-  if (S.userFetches.has(id)) return S.userFetches.get(id);
-  const p = api.get(`/users/${encodeURIComponent(id)}`)
-    .then((u) => {
-      S.users.set(id, { ...(S.users.get(id) || {}), ...u });
-      render();
-      return u;
-    })
-    .catch((e) => {
-      if (e.status === 404) S.users.set(id, { user_id: id, username: '', nickname: 'Deleted user' });
-      return null;
-    })
-    .finally(() => S.userFetches.delete(id));
-  S.userFetches.set(id, p);
-  return p;
-}
-
 export function rememberUser(u) {
   if (!u || !u.user_id) return;
   S.users.set(u.user_id, { ...(S.users.get(u.user_id) || {}), ...u });
-}
-
-export function ensureGroup(gid, force = false) {
-  if (!gid) return Promise.resolve(null);
-  if (!force && S.groups.has(gid)) return Promise.resolve(S.groups.get(gid));
-  if (S.groupFetches.has(gid)) return S.groupFetches.get(gid);
-  const p = api.get(`/groups/${encodeURIComponent(gid)}`)
-    .then((g) => {
-      S.groups.set(gid, g);
-      const c = S.convs.get(g.conversation_id);
-      if (c) c.name = g.name;
-      render();
-      if (S.infoOpen) renderInfo();
-      return g;
-    })
-    .catch(() => null)
-    .finally(() => S.groupFetches.delete(gid));
-  S.groupFetches.set(gid, p);
-  return p;
-}
-
-export function ensureMembers(gid, force = false) {
-  if (!force && S.members.has(gid)) return Promise.resolve(S.members.get(gid));
-  if (S.memberFetches.has(gid)) return S.memberFetches.get(gid);
-  const p = api.get(`/groups/${encodeURIComponent(gid)}/members`)
-    .then((res) => {
-      const members = res.members || [];
-      S.members.set(gid, members);
-      for (const m of members.slice(0, 300)) if (!S.users.has(m.user_id)) ensureUser(m.user_id);
-      render();
-      if (S.infoOpen) renderInfo();
-      return members;
-    })
-    .catch(() => S.members.get(gid) || [])
-    .finally(() => S.memberFetches.delete(gid));
-  S.memberFetches.set(gid, p);
-  return p;
 }
 
 export function convName(c) {
@@ -123,7 +105,7 @@ export function convName(c) {
     return (g && g.name) || c.name || `Group ${c.group_id}`;
   }
   if (S.users.has(c.peer_user_id)) return userName(c.peer_user_id);
-  ensureUser(c.peer_user_id);
+  publish('need', 'user', c.peer_user_id);
   return c.name || `User ${c.peer_user_id}`;
 }
 
@@ -156,8 +138,8 @@ export function ensureConv(cid, init = {}) {
   if (!c) {
     c = newConv(cid, init);
     S.convs.set(cid, c);
-    if (c.type === 'group') ensureGroup(c.group_id);
-    else if (c.peer_user_id) ensureUser(c.peer_user_id);
+    if (c.type === 'group') publish('need', 'group', c.group_id);
+    else if (c.peer_user_id) publish('need', 'user', c.peer_user_id);
   } else {
     if (init.peer_user_id && !c.peer_user_id) c.peer_user_id = init.peer_user_id;
     if (init.group_id && !c.group_id) c.group_id = init.group_id;
@@ -179,9 +161,9 @@ export function convOfMessage(m) {
   return ensureConv(m.conversation_id, { type: 'single', peer_user_id: peer });
 }
 
+/** Open and in front of the reader: what arrives there is read at once. */
 export function isVisible(c) {
-  return !!c && S.current === c.cid && document.visibilityState === 'visible'
-    && !$('#main-screen').hidden && (!isPhone() || S.view === 'chat');
+  return !!c && S.current === c.cid && chatPaneSeen();
 }
 
 /** true / false when known, undefined while we are offline ourselves or never asked. */
@@ -200,18 +182,12 @@ export function isSystem(m) {
   return m.from_user_id === SYSTEM_USER || m.message_type === 'system' || m.message_type === 'system_group';
 }
 
-export async function loadFriends() {
-  try {
-    const res = await api.get('/friends');
-    S.friends = (res.friends || []).map((u) => { rememberUser(u); return u.user_id; });
-    render();
-  } catch { /* keep what we have */ }
-}
-
-export async function loadGroups() {
-  try {
-    const res = await api.get('/groups');
-    S.myGroups = (res.groups || []).map((g) => { S.groups.set(g.group_id, g); return g.group_id; });
-    render();
-  } catch { /* keep what we have */ }
+/** The composer's unsent text of a conversation and the @names picked in it. */
+export function draftOf(cid) {
+  let d = S.drafts.get(cid);
+  if (!d) {
+    d = { text: '', mentions: [] };
+    S.drafts.set(cid, d);
+  }
+  return d;
 }

@@ -1,18 +1,15 @@
-// What arrives on the socket, and keeping each conversation's copy of its
-// messages complete. Messages are kept per conversation keyed by seq_id, so a
-// frame, an ack and a pull of the same message merge into one; a seq_id above
-// the next expected one means a frame was lost, and the gap is pulled
-// (conversations.js). After a reconnect: flush the outbox, post the read
-// cursors that waited, and pull what was stored meanwhile.
+// Layer 2 (services): what arrives on the socket. Frames are dispatched to
+// the service that owns their part of the state: messages and acks are merged
+// into the history (history.js), a seq_id above the next expected one means a
+// frame was lost and the gap is pulled. After a reconnect: flush the outbox,
+// post the read cursors that waited, and pull what was stored meanwhile.
 
-import { $ } from './util.js';
-import { markReadSoon, pullAfter, refreshConversations, refreshConversationsSoon } from './conversations.js';
-import { openDialog } from './dialogs.js';
-import { dropOutbox, flushOutbox, saveOutbox } from './outbox.js';
-import { api, sock } from './session.js';
-import { desktopNotify, playSound } from './settings.js';
-import { render } from './shell.js';
-import { convOfMessage, ensureConv, ensureGroup, ensureMembers, ensureUser, isVisible, loadFriends, loadGroups, mentionsMe, myId, S } from './store.js';
+import { refreshConversations, refreshConversationsSoon } from './conversations.js';
+import { ingest, pullAfter } from './history.js';
+import { ensureGroup, ensureMembers, ensureUser, loadFriends, loadGroups } from './loaders.js';
+import { flushOutbox, saveOutbox } from './outbox.js';
+import { api, sock } from './transport.js';
+import { changed, convOfMessage, ensureConv, myId, publish, S } from './store.js';
 
 const TYPING_SHOW_FOR = 5000;
 
@@ -24,7 +21,7 @@ export function wireSync() {
       onConnected();
     }
     if (state === 'offline' && S.everConnected) S.showBanner = true;
-    render();
+    changed();
   };
 
   sock.onOpenFailed = (count) => {
@@ -42,18 +39,18 @@ export function wireSync() {
       case 'typing': onTypingFrame(f); break;
       case 'presence': onPresence(f); break;
       case 'error': onErrorFrame(f); break;
-      case 'kick': onKick(f); break;
+      case 'kick': publish('kicked', f.reason); break;
       default: break; // pong and anything newer
     }
   };
+}
 
-  // typing indicators expire on their own
-  setInterval(() => {
-    const now = Date.now();
-    let changed = false;
-    for (const [cid, t] of S.typing) if (t.until <= now) { S.typing.delete(cid); changed = true; }
-    if (changed) render();
-  }, 1000);
+/** Typing indicators expire on their own (app.js runs this every second). */
+export function expireTyping() {
+  const now = Date.now();
+  let expired = false;
+  for (const [cid, t] of S.typing) if (t.until <= now) { S.typing.delete(cid); expired = true; }
+  if (expired) changed();
 }
 
 async function onConnected() {
@@ -81,44 +78,7 @@ function onMessageFrame(m) {
   } else {
     ingest(m, true);
   }
-  render();
-}
-
-/** Takes one stored message into its conversation (from a frame, an ack or a pull). */
-export function ingest(m, live) {
-  const c = convOfMessage(m);
-  c.serverKnown = true;
-  const me = myId();
-  if (m.from_user_id === me && m.client_msg_id) dropOutbox(m.client_msg_id);
-  if (c.loaded || live) c.msgs.set(m.seq_id, m);
-  if (c.loaded) advance(c);
-  if (m.seq_id > c.last_seq_id) {
-    c.last_seq_id = m.seq_id;
-    c.last_message = m;
-    if (m.from_user_id !== me && m.seq_id > c.read_seq_id) {
-      if (isVisible(c)) {
-        markReadSoon(c);
-      } else {
-        c.unread += 1;
-        if (mentionsMe(m)) c.unread_mentions += 1;
-        if (live) {
-          playSound();
-          desktopNotify(c, m);
-        }
-      }
-    }
-  }
-  const t = S.typing.get(c.cid);
-  if (t && t.user_id === m.from_user_id) S.typing.delete(c.cid);
-  if (m.message_type === 'system_group' && c.group_id) {
-    ensureGroup(c.group_id, true);
-    if (S.members.has(c.group_id) || S.current === c.cid) ensureMembers(c.group_id, true);
-    if (live) loadGroups();
-  }
-}
-
-export function advance(c) {
-  while (c.msgs.has(c.maxSeq + 1)) c.maxSeq += 1;
+  changed();
 }
 
 function onAck(a) {
@@ -149,7 +109,7 @@ function onAck(a) {
   const gap = c.loaded && a.seq_id > c.maxSeq + 1;
   ingest(m, true);
   if (gap) pullAfter(c);
-  render();
+  changed();
 }
 
 function onNotify(f) {
@@ -173,7 +133,7 @@ function onReadFrame(f) {
   } else if (c.type === 'single') {
     c.peerRead = Math.max(c.peerRead, f.seq_id);
   }
-  render();
+  changed();
 }
 
 function onTypingFrame(f) {
@@ -181,15 +141,15 @@ function onTypingFrame(f) {
   const c = S.convs.get(f.conversation_id);
   if (!c) return;
   S.typing.set(c.cid, { user_id: f.user_id, until: Date.now() + TYPING_SHOW_FOR });
-  setTimeout(render, TYPING_SHOW_FOR + 50);
-  render();
+  setTimeout(changed, TYPING_SHOW_FOR + 50);
+  changed();
 }
 
 function onPresence(f) {
   const u = S.users.get(f.user_id);
   if (u) u.online = !!f.online;
   else S.users.set(f.user_id, { user_id: f.user_id, online: !!f.online });
-  render();
+  changed();
 }
 
 function onErrorFrame(f) {
@@ -204,10 +164,5 @@ function onErrorFrame(f) {
     e.error = f.message || f.code;
     saveOutbox();
   }
-  render();
-}
-
-function onKick(f) {
-  $('#kicked-text').textContent = `The server ended this session: ${f.reason || 'signed in elsewhere'}.`;
-  openDialog('#dlg-kicked');
+  changed();
 }

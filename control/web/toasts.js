@@ -1,4 +1,5 @@
-// Toasts: short notices at the bottom, errors longer.
+// Layer 0 (utilities): toasts, short notices at the bottom (errors stay
+// longer). Any layer may report with them; they know nothing of the app's state.
 
 import { ApiError } from './net.js';
 import { $, h } from './util.js';

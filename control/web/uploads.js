@@ -1,13 +1,12 @@
-// Uploads: a file goes to /uploads first, then its URL is sent as an image or
-// file message. While it uploads, a placeholder row shows in the chat (a local
-// preview for a photo).
+// Layer 2 (services): uploads. A file goes to /uploads first, then its URL is
+// sent as an image or file message (outbox.js). While it uploads, a
+// placeholder row shows in the chat (a local preview for a photo).
 
+import { toastError } from './toasts.js';
 import { uuid } from './util.js';
 import { queueSend } from './outbox.js';
-import { api } from './session.js';
-import { render } from './shell.js';
-import { S } from './store.js';
-import { toastError } from './toasts.js';
+import { api } from './transport.js';
+import { changed, S } from './store.js';
 
 async function imageSize(file) {
   const url = URL.createObjectURL(file);
@@ -43,7 +42,7 @@ export async function sendFile(file, kind) {
   const u = { id, cid: c.cid, kind, previewUrl, metadata, created: Date.now() };
   S.uploads.push(u);
   S.stickToBottom = true;
-  render();
+  changed();
   try {
     const res = await upload(file);
     metadata.size = res.size ?? metadata.size;
@@ -54,6 +53,6 @@ export async function sendFile(file, kind) {
   } finally {
     S.uploads = S.uploads.filter((x) => x.id !== id);
     if (previewUrl) setTimeout(() => URL.revokeObjectURL(previewUrl), 5000);
-    render();
+    changed();
   }
 }

@@ -1,4 +1,6 @@
-// Small DOM and formatting helpers shared by the client's modules.
+// Layer 0 (utilities): small DOM, formatting and storage helpers. They hold no
+// state of the app and import nothing of it, so every layer may use them; the
+// browser is touched only when a helper is called, never when it is loaded.
 
 /** Creates an element: h('div', {class: 'x', onclick: fn, 'data-testid': 'y'}, child, 'text'). */
 export function h(tag, props, ...children) {
@@ -46,6 +48,17 @@ export function icon(name, cls = 'icon') {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+// The phone layout (one column: the list or the chat), as the stylesheet has it.
+const PHONE_LAYOUT = '(max-width: 720px)';
+export const isPhone = () => matchMedia(PHONE_LAYOUT).matches;
+export const onLayoutChange = (fn) => matchMedia(PHONE_LAYOUT).addEventListener('change', fn);
+
+/** Grows a textarea with its text; the stylesheet's max-height stops it, then it scrolls. */
+export function fitHeight(el) {
+  el.style.height = 'auto';
+  el.style.height = `${el.scrollHeight + 2}px`;
+}
 
 /**
  * Puts `items` ({key, sig, make}) into `container` in order, reusing the node
