@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Default)]
 /// Counters shared by every connection.
+#[derive(Default)]
 pub struct Stats {
     /// Connections open now.
     pub connected: AtomicU64,
@@ -33,8 +35,52 @@ pub struct Stats {
     pub errors: AtomicU64,
 }
 
+/// What every connection feeds: the counters, the latency histogram, and the
+/// run's clock that send times are stamped with.
+pub struct Meter {
+    /// The counters.
+    pub stats: Stats,
+    /// End-to-end latency, in µs.
+    pub latency: Mutex<Histogram<u64>>,
+    epoch: Instant,
+}
+
+impl Meter {
+    /// A meter whose clock starts now.
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            stats: Stats::default(),
+            latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Seconds since the run began.
+    pub fn elapsed_secs(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    /// A content carrying the send time (`lg:<µs since the run began>`).
+    pub fn stamp(&self) -> String {
+        format!("lg:{}", self.epoch.elapsed().as_micros())
+    }
+
+    /// Records the latency of a content stamped at `sent_at`.
+    async fn record(&self, sent_at: u64) {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        let _ = self
+            .latency
+            .lock()
+            .await
+            .record(now.saturating_sub(sent_at).max(1));
+    }
+}
+
 /// Frames to send on one connection.
 pub type Outbox = mpsc::UnboundedSender<String>;
+
+type Socket = WebSocketStream<tokio::net::TcpStream>;
+type Writer = SplitSink<Socket, Message>;
 
 /// What a connection does besides holding on.
 #[derive(Debug, Clone, Copy)]
@@ -47,16 +93,28 @@ pub enum Role {
     Echo { window: usize },
 }
 
-/// One connection: heartbeats, outgoing sends, latency of incoming messages.
+/// Opens one connection and runs it in its own task: heartbeats, outgoing
+/// sends, latency of incoming messages.
 pub async fn connect(
     url: String,
     source: IpAddr,
     origin: Option<String>,
     role: Role,
-    stats: Arc<Stats>,
-    latency: Arc<Mutex<Histogram<u64>>>,
-    epoch: Instant,
+    meter: Arc<Meter>,
 ) -> Result<Outbox> {
+    let ws = open(&url, source, origin).await?;
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
+    meter.stats.connected.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(async move {
+        drive(ws, rx, role, &meter).await;
+        meter.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        meter.stats.closed.fetch_add(1, Ordering::Relaxed);
+    });
+    Ok(tx)
+}
+
+/// The WebSocket upgrade over a socket bound to `source`.
+async fn open(url: &str, source: IpAddr, origin: Option<String>) -> Result<Socket> {
     let target: SocketAddr = {
         let rest = url.strip_prefix("ws://").context("ws:// URLs only")?;
         let host = rest.split('/').next().context("host")?;
@@ -69,80 +127,91 @@ pub async fn connect(
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(target).await?;
     let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            url.as_str(),
-        )?;
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
     if let Some(origin) = origin {
         request.headers_mut().insert("Origin", origin.parse()?);
     }
     let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    Ok(ws)
+}
+
+/// Runs an open connection until the server closes it, a write fails or its
+/// outbox is dropped.
+async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Role, meter: &Meter) {
     let (mut write, mut read) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-    stats.connected.fetch_add(1, Ordering::Relaxed);
-    let stamp = move || format!("lg:{}", epoch.elapsed().as_micros());
-    tokio::spawn(async move {
-        let heartbeat = match role {
-            Role::Chat { heartbeat } => heartbeat,
-            Role::Echo { .. } => Duration::from_secs(3600),
-        };
-        if let Role::Echo { window } = role {
+    let heartbeat = match role {
+        Role::Chat { heartbeat } => heartbeat,
+        Role::Echo { window } => {
             for _ in 0..window {
-                if write.feed(Message::text(stamp())).await.is_err() {
+                if write.feed(Message::text(meter.stamp())).await.is_err() {
                     break;
                 }
             }
             let _ = write.flush().await;
+            Duration::from_secs(3600)
         }
-        let mut beat = tokio::time::interval(heartbeat);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                _ = beat.tick() => {
-                    if write.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { break; }
+    };
+    let mut beat = tokio::time::interval(heartbeat);
+    beat.tick().await;
+    loop {
+        let open = tokio::select! {
+            _ = beat.tick() => write.send(Message::text(r#"{"type":"ping"}"#)).await.is_ok(),
+            out = outbox.recv() => match out {
+                Some(text) => {
+                    let sent = write.send(Message::text(text)).await.is_ok();
+                    if sent {
+                        meter.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    sent
                 }
-                out = rx.recv() => match out {
-                    Some(text) => {
-                        if write.send(Message::text(text)).await.is_err() { break; }
-                        stats.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                    None => break,
-                },
-                incoming = read.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let sent_at = match role {
-                            Role::Echo { .. } => {
-                                // Send the next before doing the bookkeeping of this one.
-                                if write.send(Message::text(stamp())).await.is_err() { break; }
-                                stats.received.fetch_add(1, Ordering::Relaxed);
-                                sent_time(&text)
-                            }
-                            Role::Chat { .. } => {
-                                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
-                                match frame["type"].as_str() {
-                                    Some("message") => {
-                                        stats.received.fetch_add(1, Ordering::Relaxed);
-                                        frame["content"].as_str().and_then(sent_time)
-                                    }
-                                    Some("ack") => { stats.acked.fetch_add(1, Ordering::Relaxed); None }
-                                    Some("error") => { stats.errors.fetch_add(1, Ordering::Relaxed); None }
-                                    _ => None,
-                                }
-                            }
-                        };
-                        if let Some(sent_at) = sent_at {
-                            let now = epoch.elapsed().as_micros() as u64;
-                            let _ = latency.lock().await.record(now.saturating_sub(sent_at).max(1));
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break,
-                },
-            }
+                None => false,
+            },
+            incoming = read.next() => match incoming {
+                Some(Ok(Message::Text(text))) => receive(role, &text, &mut write, meter).await,
+                Some(Ok(_)) => true,
+                Some(Err(_)) | None => false,
+            },
+        };
+        if !open {
+            return;
         }
-        stats.connected.fetch_sub(1, Ordering::Relaxed);
-        stats.closed.fetch_add(1, Ordering::Relaxed);
-    });
-    Ok(tx)
+    }
+}
+
+/// Counts one text frame and records its latency; an echo also sends the
+/// next frame. False when that send failed.
+async fn receive(role: Role, text: &str, write: &mut Writer, meter: &Meter) -> bool {
+    let sent_at = match role {
+        Role::Echo { .. } => {
+            // Send the next before doing the bookkeeping of this one.
+            if write.send(Message::text(meter.stamp())).await.is_err() {
+                return false;
+            }
+            meter.stats.received.fetch_add(1, Ordering::Relaxed);
+            sent_time(text)
+        }
+        Role::Chat { .. } => count_chat_frame(text, &meter.stats),
+    };
+    if let Some(sent_at) = sent_at {
+        meter.record(sent_at).await;
+    }
+    true
+}
+
+/// Counts a chat frame by type; a `message`'s send time, if its content has one.
+fn count_chat_frame(text: &str, stats: &Stats) -> Option<u64> {
+    let frame = serde_json::from_str::<Value>(text).ok()?;
+    let counter = match frame["type"].as_str()? {
+        "message" => {
+            stats.received.fetch_add(1, Ordering::Relaxed);
+            return frame["content"].as_str().and_then(sent_time);
+        }
+        "ack" => &stats.acked,
+        "error" => &stats.errors,
+        _ => return None,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    None
 }
 
 /// The send time (µs since the run began) a content of `lg:<µs>` carries.

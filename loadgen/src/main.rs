@@ -17,8 +17,9 @@
 mod conn;
 mod setup;
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -26,9 +27,8 @@ use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 
-use conn::{Outbox, Role, Stats};
+use conn::{Meter, Outbox, Role, Stats};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "gochat-loadgen", about = "GoChat load generator")]
@@ -134,11 +134,57 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let sources = setup::source_ips(&args.source_ips)?;
     let (users, group) = prepare_users(&args).await?;
-    let stats = Arc::new(Stats::default());
-    let latency = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 60_000_000, 3,
-    )?));
-    let epoch = Instant::now();
+    let meter = Arc::new(Meter::new()?);
+    let progress = tokio::spawn(progress(meter.clone()));
+    let connect_started = Instant::now();
+    let outboxes = connect_all(&args, &users, &sources, &meter).await?;
+    let connected = Connected {
+        count: outboxes.len(),
+        seconds: connect_started.elapsed().as_secs_f64(),
+    };
+    let hold = hold(&args, &outboxes, group, &meter).await?;
+    // Let the last messages land (their latency counts, their rate does not).
+    if args.send_rate > 0 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    progress.abort();
+    let summary = summary(&args, group, &meter, &connected, &hold).await;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+/// A progress line each second, until aborted.
+async fn progress(meter: Arc<Meter>) {
+    let stats = &meter.stats;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (0, 0);
+    loop {
+        tick.tick().await;
+        let (c, r) = (
+            stats.connected.load(Ordering::Relaxed),
+            stats.received.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "[{:>5.0}s] connections {c} (+{}/s) | frames received {}/s | acked {} | errors {} | connect errors {}",
+            meter.elapsed_secs(),
+            c.saturating_sub(last.0),
+            r.saturating_sub(last.1),
+            stats.acked.load(Ordering::Relaxed),
+            stats.errors.load(Ordering::Relaxed),
+            stats.connect_errors.load(Ordering::Relaxed)
+        );
+        last = (c, r);
+    }
+}
+
+/// Opens a connection per user at `--connect-rate`, round-robin over the
+/// gateways and source addresses; returns the ones that opened, by user.
+async fn connect_all(
+    args: &Args,
+    users: &[i64],
+    sources: &[IpAddr],
+    meter: &Arc<Meter>,
+) -> Result<Vec<(i64, Outbox)>> {
     let role = if args.echo {
         Role::Echo {
             window: args.window.max(1),
@@ -148,128 +194,38 @@ async fn main() -> Result<()> {
             heartbeat: Duration::from_secs(args.heartbeat.max(1)),
         }
     };
-
-    // Progress, once a second.
-    let progress = {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut last = (0, 0);
-            loop {
-                tick.tick().await;
-                let (c, r) = (
-                    stats.connected.load(Ordering::Relaxed),
-                    stats.received.load(Ordering::Relaxed),
-                );
-                eprintln!(
-                    "[{:>5.0}s] connections {c} (+{}/s) | frames received {}/s | acked {} | errors {} | connect errors {}",
-                    epoch.elapsed().as_secs_f64(),
-                    c.saturating_sub(last.0),
-                    r.saturating_sub(last.1),
-                    stats.acked.load(Ordering::Relaxed),
-                    stats.errors.load(Ordering::Relaxed),
-                    stats.connect_errors.load(Ordering::Relaxed)
-                );
-                last = (c, r);
-            }
-        })
-    };
-
-    // Connect at the target rate.
-    let connect_started = Instant::now();
-    let mut outboxes: Vec<(i64, Outbox)> = Vec::with_capacity(users.len());
-    let mut pending = futures::stream::FuturesUnordered::new();
+    let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
-    for (i, user) in users.iter().enumerate() {
-        let base = &args.ws[i % args.ws.len()];
-        let url = if args.echo {
-            base.clone()
-        } else {
-            let token = setup::mint(*user, &args.jwt_secret)?;
-            format!("{base}?token={token}&device_id=lg{i}")
-        };
+    let mut outboxes = Vec::with_capacity(users.len());
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for (i, &user) in users.iter().enumerate() {
+        let url = url_for(args, i, user)?;
         let source = sources[i % sources.len()];
-        let (conn_stats, latency, origin, user) =
-            (stats.clone(), latency.clone(), args.origin.clone(), *user);
-        pending.push(async move {
-            let opened = conn::connect(url, source, origin, role, conn_stats, latency, epoch);
-            (user, opened.await)
-        });
+        let opened = conn::connect(url, source, args.origin.clone(), role, meter.clone());
+        pending.push(async move { (user, opened.await) });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
-            connect_started + interval * (i as u32 + 1),
+            started + interval * (i as u32 + 1),
         ))
         .await;
         while let Some(Some((user, result))) = futures::FutureExt::now_or_never(pending.next()) {
-            collect(&stats, &mut outboxes, user, result);
+            collect(&meter.stats, &mut outboxes, user, result);
         }
     }
     while let Some((user, result)) = pending.next().await {
-        collect(&stats, &mut outboxes, user, result);
+        collect(&meter.stats, &mut outboxes, user, result);
     }
-    let connect_secs = connect_started.elapsed().as_secs_f64();
+    Ok(outboxes)
+}
 
-    // Hold (and send). Counters restart here, so rates cover the hold only.
-    let received_before = stats.received.load(Ordering::Relaxed);
-    let cpu_before = cpu_of(&args.server_pids)?;
-    let hold = Instant::now();
-    let mut rng = rand::rng();
-    let send_interval =
-        (args.send_rate > 0).then(|| Duration::from_secs_f64(1.0 / args.send_rate as f64));
-    let mut next_send = Instant::now();
-    let mut n = 0u64;
-    while hold.elapsed() < Duration::from_secs(args.duration) {
-        match send_interval {
-            Some(step) if outboxes.len() >= 2 => {
-                let a = rand::Rng::random_range(&mut rng, 0..outboxes.len());
-                let mut b = rand::Rng::random_range(&mut rng, 0..outboxes.len() - 1);
-                if b >= a {
-                    b += 1;
-                }
-                let content = format!("lg:{}", epoch.elapsed().as_micros());
-                let mut frame =
-                    json!({"type":"send","client_msg_id":format!("lg-{n}"),"content":content});
-                match group {
-                    Some(group) => frame["group_id"] = json!(group.to_string()),
-                    None => frame["to_user_id"] = json!(outboxes[b].0.to_string()),
-                }
-                let _ = outboxes[a].1.send(frame.to_string());
-                n += 1;
-                next_send += step;
-                tokio::time::sleep_until(tokio::time::Instant::from_std(next_send)).await;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
+/// Connection `i`'s URL: gateways in turn; a minted token and a device of its
+/// own unless echoing.
+fn url_for(args: &Args, i: usize, user: i64) -> Result<String> {
+    let base = &args.ws[i % args.ws.len()];
+    if args.echo {
+        return Ok(base.clone());
     }
-    let held_secs = hold.elapsed().as_secs_f64();
-    let received = stats.received.load(Ordering::Relaxed) - received_before;
-    let cpu_after = cpu_of(&args.server_pids)?;
-    // Let the last messages land (their latency counts, their rate does not).
-    if args.send_rate > 0 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    progress.abort();
-
-    let server_cpu: f64 = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).sum();
-    let summary = json!({
-        "mode": if args.echo { "echo" } else if group.is_some() { "group" } else { "1:1" },
-        "connections_requested": args.connections,
-        "connections_held": stats.connected.load(Ordering::Relaxed),
-        "connect_errors": stats.connect_errors.load(Ordering::Relaxed),
-        "connect_seconds": connect_secs,
-        "connect_rate_per_s": outboxes.len() as f64 / connect_secs.max(1e-9),
-        "held_seconds": held_secs,
-        "messages_sent": stats.sent.load(Ordering::Relaxed),
-        "messages_acked": stats.acked.load(Ordering::Relaxed),
-        "frames_received": stats.received.load(Ordering::Relaxed),
-        "frames_received_per_s": received as f64 / held_secs.max(1e-9),
-        "server_cpu_seconds": server_cpu,
-        "frames_per_server_cpu_second": (server_cpu > 0.0).then(|| received as f64 / server_cpu),
-        "error_frames": stats.errors.load(Ordering::Relaxed),
-        "closed_by_server": stats.closed.load(Ordering::Relaxed),
-        "latency": percentiles(&*latency.lock().await),
-    });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
+    let token = setup::mint(user, &args.jwt_secret)?;
+    Ok(format!("{base}?token={token}&device_id=lg{i}"))
 }
 
 fn collect(stats: &Stats, outboxes: &mut Vec<(i64, Outbox)>, user: i64, result: Result<Outbox>) {
@@ -281,4 +237,113 @@ fn collect(stats: &Stats, outboxes: &mut Vec<(i64, Outbox)>, user: i64, result: 
             }
         }
     }
+}
+
+/// How the connecting went.
+struct Connected {
+    count: usize,
+    seconds: f64,
+}
+
+/// What the hold measured (counters restart at its start, so rates cover the
+/// hold only).
+struct Hold {
+    seconds: f64,
+    received: u64,
+    server_cpu: f64,
+}
+
+/// Holds the connections for `--duration`, sending at `--send-rate`.
+async fn hold(
+    args: &Args,
+    outboxes: &[(i64, Outbox)],
+    group: Option<i64>,
+    meter: &Meter,
+) -> Result<Hold> {
+    let received_before = meter.stats.received.load(Ordering::Relaxed);
+    let cpu_before = cpu_of(&args.server_pids)?;
+    let started = Instant::now();
+    let mut rng = rand::rng();
+    let send_interval =
+        (args.send_rate > 0).then(|| Duration::from_secs_f64(1.0 / args.send_rate as f64));
+    let mut next_send = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(args.duration) {
+        match send_interval {
+            Some(step) if outboxes.len() >= 2 => {
+                send_one(outboxes, group, &mut rng, n, meter);
+                n += 1;
+                next_send += step;
+                tokio::time::sleep_until(tokio::time::Instant::from_std(next_send)).await;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let received = meter.stats.received.load(Ordering::Relaxed) - received_before;
+    let cpu_after = cpu_of(&args.server_pids)?;
+    let server_cpu = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).sum();
+    Ok(Hold {
+        seconds,
+        received,
+        server_cpu,
+    })
+}
+
+/// Message `n`: from a random connection to another one, or to the group.
+fn send_one(
+    outboxes: &[(i64, Outbox)],
+    group: Option<i64>,
+    rng: &mut impl rand::Rng,
+    n: u64,
+    meter: &Meter,
+) {
+    let a = rng.random_range(0..outboxes.len());
+    let mut b = rng.random_range(0..outboxes.len() - 1);
+    if b >= a {
+        b += 1;
+    }
+    let mut frame =
+        json!({"type":"send","client_msg_id":format!("lg-{n}"),"content":meter.stamp()});
+    match group {
+        Some(group) => frame["group_id"] = json!(group.to_string()),
+        None => frame["to_user_id"] = json!(outboxes[b].0.to_string()),
+    }
+    let _ = outboxes[a].1.send(frame.to_string());
+}
+
+/// The JSON summary printed at the end.
+async fn summary(
+    args: &Args,
+    group: Option<i64>,
+    meter: &Meter,
+    connected: &Connected,
+    hold: &Hold,
+) -> Value {
+    let stats = &meter.stats;
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let mode = match (args.echo, group) {
+        (true, _) => "echo",
+        (false, Some(_)) => "group",
+        (false, None) => "1:1",
+    };
+    json!({
+        "mode": mode,
+        "connections_requested": args.connections,
+        "connections_held": load(&stats.connected),
+        "connect_errors": load(&stats.connect_errors),
+        "connect_seconds": connected.seconds,
+        "connect_rate_per_s": connected.count as f64 / connected.seconds.max(1e-9),
+        "held_seconds": hold.seconds,
+        "messages_sent": load(&stats.sent),
+        "messages_acked": load(&stats.acked),
+        "frames_received": load(&stats.received),
+        "frames_received_per_s": hold.received as f64 / hold.seconds.max(1e-9),
+        "server_cpu_seconds": hold.server_cpu,
+        "frames_per_server_cpu_second":
+            (hold.server_cpu > 0.0).then(|| hold.received as f64 / hold.server_cpu),
+        "error_frames": load(&stats.errors),
+        "closed_by_server": load(&stats.closed),
+        "latency": percentiles(&*meter.latency.lock().await),
+    })
 }
