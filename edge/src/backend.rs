@@ -1,7 +1,8 @@
 //! What the edge needs from the rest of the system, as traits, so the same
-//! cores run on Kafka + Redis (distributed, [`crate::kafka`], [`crate::redis`])
-//! or on in-process channels and maps supplied by the embedding process
-//! (standalone mode, wired in the root binary).
+//! cores run on Kafka + Redis (distributed: the edge's own [`crate::kafka`]
+//! links, and a Redis-backed [`Registry`] supplied by the root binary) or on
+//! in-process channels and maps supplied by the embedding process (standalone
+//! mode, also wired in the root binary).
 //!
 //! [`Upstream`] and [`Downstream`] live on a worker core and never block it;
 //! [`Registry`] runs on the edge's one side thread (session writes and

@@ -1,5 +1,6 @@
-//! The edge's typed config: a TOML file, then `GOCHAT_*` environment overrides
-//! (`GOCHAT_SECTION__KEY`), unknown keys refused, validated before binding.
+//! The edge's typed config: a TOML file, then `GOCHAT_EDGE_*` environment
+//! overrides (`GOCHAT_EDGE_KEY`, `GOCHAT_EDGE_SECTION__KEY`), unknown keys
+//! refused, validated before binding.
 
 use std::net::SocketAddr;
 
@@ -154,7 +155,7 @@ pub struct EdgeRedisConfig {
 }
 
 impl EdgeConfig {
-    /// Reads an optional TOML file and applies `GOCHAT_*` overrides from `env`.
+    /// Reads an optional TOML file and applies `GOCHAT_EDGE_*` overrides from `env`.
     pub fn load(
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,

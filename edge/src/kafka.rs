@@ -5,7 +5,6 @@
 //! hop per message); the core then drains the queue without blocking.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -102,7 +101,6 @@ impl Upstream for KafkaUpstream {
 struct KafkaDownstream {
     consumer: BaseConsumer,
     waker: Arc<AtomicWaker>,
-    woken: Arc<AtomicBool>,
 }
 
 impl KafkaDownstream {
@@ -120,17 +118,9 @@ impl KafkaDownstream {
         list.add_partition_offset(topic, i32::try_from(core).unwrap_or(0), Offset::End)?;
         consumer.assign(&list)?;
         let waker = Arc::new(AtomicWaker::new());
-        let woken = Arc::new(AtomicBool::new(false));
-        let (w, f) = (waker.clone(), woken.clone());
-        consumer.set_nonempty_callback(move || {
-            f.store(true, Ordering::Release);
-            w.wake();
-        });
-        Ok(Self {
-            consumer,
-            waker,
-            woken,
-        })
+        let wake = waker.clone();
+        consumer.set_nonempty_callback(move || wake.wake());
+        Ok(Self { consumer, waker })
     }
 }
 
@@ -142,7 +132,6 @@ impl Downstream for KafkaDownstream {
     ) -> Poll<bool> {
         // Register first: a record arriving after the drain below wakes us.
         self.waker.register(cx.waker());
-        self.woken.store(false, Ordering::Release);
         let before = out.len();
         while let Some(result) = self.consumer.poll(Duration::ZERO) {
             match result {
