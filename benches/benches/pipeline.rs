@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gochat_control::bus::memory::MemoryBus;
 use gochat_control::config::{AuthConfig, LogicConfig};
-use gochat_control::logic::Logic;
+use gochat_control::logic::{Logic, MessageWriter};
 use gochat_control::repo::Repo;
 use gochat_control::repo::sql::SqlRepo;
 use gochat_control::state::redis::RedisState;
@@ -53,7 +53,8 @@ async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
         .create_user(&format!("bench_b_{stamp}"), "x", "")
         .await?
         .user_id;
-    let logic = Logic::new(repo, state, Arc::new(bus), &auth, config, 7)?;
+    let writer = MessageWriter::new(repo, state, Arc::new(bus), config, 7);
+    let logic = Logic::new(Arc::new(writer), &auth)?;
     Ok((Arc::new(logic), Id(a), Id(b)))
 }
 

@@ -14,7 +14,8 @@ use gochat_proto::task::{StatsReply, StatsRequest, SubmitReply, SubmitRequest};
 use tonic::{Request, Response, Status};
 
 use crate::bus::Bus;
-use crate::logic::Logic;
+use crate::logic::to_status;
+use crate::logic::{Logic, SystemPush};
 use crate::task::TaskService;
 
 /// Logic over gRPC.
@@ -39,7 +40,7 @@ impl PbLogic for LogicGrpc {
         // Business refusals are answered as error frames, like on a WebSocket.
         let reply = match self.logic.send(Id(r.from_user_id), frame, None).await {
             Ok(ack) => ServerFrame::Ack(ack),
-            Err(e) if e.is_retryable() => return Err(Status::unavailable(e.to_string())),
+            Err(e) if e.is_retryable() => return Err(to_status(&e)),
             Err(e) => ServerFrame::error(Some(cmid), e.code(), e.public_message()),
         };
         Ok(Response::new(SendReply {
@@ -52,26 +53,20 @@ impl PbLogic for LogicGrpc {
         request: Request<SystemPushRequest>,
     ) -> Result<Response<SystemPushReply>, Status> {
         let r = request.into_inner();
-        let targets = if r.all {
-            self.logic
-                .repo
-                .list_user_ids()
-                .await
-                .map_err(crate::repo::grpc::to_status)?
-        } else {
-            r.user_ids
+        let push = SystemPush {
+            user_ids: r.user_ids.into_iter().map(Id).collect(),
+            all: r.all,
+            title: r.title,
+            content: r.content,
+            category: r.category,
         };
-        let metadata = serde_json::json!({"title": r.title, "category": r.category});
-        let mut delivered = 0;
-        for user in targets {
-            self.logic
-                .post_system_notice(Id(user), r.content.clone(), metadata.clone())
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-            delivered += 1;
-        }
+        let accepted = self
+            .logic
+            .admin_push(Id(r.operator_user_id), push)
+            .await
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(SystemPushReply {
-            delivered_to: delivered,
+            delivered_to: u64::try_from(accepted).unwrap_or(u64::MAX),
         }))
     }
 }

@@ -13,12 +13,14 @@
 pub mod bus;
 pub mod config;
 mod consume;
-pub mod delivery;
 mod grpc_faces;
 pub mod logic;
 pub mod repo;
 pub mod server;
 pub mod state;
 pub mod task;
+
+/// A failure's cause, kept (not flattened to text) so logs show the whole chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub use server::{ControlListeners, Running, StartError, run, start};

@@ -17,8 +17,8 @@ use crate::bus::memory::MemoryBus;
 use crate::bus::{Bus, BusError};
 use crate::config::{ControlConfig, Service};
 use crate::grpc_faces::{LogicGrpc, TaskGrpc};
-use crate::logic::Logic;
 use crate::logic::http::{ApiState, Readiness, router};
+use crate::logic::{Logic, MessageWriter};
 use crate::repo::cached::CachedRepo;
 use crate::repo::grpc::{RepoClient, RepoServer};
 use crate::repo::sql::SqlRepo;
@@ -185,17 +185,17 @@ pub async fn start(
         None => (None, None),
     };
 
+    let writer = Arc::new(MessageWriter::new(
+        repo.clone(),
+        state.clone(),
+        bus.clone(),
+        config.logic.clone(),
+        config.node_id,
+    ));
     let logic = if has(Service::Logic) {
         let logic = Arc::new(
-            Logic::new(
-                repo.clone(),
-                state.clone(),
-                bus.clone(),
-                &config.auth,
-                config.logic.clone(),
-                config.node_id,
-            )
-            .map_err(|e| StartError::Config(e.to_string()))?,
+            Logic::new(writer.clone(), &config.auth)
+                .map_err(|e| StartError::Config(e.to_string()))?,
         );
         let token = shutdown.clone();
         match (&kafka, upstream_inbox.take()) {
@@ -228,6 +228,7 @@ pub async fn start(
             repo.clone(),
             state.clone(),
             bus.clone(),
+            writer.clone(),
             push,
             config.task.max_attempts,
             config.task.consume_in_flight,

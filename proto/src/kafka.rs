@@ -175,6 +175,8 @@ pub enum Task {
     GroupFanout(GroupFanout),
     /// A user's connections changed: tell their friends whether they are online.
     Presence(PresenceChange),
+    /// An admin's announcement: post it as a `system` message to these users.
+    SystemNotice(SystemNotice),
 }
 
 impl Task {
@@ -185,6 +187,11 @@ impl Task {
             Task::OfflinePush(p) => format!("u{}", p.user_id),
             Task::GroupFanout(g) => format!("g{}", g.group_id),
             Task::Presence(p) => format!("u{}", p.user_id),
+            // Batches of one push are independent: spread them over partitions.
+            Task::SystemNotice(n) => match n.user_ids.first() {
+                Some(first) => format!("n{}-{first}", n.push_id),
+                None => format!("n{}", n.push_id),
+            },
         }
     }
 }
@@ -249,6 +256,25 @@ pub struct GroupFanout {
     /// The message's seq (what `notify` carries).
     #[serde(default)]
     pub seq_id: i64,
+}
+
+/// Payload of `system_notice`: one batch of an admin push. The push is
+/// accepted once every batch is on the log, so it survives a restart; posting
+/// is idempotent per (push, user), so a retried batch stores nothing twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemNotice {
+    /// Names the push (one id for all its batches).
+    pub push_id: Id,
+    /// Who gets it.
+    pub user_ids: Vec<Id>,
+    /// Shown as the notice's title (in `metadata.title`).
+    #[serde(default)]
+    pub title: String,
+    /// The notice.
+    pub content: String,
+    /// Free-form kind (in `metadata.category`).
+    #[serde(default)]
+    pub category: String,
 }
 
 fn default_batch() -> u32 {

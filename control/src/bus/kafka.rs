@@ -30,8 +30,8 @@ fn map_err(e: KafkaError) -> BusError {
             | RDKafkaErrorCode::UnknownTopic
             | RDKafkaErrorCode::InvalidMessage
             | RDKafkaErrorCode::TopicAuthorizationFailed,
-        ) => BusError::Rejected(e.to_string()),
-        _ => BusError::Unavailable(e.to_string()),
+        ) => BusError::Rejected(Box::new(e)),
+        _ => BusError::Unavailable(Box::new(e)),
     }
 }
 
@@ -116,7 +116,7 @@ impl KafkaBus {
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> BusResult<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| BusError::Rejected(e.to_string()))
+    serde_json::to_vec(value).map_err(|e| BusError::Rejected(Box::new(e)))
 }
 
 #[async_trait]
@@ -130,7 +130,7 @@ impl Bus for KafkaBus {
                 .map(|_| ())
         })
         .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))?
+        .map_err(|e| BusError::Unavailable(Box::new(e)))?
         .map_err(map_err)
     }
     async fn send_upstream(&self, record: &UpstreamRecord) -> BusResult<()> {
@@ -150,7 +150,7 @@ impl Bus for KafkaBus {
         frame: Bytes,
     ) -> BusResult<()> {
         let partition =
-            i32::try_from(core).map_err(|_| BusError::Rejected(format!("core {core}")))?;
+            i32::try_from(core).map_err(|_| BusError::Rejected(format!("core {core}").into()))?;
         self.produce(
             &self.names.downstream_topic(gateway_id),
             Some(partition),
@@ -202,9 +202,9 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[(String, i32)]) ->
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(BusError::Unavailable(format!(
-                    "create topic {topic}: {code}"
-                )));
+                return Err(BusError::Unavailable(
+                    format!("create topic {topic}: {code}").into(),
+                ));
             }
         }
     }

@@ -84,7 +84,7 @@ impl MemoryBus {
 fn encode<T: serde::Serialize>(value: &T) -> BusResult<Bytes> {
     serde_json::to_vec(value)
         .map(Bytes::from)
-        .map_err(|e| BusError::Rejected(e.to_string()))
+        .map_err(|e| BusError::Rejected(Box::new(e)))
 }
 
 async fn push(tx: &mpsc::Sender<Bytes>, payload: Bytes) -> BusResult<()> {

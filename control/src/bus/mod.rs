@@ -15,10 +15,10 @@ use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
 pub enum BusError {
     /// The broker is unreachable or timed out: retry later.
     #[error("message bus unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::BoxError),
     /// The broker refused the record (too large, unknown topic): retrying will not help.
     #[error("message bus refused the record: {0}")]
-    Rejected(String),
+    Rejected(#[source] crate::BoxError),
 }
 
 /// Result alias for bus calls.

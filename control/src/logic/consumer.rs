@@ -14,11 +14,10 @@ use tokio_util::sync::CancellationToken;
 use super::Logic;
 use crate::bus::Inbox;
 use crate::consume::{Handled, Laned, consume};
-use crate::delivery::to_origin;
 
 /// Runs until `shutdown`.
 pub async fn run(logic: Arc<Logic>, inbox: impl Inbox, shutdown: CancellationToken) {
-    let in_flight = logic.config.consume_in_flight;
+    let in_flight = logic.consume_in_flight();
     consume(inbox, shutdown, "upstream", in_flight, |record| {
         handle(logic.clone(), record)
     })
@@ -80,9 +79,7 @@ async fn handle(logic: Arc<Logic>, record: UpstreamRecord) -> Handled {
         Err(e) if e.is_retryable() => Handled::Retry(e.to_string()),
         Err(e) => {
             let frame = ServerFrame::error(client_msg_id, e.code(), e.public_message());
-            if let Err(bus) =
-                to_origin(logic.bus.as_ref(), origin, Bytes::from(frame.to_json())).await
-            {
+            if let Err(bus) = logic.answer(origin, Bytes::from(frame.to_json())).await {
                 tracing::warn!(error = %bus, "error frame not delivered");
             }
             Handled::Done

@@ -1,140 +1,79 @@
-//! The logic service: the REST API ([`http`]) and the message pipeline
-//! ([`pipeline`]), fed by the upstream consumer ([`consumer`]) and by
-//! `POST /messages` through the same [`Logic::send`].
+//! The logic service: every rule of the product lives here, as a typed method
+//! on [`Logic`] — accounts and friends ([`accounts`]), groups ([`groups`]),
+//! conversations and history ([`conversations`]), admin push ([`admin`]),
+//! uploads ([`media`]), and the send path ([`pipeline`], which hands drafts to
+//! [`MessageWriter`]). The REST API ([`http`]), the gRPC face and the upstream
+//! consumer ([`consumer`]) only parse, call and map the result.
 
+mod accounts;
+mod admin;
 pub mod auth;
 pub mod consumer;
+mod conversations;
+pub mod delivery;
+mod error;
+mod groups;
 pub mod http;
-pub mod pipeline;
+mod media;
+mod pipeline;
 mod routing;
+mod writer;
+
+pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};
+pub use admin::SystemPush;
+pub use conversations::HistoryQuery;
+pub use error::{BoxError, LogicError, LogicResult, to_status};
+pub use groups::{GroupEdit, MemberRole, NewGroup};
+pub use media::MediaFile;
+pub use routing::message_frame;
+pub use writer::{MessageWriter, ack_of};
 
 use std::sync::Arc;
 
-use gochat_proto::frames::ErrorCode;
-use gochat_proto::ids::Snowflake;
-
 use crate::bus::{Bus, BusError};
 use crate::config::{AuthConfig, LogicConfig};
-use crate::repo::{Repo, RepoError};
-use crate::state::{StateError, StateStore};
+use crate::repo::Repo;
+use crate::state::StateStore;
 use auth::{AuthError, Authenticator};
 
-/// Why a logic operation failed; [`LogicError::code`] is its protocol error code.
-#[derive(Debug, thiserror::Error)]
-pub enum LogicError {
-    /// The request is malformed or breaks a rule.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No valid token.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Authenticated, but not allowed.
-    #[error("{0}")]
-    Forbidden(String),
-    /// The target does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// Clashes with existing state.
-    #[error("{0}")]
-    Conflict(String),
-    /// Over a size limit.
-    #[error("{0}")]
-    TooLarge(String),
-    /// Over the send rate.
-    #[error("too many sends; slow down")]
-    RateLimited,
-    /// SQL failed.
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-    /// Redis failed.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// Kafka failed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// Hashing failed.
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-}
-
-impl LogicError {
-    /// The protocol error code (PROTOCOL.md).
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            LogicError::BadRequest(_) => ErrorCode::BadRequest,
-            LogicError::Unauthorized(_) => ErrorCode::Unauthorized,
-            LogicError::Forbidden(_) => ErrorCode::Forbidden,
-            LogicError::NotFound(_) | LogicError::Repo(RepoError::NotFound(_)) => {
-                ErrorCode::NotFound
-            }
-            LogicError::Conflict(_) | LogicError::Repo(RepoError::Conflict(_)) => {
-                ErrorCode::Conflict
-            }
-            LogicError::TooLarge(_) => ErrorCode::TooLarge,
-            LogicError::RateLimited => ErrorCode::RateLimited,
-            LogicError::Repo(RepoError::Invalid(_)) => ErrorCode::BadRequest,
-            LogicError::Auth(AuthError::InvalidToken(_)) => ErrorCode::Unauthorized,
-            _ => ErrorCode::Internal,
-        }
-    }
-
-    /// A dependency is down: the same request may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            LogicError::Repo(e) => e.is_retryable(),
-            LogicError::State(_) => true,
-            LogicError::Bus(e) => matches!(e, BusError::Unavailable(_)),
-            _ => false,
-        }
-    }
-
-    /// The message shown to clients: internal details stay in the logs.
-    pub fn public_message(&self) -> String {
-        match self.code() {
-            ErrorCode::Internal if self.is_retryable() => {
-                "a dependency is unavailable; retry".into()
-            }
-            ErrorCode::Internal => "internal error".into(),
-            _ => match self {
-                LogicError::Repo(e) => e.to_string(),
-                other => other.to_string(),
-            },
-        }
-    }
-}
-
-/// Result alias for logic operations.
-pub type LogicResult<T> = Result<T, LogicError>;
-
-/// The logic service: everything the REST handlers and the consumer share.
+/// The logic service: everything the REST handlers, the gRPC face and the
+/// consumer share. Its parts are private so that no handler can reach past a
+/// rule into storage.
 pub struct Logic {
-    pub(crate) repo: Arc<dyn Repo>,
-    pub(crate) state: Arc<dyn StateStore>,
-    pub(crate) bus: Arc<dyn Bus>,
-    pub(crate) auth: Authenticator,
-    pub(crate) config: LogicConfig,
-    pub(crate) admin_usernames: Vec<String>,
-    pub(crate) ids: Snowflake,
+    repo: Arc<dyn Repo>,
+    state: Arc<dyn StateStore>,
+    bus: Arc<dyn Bus>,
+    writer: Arc<MessageWriter>,
+    auth: Authenticator,
+    config: LogicConfig,
+    admin_usernames: Vec<String>,
 }
 
 impl Logic {
-    /// Assembles the service from its dependencies.
-    pub fn new(
-        repo: Arc<dyn Repo>,
-        state: Arc<dyn StateStore>,
-        bus: Arc<dyn Bus>,
-        auth_config: &AuthConfig,
-        config: LogicConfig,
-        node_id: u16,
-    ) -> Result<Self, AuthError> {
+    /// Assembles the service on the writer it shares with the task service.
+    pub fn new(writer: Arc<MessageWriter>, auth_config: &AuthConfig) -> Result<Self, AuthError> {
         Ok(Self {
-            repo,
-            state,
-            bus,
+            repo: writer.repo.clone(),
+            state: writer.state.clone(),
+            bus: writer.bus.clone(),
+            config: writer.config.clone(),
+            writer,
             auth: Authenticator::new(auth_config)?,
-            config,
             admin_usernames: auth_config.admin_usernames.clone(),
-            ids: Snowflake::new(node_id),
         })
+    }
+
+    /// Sends a frame to the one connection a request came through.
+    pub async fn answer(
+        &self,
+        origin: &gochat_proto::kafka::Origin,
+        frame: bytes::Bytes,
+    ) -> Result<(), BusError> {
+        delivery::to_origin(self.bus.as_ref(), origin, frame).await
+    }
+
+    /// How many upstream records the consumer handles at once.
+    pub fn consume_in_flight(&self) -> usize {
+        self.config.consume_in_flight
     }
 }

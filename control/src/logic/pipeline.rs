@@ -1,33 +1,20 @@
-//! The message pipeline (DESIGN.md §4): validate, de-duplicate, authorize, assign
-//! conversation and seq, persist, then route. A WebSocket send (through the
-//! upstream consumer) and `POST /messages` both enter at [`Logic::send`].
+//! The send path (docs/design.md §4): validate, de-duplicate, authorize, then
+//! hand the draft to [`MessageWriter::commit`] for seq, persistence and routing. A
+//! WebSocket send (through the upstream consumer) and `POST /messages` both
+//! enter at [`Logic::send`].
 
-use gochat_proto::frames::{AckFrame, MessageType, SendFrame};
+use gochat_proto::frames::{AckFrame, SendFrame};
 use gochat_proto::ids::{
-    ConversationRef, Id, SYSTEM_USER, group_conversation_id, now_millis, parse_conversation_id,
-    single_conversation_id,
+    ConversationRef, Id, group_conversation_id, parse_conversation_id, single_conversation_id,
 };
 use gochat_proto::kafka::Origin;
 
+use super::writer::ack_of;
 use super::{Logic, LogicError, LogicResult};
-use crate::repo::{ConversationInfo, StoreOutcome, StoredMessage};
-use crate::state::SeqAlloc;
+use crate::repo::{ConversationInfo, StoredMessage};
 
 const MAX_CLIENT_MSG_ID: usize = 64;
 const MAX_MENTIONS: usize = 100;
-// Each pass means another writer took our seq first; more than a few is a bug.
-const MAX_SEQ_ATTEMPTS: usize = 16;
-
-/// Builds the ack of a stored message.
-pub fn ack_of(message: &StoredMessage) -> AckFrame {
-    AckFrame {
-        client_msg_id: message.client_msg_id.clone(),
-        message_id: Id(message.message_id),
-        conversation_id: message.conversation_id.clone(),
-        seq_id: message.seq_id,
-        timestamp: message.timestamp,
-    }
-}
 
 impl Logic {
     /// Handles a send by `from`; returns its ack (the same ack for a resend).
@@ -41,7 +28,7 @@ impl Logic {
         self.validate_send(&frame)?;
         if let Some(original) = self.repo.find_message(from.0, &frame.client_msg_id).await? {
             let ack = ack_of(&original);
-            self.route_ack(&ack, origin).await?;
+            self.writer.route_ack(&ack, origin).await?;
             return Ok(ack);
         }
         if !self
@@ -52,7 +39,7 @@ impl Logic {
             return Err(LogicError::RateLimited);
         }
         let draft = self.authorize_send(from, &frame).await?;
-        self.commit(draft, origin).await
+        self.writer.commit(draft, origin).await
     }
 
     fn validate_send(&self, frame: &SendFrame) -> LogicResult<()> {
@@ -155,149 +142,6 @@ impl Logic {
         })
     }
 
-    /// Assigns id and seq, stores, routes; returns the ack.
-    pub(crate) async fn commit(
-        &self,
-        mut draft: StoredMessage,
-        origin: Option<&Origin>,
-    ) -> LogicResult<AckFrame> {
-        let from = Id(draft.from_user_id);
-        for _ in 0..MAX_SEQ_ATTEMPTS {
-            draft.seq_id = self
-                .allocate_seq(&draft.conversation_id, from, &draft.client_msg_id)
-                .await?;
-            draft.message_id = self.ids.next_id().0;
-            draft.timestamp = now_millis();
-            match self.repo.store_message(&draft).await? {
-                StoreOutcome::Stored(stored) => {
-                    self.release_seq(from, &stored.client_msg_id).await;
-                    metrics::counter!("gochat_messages_stored_total").increment(1);
-                    let ack = ack_of(&stored);
-                    self.route_message(&stored, origin).await?;
-                    self.route_ack(&ack, origin).await?;
-                    return Ok(ack);
-                }
-                StoreOutcome::Duplicate(original) => {
-                    self.release_seq(from, &original.client_msg_id).await;
-                    let ack = ack_of(&original);
-                    self.route_ack(&ack, origin).await?;
-                    return Ok(ack);
-                }
-                StoreOutcome::SeqTaken { high_water } => {
-                    metrics::counter!("gochat_seq_resyncs_total").increment(1);
-                    self.state
-                        .resync_seq(
-                            &draft.conversation_id,
-                            high_water,
-                            from,
-                            &draft.client_msg_id,
-                        )
-                        .await?;
-                }
-            }
-        }
-        Err(LogicError::Repo(crate::repo::RepoError::Unavailable(
-            "seq allocation kept colliding".into(),
-        )))
-    }
-
-    async fn allocate_seq(
-        &self,
-        conversation_id: &str,
-        from: Id,
-        client_msg_id: &str,
-    ) -> LogicResult<i64> {
-        loop {
-            match self
-                .state
-                .next_seq(conversation_id, from, client_msg_id)
-                .await?
-            {
-                SeqAlloc::Seq(seq) => return Ok(seq),
-                SeqAlloc::Unseeded => {
-                    // The cache is empty (first message, or Redis lost its data):
-                    // start from the durable mark so no seq is reused.
-                    let high_water = self
-                        .repo
-                        .get_conversation(conversation_id)
-                        .await?
-                        .map(|c| c.last_seq_id)
-                        .unwrap_or(0);
-                    self.state.seed_seq(conversation_id, high_water).await?;
-                }
-            }
-        }
-    }
-
-    async fn release_seq(&self, from: Id, client_msg_id: &str) {
-        // A leftover reservation only expires later; it never changes an outcome.
-        if let Err(e) = self.state.release_seq(from, client_msg_id).await {
-            tracing::debug!(error = %e, "seq reservation not released");
-        }
-    }
-
-    /// Stores and delivers a `system_group` message in a group.
-    pub async fn post_group_event(
-        &self,
-        group_id: Id,
-        content: String,
-        metadata: serde_json::Value,
-    ) -> LogicResult<AckFrame> {
-        let draft = self.system_draft(
-            group_conversation_id(group_id),
-            0,
-            group_id.0,
-            MessageType::SystemGroup,
-            content,
-            metadata,
-        );
-        self.commit(draft, None).await
-    }
-
-    /// Stores and delivers a `system` message to one user.
-    pub async fn post_system_notice(
-        &self,
-        user: Id,
-        content: String,
-        metadata: serde_json::Value,
-    ) -> LogicResult<AckFrame> {
-        let draft = self.system_draft(
-            single_conversation_id(SYSTEM_USER, user),
-            user.0,
-            0,
-            MessageType::System,
-            content,
-            metadata,
-        );
-        self.commit(draft, None).await
-    }
-
-    fn system_draft(
-        &self,
-        conversation_id: String,
-        to: i64,
-        group: i64,
-        kind: MessageType,
-        content: String,
-        metadata: serde_json::Value,
-    ) -> StoredMessage {
-        StoredMessage {
-            message_id: 0,
-            conversation_id,
-            seq_id: 0,
-            from_user_id: SYSTEM_USER.0,
-            to_user_id: to,
-            group_id: group,
-            message_type: kind.as_str().to_owned(),
-            content,
-            metadata_json: metadata.to_string(),
-            mentions: Vec::new(),
-            // Unique per system message: system messages are never resent.
-            client_msg_id: format!("sys-{}", self.ids.next_id()),
-            timestamp: 0,
-        }
-    }
-
     /// May `user` read and write this conversation? Returns what it is.
     pub async fn authorize_conversation(
         &self,
@@ -348,13 +192,13 @@ impl Logic {
         }
         let info = self.authorize_conversation(user, conversation_id).await?;
         let cursor = self.repo.mark_read(user.0, conversation_id, seq_id).await?;
-        self.route_read(&info, user, cursor).await?;
+        self.writer.route_read(&info, user, cursor).await?;
         Ok(cursor)
     }
 
     /// Relays a typing indicator.
     pub async fn typing(&self, user: Id, conversation_id: &str) -> LogicResult<()> {
         let info = self.authorize_conversation(user, conversation_id).await?;
-        self.route_typing(&info, user).await
+        self.writer.route_typing(&info, user).await
     }
 }

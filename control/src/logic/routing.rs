@@ -8,8 +8,9 @@ use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
 use gochat_proto::ids::{Id, SYSTEM_USER};
 use gochat_proto::kafka::{GroupFanout, OfflinePush, Origin, Task, TaskRecord};
 
-use super::{Logic, LogicResult};
-use crate::delivery::{deliver, to_origin};
+use super::LogicResult;
+use super::delivery::{deliver, to_origin};
+use super::writer::MessageWriter;
 use crate::repo::{ConversationInfo, StoredMessage};
 
 /// The client's view of a stored message.
@@ -34,7 +35,7 @@ fn frame_bytes(frame: &ServerFrame) -> Bytes {
     Bytes::from(frame.to_json())
 }
 
-impl Logic {
+impl MessageWriter {
     pub(super) async fn route_ack(
         &self,
         ack: &AckFrame,
@@ -164,7 +165,7 @@ impl Logic {
     }
 
     fn task_record(&self, task: Task) -> TaskRecord {
-        TaskRecord::new(format!("task-{}", self.ids.next_id()), task)
+        TaskRecord::new(format!("task-{}", self.next_id()), task)
     }
 
     /// Read receipts go to everyone in 1:1 and small groups (the reader's other

@@ -35,8 +35,8 @@ pub fn to_status(err: RepoError) -> Status {
         RepoError::NotFound(m) => Status::not_found(m),
         RepoError::Conflict(m) => Status::already_exists(m),
         RepoError::Invalid(m) => Status::invalid_argument(m),
-        RepoError::Unavailable(m) => Status::unavailable(m),
-        RepoError::Internal(m) => Status::internal(m),
+        RepoError::Unavailable(cause) => Status::unavailable(cause.to_string()),
+        RepoError::Internal(cause) => Status::internal(cause.to_string()),
     }
 }
 
@@ -48,9 +48,9 @@ pub fn from_status(status: Status) -> RepoError {
         Code::AlreadyExists => RepoError::Conflict(message),
         Code::InvalidArgument => RepoError::Invalid(message),
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => {
-            RepoError::Unavailable(message)
+            RepoError::Unavailable(Box::new(status))
         }
-        _ => RepoError::Internal(message),
+        _ => RepoError::Internal(Box::new(status)),
     }
 }
 

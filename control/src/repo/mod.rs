@@ -42,10 +42,10 @@ pub enum RepoError {
     Invalid(String),
     /// The store is unreachable or overloaded: retry later.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::BoxError),
     /// Anything else: a bug or a broken invariant in the store.
     #[error("storage error: {0}")]
-    Internal(String),
+    Internal(#[source] crate::BoxError),
 }
 
 impl RepoError {

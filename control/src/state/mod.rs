@@ -24,7 +24,7 @@ use gochat_proto::keys::{RouteChange, SessionRoute};
 pub enum StateError {
     /// Redis is unreachable or answered with an error.
     #[error("state store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] crate::BoxError),
 }
 
 /// Result alias for state calls.

@@ -92,7 +92,7 @@ impl RedisState {
 }
 
 fn unavailable(e: redis::RedisError) -> StateError {
-    StateError::Unavailable(e.to_string())
+    StateError::Unavailable(Box::new(e))
 }
 
 #[async_trait]
@@ -200,7 +200,7 @@ impl StateStore for RedisState {
         ttl_secs: u64,
     ) -> StateResult<RouteChange> {
         let json =
-            serde_json::to_string(route).map_err(|e| StateError::Unavailable(e.to_string()))?;
+            serde_json::to_string(route).map_err(|e| StateError::Unavailable(Box::new(e)))?;
         let mut conn = self.conn.clone();
         let (code, old): (i64, String) = self
             .register

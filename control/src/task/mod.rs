@@ -1,6 +1,7 @@
 //! The task service: consumer group `im-task-group` on `im-task-topic`.
 //! `offline_push` goes to a [`providers::PushProvider`]; `group_fanout` sends a
-//! `notify` frame to the online members of a large group. A failed task is
+//! `notify` frame to the online members of a large group; `presence` tells a
+//! user's friends; `system_notice` posts an admin push's notices. A failed task is
 //! re-enqueued with `retry_count + 1`; after `max_attempts` failures it goes to
 //! `im-task-dlq` with its last error (seed 002 "死信队列").
 
@@ -13,12 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use gochat_proto::frames::ServerFrame;
 use gochat_proto::ids::Id;
-use gochat_proto::kafka::{GroupFanout, Task, TaskRecord};
+use gochat_proto::kafka::{GroupFanout, SystemNotice, Task, TaskRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Inbox};
 use crate::consume::{Handled, Laned, consume};
-use crate::delivery::deliver;
+use crate::logic::MessageWriter;
+use crate::logic::delivery::deliver;
 use crate::repo::Repo;
 use crate::state::StateStore;
 use providers::PushProvider;
@@ -39,6 +41,7 @@ pub struct TaskService {
     repo: Arc<dyn Repo>,
     state: Arc<dyn StateStore>,
     bus: Arc<dyn Bus>,
+    writer: Arc<MessageWriter>,
     push: Arc<dyn PushProvider>,
     max_attempts: u32,
     in_flight: usize,
@@ -51,10 +54,10 @@ pub struct TaskService {
 pub enum TaskError {
     /// The push provider refused or was unreachable.
     #[error("push provider: {0}")]
-    Push(String),
+    Push(#[source] crate::BoxError),
     /// Storage, registry or log failed.
     #[error("dependency: {0}")]
-    Dependency(String),
+    Dependency(#[source] crate::BoxError),
 }
 
 impl TaskService {
@@ -63,6 +66,7 @@ impl TaskService {
         repo: Arc<dyn Repo>,
         state: Arc<dyn StateStore>,
         bus: Arc<dyn Bus>,
+        writer: Arc<MessageWriter>,
         push: Arc<dyn PushProvider>,
         max_attempts: u32,
         in_flight: usize,
@@ -71,6 +75,7 @@ impl TaskService {
             repo,
             state,
             bus,
+            writer,
             push,
             max_attempts,
             in_flight,
@@ -124,22 +129,36 @@ impl TaskService {
             Task::OfflinePush(push) => self.push.push(push).await,
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
             Task::Presence(change) => self.announce_presence(change.user_id).await,
+            Task::SystemNotice(notice) => self.post_notices(notice).await,
         }
+    }
+
+    /// Posts one batch of an admin push. Each notice is named by (push, user),
+    /// so a retry after a partial failure skips the users already served.
+    async fn post_notices(&self, notice: &SystemNotice) -> Result<(), TaskError> {
+        let metadata = serde_json::json!({"title": notice.title, "category": notice.category});
+        for user in &notice.user_ids {
+            self.writer
+                .post_system_notice(
+                    *user,
+                    format!("push-{}-{user}", notice.push_id),
+                    notice.content.clone(),
+                    metadata.clone(),
+                )
+                .await
+                .map_err(dependency)?;
+        }
+        Ok(())
     }
 
     /// Tells the user's online friends whether the user is online now.
     async fn announce_presence(&self, user: Id) -> Result<(), TaskError> {
-        let dependency = |e: &dyn std::fmt::Display| TaskError::Dependency(e.to_string());
-        let online = self
-            .state
-            .is_online(user)
-            .await
-            .map_err(|e| dependency(&e))?;
+        let online = self.state.is_online(user).await.map_err(dependency)?;
         let friends: Vec<Id> = self
             .repo
             .list_friends(user.0)
             .await
-            .map_err(|e| dependency(&e))?
+            .map_err(dependency)?
             .into_iter()
             .map(|f| Id(f.user_id))
             .collect();
@@ -156,12 +175,11 @@ impl TaskService {
     /// Large groups: a `notify` to every online member, in batches, one
     /// downstream record per (gateway, core) and batch.
     async fn fan_out(&self, fanout: &GroupFanout) -> Result<(), TaskError> {
-        let dependency = |e: &dyn std::fmt::Display| TaskError::Dependency(e.to_string());
         let members = self
             .repo
             .list_members(fanout.group_id.0)
             .await
-            .map_err(|e| dependency(&e))?;
+            .map_err(dependency)?;
         let audience: Vec<Id> = members
             .into_iter()
             .map(|m| Id(m.user_id))
@@ -195,10 +213,15 @@ impl TaskService {
                 frame.clone(),
             )
             .await
-            .map_err(|e| TaskError::Dependency(e.to_string()))?;
+            .map_err(dependency)?;
         }
         Ok(())
     }
+}
+
+/// A storage, registry or log failure, cause kept.
+fn dependency(e: impl std::error::Error + Send + Sync + 'static) -> TaskError {
+    TaskError::Dependency(Box::new(e))
 }
 
 impl Laned for TaskRecord {

@@ -40,7 +40,7 @@ impl WebhookProvider {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| TaskError::Push(e.to_string()))?;
+            .map_err(|e| TaskError::Push(Box::new(e)))?;
         Ok(Self {
             client,
             url: url.into(),
@@ -57,12 +57,11 @@ impl PushProvider for WebhookProvider {
             .json(push)
             .send()
             .await
-            .map_err(|e| TaskError::Push(e.to_string()))?;
+            .map_err(|e| TaskError::Push(Box::new(e)))?;
         if !response.status().is_success() {
-            return Err(TaskError::Push(format!(
-                "webhook answered {}",
-                response.status()
-            )));
+            return Err(TaskError::Push(
+                format!("webhook answered {}", response.status()).into(),
+            ));
         }
         Ok(())
     }

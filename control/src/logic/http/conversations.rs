@@ -1,4 +1,5 @@
-//! Conversations, history pulls, read cursors, mentions and `POST /messages`.
+//! Conversations, history pulls, read cursors, mentions and `POST /messages`
+//! over REST: parse, call [`Logic`](crate::logic::Logic), shape the JSON.
 
 use std::collections::HashMap;
 
@@ -12,11 +13,8 @@ use serde_json::{Value, json};
 
 use super::extract::{ApiJson, AuthUser};
 use super::{ApiError, ApiResult, ApiState};
-use crate::logic::routing::message_frame;
-use crate::repo::{ConversationSummary, Page};
-
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 200;
+use crate::logic::{HistoryQuery, message_frame};
+use crate::repo::ConversationSummary;
 
 fn summary_json(c: &ConversationSummary) -> Value {
     let mut v = json!({
@@ -41,7 +39,7 @@ fn summary_json(c: &ConversationSummary) -> Value {
 }
 
 pub async fn list(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let conversations = s.logic.repo.list_conversations(user.id.0).await?;
+    let conversations = s.logic.conversations(user.id).await?;
     Ok(Json(
         json!({"conversations": conversations.iter().map(summary_json).collect::<Vec<_>>()}),
     ))
@@ -76,26 +74,12 @@ pub async fn history(
             format!("unknown parameter {unknown}"),
         ));
     }
-    let limit = query_number(&q, "limit")?.map_or(DEFAULT_LIMIT, |n| {
-        u32::try_from(n).unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT)
-    });
-    let page = match (
-        query_number(&q, "after_seq")?,
-        query_number(&q, "before_seq")?,
-    ) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                "after_seq or before_seq, not both",
-            ));
-        }
-        (Some(n), None) => Page::After(n),
-        (None, Some(n)) => Page::Before(n),
-        // Neither: the newest page, which is what opening a chat shows.
-        (None, None) => Page::Before(i64::MAX),
+    let query = HistoryQuery {
+        after_seq: query_number(&q, "after_seq")?,
+        before_seq: query_number(&q, "before_seq")?,
+        limit: query_number(&q, "limit")?,
     };
-    s.logic.authorize_conversation(user.id, &cid).await?;
-    let messages = s.logic.repo.list_messages(&cid, page, limit).await?;
+    let messages = s.logic.history(user.id, &cid, query).await?;
     let frames: Vec<_> = messages.messages.iter().map(message_frame).collect();
     Ok(Json(
         json!({"messages": frames, "has_more": messages.has_more}),
@@ -121,8 +105,7 @@ pub async fn read(
 pub async fn mentions(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
     let mentions: Vec<_> = s
         .logic
-        .repo
-        .list_mentions(user.id.0)
+        .mentions(user.id)
         .await?
         .iter()
         .map(message_frame)

@@ -64,22 +64,7 @@ impl FromRequestParts<ApiState> for AuthUser {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("missing bearer token"))?;
-        let logic = &state.logic;
-        let claims = logic
-            .auth
-            .verify(token.trim())
-            .map_err(|_| unauthorized("invalid or expired token"))?;
-        if logic
-            .state
-            .is_revoked(&claims.jti)
-            .await
-            .map_err(crate::logic::LogicError::from)?
-        {
-            return Err(unauthorized("token revoked"));
-        }
-        let id = claims
-            .user_id()
-            .ok_or_else(|| unauthorized("invalid token"))?;
+        let (id, claims) = state.logic.authenticate(token.trim()).await?;
         Ok(AuthUser { id, claims })
     }
 }

@@ -1,6 +1,7 @@
-//! The REST API of PROTOCOL.md on axum, plus `/healthz`, `/readyz`, `/metrics`
-//! and `/media/*`. Every error leaves through [`ApiError`], the one place where
-//! logic errors become HTTP statuses and `{"error":{"code","message"}}` bodies.
+//! The REST API of docs/protocol.md on axum, plus `/healthz`, `/readyz`, `/metrics`
+//! and `/media/*`. Handlers parse, call [`Logic`] and shape the JSON; every
+//! error leaves through [`ApiError`], the one place where logic errors become
+//! HTTP statuses and `{"error":{"code","message"}}` bodies.
 
 mod accounts;
 mod conversations;
@@ -34,18 +35,22 @@ pub struct ApiState {
     pub public_ws_url: Arc<str>,
 }
 
-/// An error as the client sees it.
+/// An error as the client sees it: the protocol code, whether the same
+/// request may succeed later (a dependency is down: 503, so load balancers
+/// and clients retry), and a message without internals.
 #[derive(Debug)]
 pub struct ApiError {
     code: ErrorCode,
+    retryable: bool,
     message: String,
 }
 
 impl ApiError {
-    /// An error with a code and a message.
+    /// A refusal with a code and a message (never retryable).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
+            retryable: false,
             message: message.into(),
         }
     }
@@ -54,25 +59,19 @@ impl ApiError {
 impl From<LogicError> for ApiError {
     fn from(e: LogicError) -> Self {
         if e.code() == ErrorCode::Internal {
-            tracing::error!(error = %e, "request failed");
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
         }
         Self {
             code: e.code(),
+            retryable: e.is_retryable(),
             message: e.public_message(),
         }
     }
 }
 
-impl From<crate::repo::RepoError> for ApiError {
-    fn from(e: crate::repo::RepoError) -> Self {
-        LogicError::from(e).into()
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // A dependency that is down is a 503, so load balancers and clients retry.
-        let status = if self.code == ErrorCode::Internal && self.message.contains("retry") {
+        let status = if self.retryable {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::from_u16(self.code.http_status())

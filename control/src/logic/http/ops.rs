@@ -1,6 +1,7 @@
-//! Operations endpoints (health, readiness, metrics), uploads and media, admin push.
+//! Operations endpoints (health, readiness, metrics), and the REST faces of
+//! uploads, media and admin push (their rules are in `logic/media.rs` and
+//! `logic/admin.rs`).
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use super::extract::{ApiJson, AuthUser};
 use super::{ApiError, ApiResult, ApiState};
 use crate::bus::Bus;
+use crate::logic::SystemPush;
 use crate::repo::Repo;
 use crate::state::StateStore;
 
@@ -94,34 +96,11 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-fn media_dir(s: &ApiState) -> PathBuf {
-    s.logic.config.media_dir.clone()
-}
-
-fn mime_of(name: &str) -> &'static str {
-    match name
-        .rsplit('.')
-        .next()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webp") => "image/webp",
-        Some("pdf") => "application/pdf",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("zip") => "application/zip",
-        _ => "application/octet-stream",
-    }
-}
-
 pub async fn upload(
     State(s): State<ApiState>,
     _user: AuthUser,
     mut form: Multipart,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let bad = |m: String| ApiError::new(ErrorCode::BadRequest, m);
     while let Some(field) = form
         .next_field()
         .await
@@ -131,43 +110,20 @@ pub async fn upload(
             continue;
         }
         let original = field.file_name().unwrap_or("upload").to_owned();
-        let ext: String = original
-            .rsplit_once('.')
-            .map(|(_, e)| {
-                e.chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .take(8)
-                    .collect::<String>()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
         let data = field
             .bytes()
             .await
             .map_err(|e| upload_error(&e.body_text(), e.status()))?;
-        if data.is_empty() {
-            return Err(bad("the file is empty".into()));
-        }
-        let name = if ext.is_empty() {
-            uuid::Uuid::new_v4().simple().to_string()
-        } else {
-            format!("{}.{ext}", uuid::Uuid::new_v4().simple())
-        };
-        let dir = media_dir(&s);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("media dir: {e}")))?;
-        tokio::fs::write(dir.join(&name), &data)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("media write: {e}")))?;
+        let file = s.logic.store_media(&original, &data).await?;
         return Ok((
             StatusCode::CREATED,
-            Json(
-                json!({"url": format!("/media/{name}"), "size": data.len(), "mime_type": mime_of(&name)}),
-            ),
+            Json(json!({"url": file.url, "size": file.size, "mime_type": file.mime_type})),
         ));
     }
-    Err(bad("multipart field `file` is missing".into()))
+    Err(ApiError::new(
+        ErrorCode::BadRequest,
+        "multipart field `file` is missing",
+    ))
 }
 
 fn upload_error(text: &str, status: StatusCode) -> ApiError {
@@ -179,20 +135,10 @@ fn upload_error(text: &str, status: StatusCode) -> ApiError {
 }
 
 pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Response> {
-    // Names are ours (uuid + short extension): anything else cannot be a file we wrote.
-    if name.is_empty()
-        || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
-        || name.starts_with('.')
-    {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such file"));
-    }
-    let data = tokio::fs::read(media_dir(&s).join(&name))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::NotFound, "no such file"))?;
+    let (data, mime) = s.logic.read_media(&name).await?;
     Ok((
         [
-            (header::CONTENT_TYPE, mime_of(&name)),
+            (header::CONTENT_TYPE, mime),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         Body::from(data),
@@ -218,61 +164,13 @@ pub async fn admin_push(
     user: AuthUser,
     ApiJson(body): ApiJson<PushBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let me = s.logic.repo.get_user(user.id.0).await?;
-    if !s
-        .logic
-        .admin_usernames
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(&me.username))
-    {
-        return Err(ApiError::new(ErrorCode::Forbidden, "admin only"));
-    }
-    if body.all != body.user_ids.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "either user_ids or all:true",
-        ));
-    }
-    if body.content.is_empty()
-        || body.content.len() > s.logic.config.max_content_bytes
-        || body.title.len() > 200
-    {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "content: 1 byte up to the message limit; title up to 200 bytes",
-        ));
-    }
-    let targets: Vec<Id> = if body.all {
-        s.logic
-            .repo
-            .list_user_ids()
-            .await?
-            .into_iter()
-            .map(Id)
-            .collect()
-    } else {
-        let ids: Vec<i64> = body.user_ids.iter().map(|i| i.0).collect();
-        s.logic
-            .repo
-            .get_users(&ids)
-            .await?
-            .into_iter()
-            .map(|u| Id(u.user_id))
-            .collect()
+    let push = SystemPush {
+        user_ids: body.user_ids,
+        all: body.all,
+        title: body.title,
+        content: body.content,
+        category: body.category,
     };
-    let logic = s.logic.clone();
-    let metadata = json!({"title": body.title, "category": body.category});
-    let count = targets.len();
-    // Accepted now, delivered in the background: a push to everyone can be long.
-    tokio::spawn(async move {
-        for target in targets {
-            if let Err(e) = logic
-                .post_system_notice(target, body.content.clone(), metadata.clone())
-                .await
-            {
-                tracing::warn!(error = %e, %target, "system notice not posted");
-            }
-        }
-    });
-    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": count}))))
+    let accepted = s.logic.admin_push(user.id, push).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": accepted}))))
 }

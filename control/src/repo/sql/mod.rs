@@ -107,7 +107,7 @@ impl SqlRepo {
         migrator
             .run(&pool)
             .await
-            .map_err(|e| RepoError::Internal(format!("migration: {e}")))?;
+            .map_err(|e| RepoError::Internal(Box::new(e)))?;
         Ok(Self { pool, dialect })
     }
 
@@ -157,17 +157,18 @@ pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
             ) && (db.message().contains("eadlock")
                 || db.message().contains("lock")
                 || db.message().contains("busy"));
+            let cause = Box::new(err);
             if transient {
-                RepoError::Unavailable(db.message().to_owned())
+                RepoError::Unavailable(cause)
             } else {
-                RepoError::Internal(db.message().to_owned())
+                RepoError::Internal(cause)
             }
         }
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => RepoError::Unavailable(err.to_string()),
-        _ => RepoError::Internal(err.to_string()),
+        | sqlx::Error::WorkerCrashed => RepoError::Unavailable(Box::new(err)),
+        _ => RepoError::Internal(Box::new(err)),
     }
 }
 
@@ -176,7 +177,7 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(column)
-        .map_err(|e| RepoError::Internal(format!("column {column}: {e}")))
+        .map_err(|e| RepoError::Internal(format!("column {column}: {e}").into()))
 }
 
 /// A text column. MySQL reports TEXT columns as BLOB through the `Any` driver,
@@ -187,7 +188,7 @@ fn get_text(row: &AnyRow, column: &str) -> RepoResult<String> {
     }
     let bytes: Vec<u8> = get(row, column)?;
     String::from_utf8(bytes)
-        .map_err(|_| RepoError::Internal(format!("column {column} is not UTF-8")))
+        .map_err(|e| RepoError::Internal(format!("column {column}: {e}").into()))
 }
 
 /// Placeholders `?, ?, ?` for an IN list of `n` values (n >= 1).

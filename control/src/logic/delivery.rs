@@ -1,6 +1,6 @@
 //! Delivery to live connections, shared by logic and task: look the users up in
 //! the session registry, group their connections by (gateway, core) and produce
-//! one downstream record per group, the frame serialised once (DESIGN.md §7).
+//! one downstream record per group, the frame serialised once (docs/design.md §7).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -73,13 +73,4 @@ pub enum DeliveryError {
     /// Producer.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
-}
-
-impl From<DeliveryError> for crate::logic::LogicError {
-    fn from(e: DeliveryError) -> Self {
-        match e {
-            DeliveryError::State(s) => s.into(),
-            DeliveryError::Bus(b) => b.into(),
-        }
-    }
 }

@@ -1,0 +1,252 @@
+//! Accounts, sessions, profiles, friends and blocks: who may register with
+//! what, how a password becomes a token, and who may befriend or block whom.
+
+use std::sync::Arc;
+
+use gochat_proto::ids::Id;
+
+use super::auth::Claims;
+use super::{Logic, LogicError, LogicResult};
+use crate::repo::{RepoError, User};
+
+const SEARCH_LIMIT: u32 = 50;
+
+/// What `register` needs.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// 3 to 32 letters, digits, `_`, `.` or `-`.
+    pub username: String,
+    /// 8 to 128 bytes.
+    pub password: String,
+    /// Shown name; empty means the username.
+    pub nickname: String,
+}
+
+/// A login's result.
+#[derive(Debug)]
+pub struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// Whose.
+    pub user_id: Id,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Profile fields a user may change; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct ProfilePatch {
+    /// New nickname.
+    pub nickname: Option<String>,
+    /// New avatar (an http(s) URL or a `/media/` path).
+    pub avatar_url: Option<String>,
+}
+
+/// Someone's profile as another user sees it.
+#[derive(Debug)]
+pub struct UserProfile {
+    /// The stored profile.
+    pub user: User,
+    /// Connected now; `None` when the registry could not say.
+    pub online: Option<bool>,
+}
+
+fn bad(message: &str) -> LogicError {
+    LogicError::BadRequest(message.to_owned())
+}
+
+fn valid_username(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn valid_nickname(name: &str) -> bool {
+    name.chars().count() <= 50 && !name.chars().any(char::is_control)
+}
+
+const NICKNAME_RULE: &str = "nickname: at most 50 characters, no control characters";
+
+impl Logic {
+    /// Creates an account.
+    pub async fn register(self: &Arc<Self>, account: NewAccount) -> LogicResult<User> {
+        if !valid_username(&account.username) {
+            return Err(bad("username: 3 to 32 letters, digits, '_', '.' or '-'"));
+        }
+        if !(8..=128).contains(&account.password.len()) {
+            return Err(bad("password: 8 to 128 bytes"));
+        }
+        if !valid_nickname(&account.nickname) {
+            return Err(bad(NICKNAME_RULE));
+        }
+        let logic = self.clone();
+        let password = account.password;
+        // Argon2 is deliberately slow: keep it off the async workers.
+        let hash = tokio::task::spawn_blocking(move || logic.auth.hash_password(&password))
+            .await
+            .map_err(|e| LogicError::Internal(Box::new(e)))??;
+        self.repo
+            .create_user(&account.username, &hash, &account.nickname)
+            .await
+            .map_err(|e| match e {
+                RepoError::Conflict(_) => LogicError::Conflict("username is taken".into()),
+                other => other.into(),
+            })
+    }
+
+    /// Checks a password and issues a token for `device_id` (default `"default"`).
+    pub async fn login(
+        self: &Arc<Self>,
+        username: &str,
+        password: String,
+        device_id: Option<String>,
+    ) -> LogicResult<Session> {
+        let device_id = device_id.unwrap_or_else(|| "default".into());
+        if device_id.is_empty() || device_id.len() > 64 || device_id.chars().any(char::is_control) {
+            return Err(bad("device_id: 1 to 64 characters"));
+        }
+        let auth = match self.repo.get_user_auth(username).await {
+            Ok(a) => Some(a),
+            Err(RepoError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let logic = self.clone();
+        let stored = auth.as_ref().map(|a| a.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || match stored {
+            Some(hash) => logic.auth.verify_password(&password, &hash),
+            // Hash anyway so unknown usernames take as long as wrong passwords.
+            None => logic
+                .auth
+                .hash_password(&password)
+                .map(|_| false)
+                .unwrap_or(false),
+        })
+        .await
+        .unwrap_or(false);
+        let user = auth
+            .and_then(|a| a.user)
+            .filter(|_| ok)
+            .ok_or_else(|| LogicError::Unauthorized("wrong username or password".into()))?;
+        let (token, expires_at) = self.auth.issue(Id(user.user_id), &device_id)?;
+        Ok(Session {
+            token,
+            user_id: Id(user.user_id),
+            expires_at,
+        })
+    }
+
+    /// Who a bearer token speaks for: signature, expiry and revocation checked.
+    pub async fn authenticate(&self, token: &str) -> LogicResult<(Id, Claims)> {
+        let unauthorized = |m: &str| LogicError::Unauthorized(m.to_owned());
+        let claims = self
+            .auth
+            .verify(token)
+            .map_err(|_| unauthorized("invalid or expired token"))?;
+        if self.state.is_revoked(&claims.jti).await? {
+            return Err(unauthorized("token revoked"));
+        }
+        let id = claims
+            .user_id()
+            .ok_or_else(|| unauthorized("invalid token"))?;
+        Ok((id, claims))
+    }
+
+    /// Revokes the token until it would have expired anyway.
+    pub async fn logout(&self, claims: &Claims) -> LogicResult<()> {
+        let ttl = claims.remaining_secs().max(1);
+        Ok(self.state.revoke_token(&claims.jti, ttl).await?)
+    }
+
+    /// The caller's own profile.
+    pub async fn my_profile(&self, me: Id) -> LogicResult<User> {
+        Ok(self.repo.get_user(me.0).await?)
+    }
+
+    /// Changes the caller's nickname and/or avatar.
+    pub async fn update_profile(&self, me: Id, patch: ProfilePatch) -> LogicResult<User> {
+        if patch
+            .nickname
+            .as_deref()
+            .is_some_and(|n| !valid_nickname(n))
+        {
+            return Err(bad(NICKNAME_RULE));
+        }
+        if patch.avatar_url.as_deref().is_some_and(|u| {
+            u.len() > 255 || !(u.is_empty() || u.starts_with('/') || u.starts_with("http"))
+        }) {
+            return Err(bad(
+                "avatar_url: an http(s) URL or a /media/ path of at most 255 bytes",
+            ));
+        }
+        Ok(self
+            .repo
+            .update_user(me.0, patch.nickname.as_deref(), patch.avatar_url.as_deref())
+            .await?)
+    }
+
+    /// Users whose username starts with `prefix`.
+    pub async fn search_users(&self, prefix: &str) -> LogicResult<Vec<User>> {
+        if prefix.is_empty() {
+            return Err(bad("q: the username prefix to search"));
+        }
+        Ok(self.repo.search_users(prefix, SEARCH_LIMIT).await?)
+    }
+
+    /// Someone's profile, with whether they are connected now.
+    pub async fn user_profile(&self, user: Id) -> LogicResult<UserProfile> {
+        let stored = self.repo.get_user(user.0).await?;
+        // Presence is a nicety: a registry hiccup must not fail the profile.
+        let online = match self.state.is_online(user).await {
+            Ok(online) => Some(online),
+            Err(e) => {
+                tracing::warn!(error = %e, "presence unknown");
+                None
+            }
+        };
+        Ok(UserProfile {
+            user: stored,
+            online,
+        })
+    }
+
+    async fn other_user(&self, me: Id, other: Id) -> LogicResult<()> {
+        if me == other {
+            return Err(bad("that is you"));
+        }
+        self.repo.get_user(other.0).await?;
+        Ok(())
+    }
+
+    /// Makes `me` and `other` friends, unless `other` blocked `me`.
+    pub async fn add_friend(&self, me: Id, other: Id) -> LogicResult<()> {
+        self.other_user(me, other).await?;
+        if self.repo.is_blocked(other.0, me.0).await? {
+            return Err(LogicError::Forbidden(
+                "this user does not accept requests from you".into(),
+            ));
+        }
+        Ok(self.repo.add_friend(me.0, other.0).await?)
+    }
+
+    /// The caller's friends.
+    pub async fn friends(&self, me: Id) -> LogicResult<Vec<User>> {
+        Ok(self.repo.list_friends(me.0).await?)
+    }
+
+    /// Ends a friendship (both ways).
+    pub async fn remove_friend(&self, me: Id, other: Id) -> LogicResult<()> {
+        Ok(self.repo.remove_friend(me.0, other.0).await?)
+    }
+
+    /// `me` stops accepting messages and requests from `other`.
+    pub async fn block(&self, me: Id, other: Id) -> LogicResult<()> {
+        self.other_user(me, other).await?;
+        Ok(self.repo.add_block(me.0, other.0).await?)
+    }
+
+    /// Lifts a block.
+    pub async fn unblock(&self, me: Id, other: Id) -> LogicResult<()> {
+        Ok(self.repo.remove_block(me.0, other.0).await?)
+    }
+}

@@ -1,0 +1,61 @@
+//! Reading conversations: the list with unread counts, history pages (always
+//! from SQL, never the push path: invariant 4), and mentions.
+
+use gochat_proto::ids::Id;
+
+use super::{Logic, LogicError, LogicResult};
+use crate::repo::{ConversationSummary, Messages, Page, StoredMessage};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+/// Which page of history: at most one of `after_seq` and `before_seq`;
+/// neither means the newest page, which is what opening a chat shows.
+#[derive(Debug, Default)]
+pub struct HistoryQuery {
+    /// Messages with seq above this, ascending.
+    pub after_seq: Option<i64>,
+    /// The messages just below this, ascending.
+    pub before_seq: Option<i64>,
+    /// Page size, clamped to 1..=200 (default 50).
+    pub limit: Option<i64>,
+}
+
+impl Logic {
+    /// The caller's conversations, newest first.
+    pub async fn conversations(&self, me: Id) -> LogicResult<Vec<ConversationSummary>> {
+        Ok(self.repo.list_conversations(me.0).await?)
+    }
+
+    /// A page of a conversation the caller may read.
+    pub async fn history(
+        &self,
+        me: Id,
+        conversation_id: &str,
+        query: HistoryQuery,
+    ) -> LogicResult<Messages> {
+        let limit = query.limit.map_or(DEFAULT_LIMIT, |n| {
+            u32::try_from(n).unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT)
+        });
+        let page = match (query.after_seq, query.before_seq) {
+            (Some(_), Some(_)) => {
+                return Err(LogicError::BadRequest(
+                    "after_seq or before_seq, not both".into(),
+                ));
+            }
+            (Some(n), None) => Page::After(n),
+            (None, Some(n)) => Page::Before(n),
+            (None, None) => Page::Before(i64::MAX),
+        };
+        self.authorize_conversation(me, conversation_id).await?;
+        Ok(self
+            .repo
+            .list_messages(conversation_id, page, limit)
+            .await?)
+    }
+
+    /// Unread messages that mention the caller, newest first.
+    pub async fn mentions(&self, me: Id) -> LogicResult<Vec<StoredMessage>> {
+        Ok(self.repo.list_mentions(me.0).await?)
+    }
+}
