@@ -1,13 +1,13 @@
-//! gochat-edge: the data plane (DESIGN.md §3), a thread-per-core io_uring
+//! gochat-edge: the data plane (docs/design.md §3), a thread-per-core io_uring
 //! WebSocket gateway on monoio.
 //!
 //! - [`ws`]: the upgrade handshake and the frame codec, socket-free.
-//! - [`core`]: a worker core — listener, connection table, heartbeat wheel,
-//!   the connection task, downstream dispatch, drain.
+//! - `core` (internal): a worker core — listener, connection table, heartbeat
+//!   wheel, the connection task, downstream dispatch, drain.
 //! - [`backend`]: what the edge needs from the rest (upstream producer,
 //!   downstream source, session registry), as traits.
 //! - [`kafka`]: the per-core Kafka links (producer, assigned downstream partition).
-//! - [`registry`]: the side thread for registry I/O.
+//! - `registry` (internal): the side thread for registry I/O.
 //! - [`config`], [`auth`]: typed config, local token checks.
 //!
 //! [`run`] starts the cores and the side thread on listeners the caller bound;
@@ -16,9 +16,9 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
-pub mod core;
+mod core;
 pub mod kafka;
-pub mod registry;
+mod registry;
 pub mod ws;
 
 use std::sync::Arc;

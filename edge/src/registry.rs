@@ -38,14 +38,14 @@ enum Command {
 
 /// A core's way to the side thread.
 #[derive(Clone)]
-pub struct RegistryHandle {
+pub(crate) struct RegistryHandle {
     tx: flume::Sender<Command>,
 }
 
 impl RegistryHandle {
     /// Registers or refreshes a connection (fire and forget: a lost refresh only
     /// delays routing until the next heartbeat).
-    pub fn register(&self, user: Id, device: &str, route: SessionRoute) {
+    pub(crate) fn register(&self, user: Id, device: &str, route: SessionRoute) {
         self.submit(Command::Register {
             user,
             device: device.to_owned(),
@@ -56,7 +56,7 @@ impl RegistryHandle {
 
     /// Registers a new connection and waits until the entry is written (or
     /// failed), so a client whose upgrade completed is already routable.
-    pub async fn register_and_wait(&self, user: Id, device: &str, route: SessionRoute) {
+    pub(crate) async fn register_and_wait(&self, user: Id, device: &str, route: SessionRoute) {
         let (done, written) = flume::bounded(1);
         self.submit(Command::Register {
             user,
@@ -68,7 +68,7 @@ impl RegistryHandle {
     }
 
     /// Deregisters a closed connection.
-    pub fn unregister(&self, user: Id, device: &str, conn_id: u64) {
+    pub(crate) fn unregister(&self, user: Id, device: &str, conn_id: u64) {
         self.submit(Command::Unregister {
             user,
             device: device.to_owned(),
@@ -78,7 +78,7 @@ impl RegistryHandle {
 
     /// Asks whether a token was revoked; an unreachable registry is an error
     /// (the caller refuses the connection rather than trust a revoked token).
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError> {
+    pub(crate) async fn is_revoked(&self, jti: &str) -> Result<bool, RegistryError> {
         let (reply, answer) = flume::bounded(1);
         self.tx
             .try_send(Command::IsRevoked {
@@ -94,7 +94,7 @@ impl RegistryHandle {
 
     /// Ends the side thread once everything queued so far is done (after the
     /// cores drained, so their deregistrations go out first).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = self.tx.send(Command::Stop);
     }
 
@@ -107,7 +107,7 @@ impl RegistryHandle {
 
 /// Starts the side thread; it ends on [`RegistryHandle::stop`] (or once every
 /// handle is dropped), after finishing what was queued.
-pub fn spawn(
+pub(crate) fn spawn(
     registry: Arc<dyn Registry>,
     ttl_secs: u64,
 ) -> std::io::Result<(RegistryHandle, std::thread::JoinHandle<()>)> {

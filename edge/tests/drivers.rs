@@ -1,7 +1,9 @@
 //! The connection state machine end to end on a real core, under both monoio
 //! drivers: upgrade, token check, ping/pong, a client frame reaching upstream,
 //! a downstream frame reaching the client, heartbeat-free close, and a protocol
-//! violation closing with its code. The client is a plain blocking socket.
+//! violation closing with its code once the valid frames that came in the same
+//! bytes are handled (read from the socket, or left over behind the upgrade
+//! request). The client is a plain blocking socket.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -122,16 +124,33 @@ fn token(jti: &str) -> String {
     .unwrap_or_default()
 }
 
-fn upgrade(addr: std::net::SocketAddr, token: &str) -> std::io::Result<(TcpStream, String)> {
+/// Connects and sends the upgrade request followed by `then`, in one write;
+/// returns the socket and the response head.
+fn upgrade_then(
+    addr: std::net::SocketAddr,
+    token: &str,
+    then: &[u8],
+) -> std::io::Result<(TcpStream, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
+    let mut request = format!(
         "GET /ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )?;
-    let mut buf = vec![0; 1024];
-    let n = s.read(&mut buf)?;
-    Ok((s, String::from_utf8_lossy(&buf[..n]).into_owned()))
+    )
+    .into_bytes();
+    request.extend_from_slice(then);
+    s.write_all(&request)?;
+    // Byte by byte up to the blank line: frames may follow in the same segment.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        s.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    Ok((s, String::from_utf8_lossy(&head).into_owned()))
+}
+
+fn upgrade(addr: std::net::SocketAddr, token: &str) -> std::io::Result<(TcpStream, String)> {
+    upgrade_then(addr, token, &[])
 }
 
 fn masked_text(payload: &[u8]) -> Vec<u8> {
@@ -218,13 +237,27 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     let (_, frame) = read_frame(&mut s)?;
     assert!(String::from_utf8_lossy(&frame).contains("notify"));
 
-    // An unmasked frame is a protocol error: close 1002.
-    s.write_all(&[0x81, 0x01, b'x'])?;
-    let (opcode, payload) = read_frame(&mut s)?;
-    assert_eq!((opcode, &payload[..2]), (8, &1002u16.to_be_bytes()[..]));
+    // A valid frame, then an unmasked one (a protocol error), in one read:
+    // the valid one is handled, then the connection closes with 1002.
+    let mut valid_then_bad = masked_text(br#"{"type":"ping"}"#);
+    valid_then_bad.extend_from_slice(&[0x81, 0x01, b'x']);
+    s.write_all(&valid_then_bad)?;
+    assert_handled_then_closed(&mut s)?;
+    // The same bytes right behind the upgrade request: the same outcome.
+    let (mut s, answer) = upgrade_then(addr, &token("ok"), &valid_then_bad)?;
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    assert_handled_then_closed(&mut s)?;
 
     trigger.fire();
     edge.join();
+    Ok(())
+}
+
+/// The pong for the valid ping, then the close frame with 1002.
+fn assert_handled_then_closed(s: &mut TcpStream) -> std::io::Result<()> {
+    assert_eq!(read_frame(s)?, (1, br#"{"type":"pong"}"#.to_vec()));
+    let (opcode, payload) = read_frame(s)?;
+    assert_eq!((opcode, &payload[..2]), (8, &1002u16.to_be_bytes()[..]));
     Ok(())
 }
 

@@ -10,25 +10,18 @@ use std::task::{Poll, Waker};
 use bytes::Bytes;
 use gochat_proto::ids::Id;
 
-/// Why the server closes a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseRequest {
-    /// Close code (0: drop the TCP connection without a close frame).
-    pub code: u16,
-    /// Close reason sent to the client.
-    pub reason: &'static str,
-}
+use crate::ws::codec::{CloseRequest, close_code};
 
 /// A wake-up flag for one task on this core.
 #[derive(Default)]
-pub struct Notify {
+struct Notify {
     flag: Cell<bool>,
     waker: Cell<Option<Waker>>,
 }
 
 impl Notify {
     /// Wakes the waiting task (or the next wait returns at once).
-    pub fn notify(&self) {
+    fn notify(&self) {
         self.flag.set(true);
         if let Some(waker) = self.waker.take() {
             waker.wake();
@@ -36,7 +29,7 @@ impl Notify {
     }
 
     /// Resolves once notified since the last wait.
-    pub fn notified(&self) -> impl Future<Output = ()> + '_ {
+    fn notified(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             if self.flag.replace(false) {
                 Poll::Ready(())
@@ -49,17 +42,17 @@ impl Notify {
 }
 
 /// A live, authenticated connection.
-pub struct Conn {
-    /// Unique on the gateway: accept serial, core and table slot (see `core::add`).
-    pub id: u64,
+pub(super) struct Conn {
+    /// Unique on the gateway: accept serial, core and table slot (see `Core::add`).
+    pub(super) id: u64,
     /// The authenticated user.
-    pub user: Id,
+    pub(super) user: Id,
     /// The device (from the token or `?device_id=`).
-    pub device: Box<str>,
+    pub(super) device: Box<str>,
     /// Login generation (ms at upgrade): the newer connection of a device wins.
-    pub generation: u64,
+    pub(super) generation: u64,
     /// Seconds (core clock) of the last frame from the client.
-    pub last_seen: Cell<u64>,
+    pub(super) last_seen: Cell<u64>,
     outbox: RefCell<VecDeque<Bytes>>,
     outbox_bytes: Cell<usize>,
     close: Cell<Option<CloseRequest>>,
@@ -68,7 +61,7 @@ pub struct Conn {
 
 impl Conn {
     /// A connection seen now.
-    pub fn new(id: u64, user: Id, device: &str, generation: u64, now: u64) -> Self {
+    pub(super) fn new(id: u64, user: Id, device: &str, generation: u64, now: u64) -> Self {
         Self {
             id,
             user,
@@ -84,7 +77,7 @@ impl Conn {
 
     /// Queues a JSON text frame. A connection whose queue passes `max_bytes` is a
     /// slow reader: it is closed with 1013 and recovers by reconnecting and pulling.
-    pub fn deliver(&self, frame: Bytes, max_bytes: usize) {
+    pub(super) fn deliver(&self, frame: Bytes, max_bytes: usize) {
         if self.close.get().is_some() {
             return;
         }
@@ -93,7 +86,7 @@ impl Conn {
             self.outbox.borrow_mut().clear();
             self.outbox_bytes.set(0);
             self.request_close(CloseRequest {
-                code: crate::ws::codec::close_code::TRY_AGAIN_LATER,
+                code: close_code::TRY_AGAIN_LATER,
                 reason: "slow reader; reconnect and pull",
             });
             return;
@@ -104,7 +97,7 @@ impl Conn {
     }
 
     /// Asks the connection task to close (the first request wins).
-    pub fn request_close(&self, request: CloseRequest) {
+    pub(super) fn request_close(&self, request: CloseRequest) {
         if self.close.get().is_none() {
             self.close.set(Some(request));
         }
@@ -112,23 +105,23 @@ impl Conn {
     }
 
     /// The pending close request, if any.
-    pub fn close_requested(&self) -> Option<CloseRequest> {
+    pub(super) fn close_requested(&self) -> Option<CloseRequest> {
         self.close.get()
     }
 
     /// Takes every queued frame (for one coalesced write).
-    pub fn take_outbox(&self, into: &mut Vec<Bytes>) {
+    pub(super) fn take_outbox(&self, into: &mut Vec<Bytes>) {
         into.extend(self.outbox.borrow_mut().drain(..));
         self.outbox_bytes.set(0);
     }
 
     /// Anything to write?
-    pub fn has_output(&self) -> bool {
+    pub(super) fn has_output(&self) -> bool {
         self.outbox_bytes.get() > 0
     }
 
     /// Resolves when there is output or a close request.
-    pub fn wake_up(&self) -> impl Future<Output = ()> + '_ {
+    pub(super) fn wake_up(&self) -> impl Future<Output = ()> + '_ {
         self.notify.notified()
     }
 }

@@ -4,9 +4,9 @@
 //! the only cross-thread traffic is the registry side thread's channel and the
 //! broker client's wake-ups.
 
-pub mod conn;
+mod conn;
 mod session;
-pub mod wheel;
+mod wheel;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,8 +24,8 @@ use crate::auth::TokenVerifier;
 use crate::backend::{CoreLinks, Downstream, Upstream};
 use crate::config::EdgeConfig;
 use crate::registry::RegistryHandle;
-use crate::ws::codec::close_code;
-use conn::{CloseRequest, Conn};
+use crate::ws::codec::{CloseRequest, close_code};
+use conn::Conn;
 use wheel::Wheel;
 
 /// Read buffers lent to connections for one read each.
@@ -37,27 +37,27 @@ const SLOT_BITS: u32 = 24;
 const CORE_BITS: u32 = 8;
 
 /// What every core shares (read-only).
-pub struct Shared {
+pub(crate) struct Shared {
     /// Validated config.
-    pub config: EdgeConfig,
+    pub(crate) config: EdgeConfig,
     /// Token checks.
-    pub verifier: TokenVerifier,
+    pub(crate) verifier: TokenVerifier,
 }
 
 /// One core's state.
-pub struct Core {
+struct Core {
     /// Core index (= downstream partition).
-    pub index: u32,
+    index: u32,
     /// Shared read-only state.
-    pub shared: Arc<Shared>,
+    shared: Arc<Shared>,
     /// Live connections.
-    pub table: RefCell<Slab<Rc<Conn>>>,
+    table: RefCell<Slab<Rc<Conn>>>,
     /// Where client frames go.
-    pub upstream: Box<dyn Upstream>,
+    upstream: Box<dyn Upstream>,
     /// The side thread.
-    pub registry: RegistryHandle,
+    registry: RegistryHandle,
     /// Set once draining: new upgrades are refused, connections are closing.
-    pub draining: Cell<bool>,
+    draining: Cell<bool>,
     read_pool: RefCell<Vec<Vec<u8>>>,
     accepted: Cell<u64>,
     wheel: RefCell<Wheel>,
@@ -67,12 +67,12 @@ pub struct Core {
 
 impl Core {
     /// Seconds since the core started (the wheel's clock).
-    pub fn now(&self) -> u64 {
+    fn now(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
 
     /// A read buffer from the pool (returned with [`Core::give_buffer`]).
-    pub fn take_buffer(&self) -> Vec<u8> {
+    fn take_buffer(&self) -> Vec<u8> {
         self.read_pool
             .borrow_mut()
             .pop()
@@ -80,7 +80,7 @@ impl Core {
     }
 
     /// Returns a read buffer to the pool.
-    pub fn give_buffer(&self, mut buffer: Vec<u8>) {
+    fn give_buffer(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         let mut pool = self.read_pool.borrow_mut();
         // Keep a few: a burst of simultaneous reads should not pin memory forever.
@@ -90,12 +90,7 @@ impl Core {
     }
 
     /// Adds a connection; returns it, or `None` when the core is full.
-    pub fn add(
-        &self,
-        user: gochat_proto::ids::Id,
-        device: &str,
-        generation: u64,
-    ) -> Option<Rc<Conn>> {
+    fn add(&self, user: gochat_proto::ids::Id, device: &str, generation: u64) -> Option<Rc<Conn>> {
         let mut table = self.table.borrow_mut();
         let entry = table.vacant_entry();
         let slot = u64::try_from(entry.key())
@@ -118,7 +113,7 @@ impl Core {
     }
 
     /// The connection with this id, if still open.
-    pub fn get(&self, id: u64) -> Option<Rc<Conn>> {
+    fn get(&self, id: u64) -> Option<Rc<Conn>> {
         let slot = usize::try_from(id & ((1 << SLOT_BITS) - 1)).ok()?;
         self.table
             .borrow()
@@ -128,7 +123,7 @@ impl Core {
     }
 
     /// Removes a closed connection.
-    pub fn remove(&self, id: u64) {
+    fn remove(&self, id: u64) {
         if let Ok(slot) = usize::try_from(id & ((1 << SLOT_BITS) - 1)) {
             let mut table = self.table.borrow_mut();
             if table.get(slot).is_some_and(|c| c.id == id) {
@@ -138,7 +133,7 @@ impl Core {
     }
 
     /// Counts a connection from `ip`; false when over the per-IP limit.
-    pub fn admit_ip(&self, ip: IpAddr) -> bool {
+    fn admit_ip(&self, ip: IpAddr) -> bool {
         let limit = self.shared.config.ws.max_connections_per_ip;
         if limit == 0 {
             return true;
@@ -153,7 +148,7 @@ impl Core {
     }
 
     /// Releases what [`Core::admit_ip`] counted.
-    pub fn release_ip(&self, ip: IpAddr) {
+    fn release_ip(&self, ip: IpAddr) {
         if self.shared.config.ws.max_connections_per_ip == 0 {
             return;
         }
@@ -167,7 +162,7 @@ impl Core {
     }
 
     /// Number of open connections on this core.
-    pub fn connections(&self) -> usize {
+    fn connections(&self) -> usize {
         self.table.borrow().len()
     }
 
@@ -259,7 +254,7 @@ impl Shutdown {
 }
 
 /// Runs one core until shutdown and drain complete.
-pub async fn run_core(
+pub(crate) async fn run_core(
     index: u32,
     listener: std::net::TcpListener,
     shared: Arc<Shared>,

@@ -18,30 +18,35 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::Core;
-use super::conn::{CloseRequest, Conn};
-use crate::ws::codec::{self, Codec, Event, close_code};
+use super::conn::Conn;
+use crate::ws::codec::{self, CloseRequest, Codec, Event, close_code};
 use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
 
 /// Serves one accepted TCP connection to the end.
-pub async fn serve(core: Rc<Core>, stream: TcpStream, peer: SocketAddr) {
+pub(super) async fn serve(core: Rc<Core>, mut stream: TcpStream, peer: SocketAddr) {
     if !core.admit_ip(peer.ip()) {
-        let mut stream = stream;
-        let _ = Box::pin(stream.write_all(Refusal::Unavailable.response())).await;
+        let _ = stream.write_all(Refusal::Unavailable.response()).await;
         return;
     }
-    upgrade_and_run(&core, stream).await;
+    upgrade_and_run(&core, &mut stream).await;
     core.release_ip(peer.ip());
 }
 
-async fn upgrade_and_run(core: &Rc<Core>, mut stream: TcpStream) {
-    // The upgrade runs boxed and leaves only the connection behind, so the
-    // long-lived part of this future (an idle connection's cost) stays small.
-    let Some((conn, leftover)) = Box::pin(accept(core, &mut stream)).await else {
+async fn upgrade_and_run(core: &Rc<Core>, stream: &mut TcpStream) {
+    // A connection's task is as large as its largest await, for its whole
+    // life, and most connections spend that life idle in `wait`. The upgrade
+    // is by far the largest await and runs once: boxed, it costs its memory
+    // only while it runs. Awaits no larger than the idle wait (a read, the
+    // refusal's write) stay inline.
+    let Some((conn, leftover)) = Box::pin(accept(core, stream)).await else {
         return;
     };
-    let echo = core.shared.config.ws.echo;
-    frame_loop(core, &conn, &mut stream, leftover).await;
-    if !echo {
+    let mut session = Session::new(core, &conn);
+    // Bytes the client sent right behind its upgrade request.
+    let closing = session.ingest(&leftover);
+    drop(leftover);
+    frame_loop(&mut session, stream, closing).await;
+    if !core.shared.config.ws.echo {
         core.registry.unregister(conn.user, &conn.device, conn.id);
     }
     core.remove(conn.id);
@@ -173,136 +178,171 @@ struct RateWindow {
     count: u32,
 }
 
-async fn frame_loop(core: &Rc<Core>, conn: &Rc<Conn>, stream: &mut TcpStream, leftover: Vec<u8>) {
-    let max_message = core.shared.config.ws.max_message_bytes;
-    let mut codec = Codec::default();
-    let mut events = Vec::new();
-    // Control frames (pong, close) written before queued JSON frames.
-    let mut control = Vec::new();
-    let mut rate = RateWindow {
-        second: 0,
-        count: 0,
+/// One upgraded connection's inbound side: its decoder, the frames it answers
+/// itself, its rate window and when its registry entry was last refreshed.
+struct Session<'a> {
+    core: &'a Core,
+    conn: &'a Conn,
+    codec: Codec,
+    /// Decoded events, emptied by every [`Session::ingest`] (kept for its capacity).
+    events: Vec<Event>,
+    /// Frames the connection answers itself (pongs; everything in echo mode),
+    /// written ahead of the queued JSON frames.
+    control: Vec<u8>,
+    rate: RateWindow,
+    registered_at: u64,
+}
+
+impl<'a> Session<'a> {
+    fn new(core: &'a Core, conn: &'a Conn) -> Self {
+        Self {
+            core,
+            conn,
+            codec: Codec::default(),
+            events: Vec::new(),
+            control: Vec::new(),
+            rate: RateWindow {
+                second: 0,
+                count: 0,
+            },
+            registered_at: core.now(),
+        }
+    }
+
+    /// Decodes and handles what the client sent; `Some` ends the connection
+    /// with that close frame.
+    ///
+    /// Frames decoded ahead of a codec violation in the same bytes are handled
+    /// first: each was complete and valid, and the client may be waiting for
+    /// what it asked (a message sent, a pong); only what follows the violation
+    /// is untrustworthy. A close frame among them comes first in the stream,
+    /// so answering it wins over the violation.
+    fn ingest(&mut self, input: &[u8]) -> Option<CloseRequest> {
+        let max_message = self.core.shared.config.ws.max_message_bytes;
+        let decoded = self.codec.feed(input, max_message, &mut self.events);
+        let mut events = std::mem::take(&mut self.events);
+        let close = events.drain(..).find_map(|event| self.handle(event));
+        self.events = events;
+        close.or(decoded.err())
+    }
+
+    /// Anything to write: the session's own frames or the connection's queue?
+    fn has_output(&self) -> bool {
+        !self.control.is_empty() || self.conn.has_output()
+    }
+
+    /// Handles one decoded event; returns a close request when the connection ends.
+    fn handle(&mut self, event: Event) -> Option<CloseRequest> {
+        let (core, conn) = (self.core, self.conn);
+        let now = core.now();
+        conn.last_seen.set(now);
+        if core.shared.config.ws.echo {
+            return echo(event, &mut self.control);
+        }
+        // Heartbeats also keep the registry entry alive, a third of its TTL at a time.
+        if now.saturating_sub(self.registered_at) * 3 >= core.shared.config.session_ttl_secs {
+            self.registered_at = now;
+            core.registry
+                .register(conn.user, &conn.device, route(core, conn));
+        }
+        match event {
+            Event::Text(text) => on_text(core, conn, &text, &mut self.rate, now),
+            Event::Binary(_) => reply_error(
+                core,
+                conn,
+                None,
+                ErrorCode::BadRequest,
+                "frames are JSON text",
+            ),
+            Event::Ping(payload) => codec::encode_pong(&payload, &mut self.control),
+            Event::Pong => {}
+            Event::Close(received) => return Some(echo_close(received)),
+        }
+        None
+    }
+
+    /// One write: the session's own frames, then every queued JSON frame, then
+    /// the close frame.
+    async fn write_out(
+        &mut self,
+        stream: &mut TcpStream,
+        close: Option<CloseRequest>,
+    ) -> std::io::Result<()> {
+        let mut out = self.core.take_buffer();
+        out.append(&mut self.control);
+        let mut frames = Vec::new();
+        self.conn.take_outbox(&mut frames);
+        for frame in frames {
+            codec::encode_text(&frame, &mut out);
+        }
+        if let Some(close) = close {
+            codec::encode_close(close.code, close.reason, &mut out);
+        }
+        // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
+        let (result, out) = Box::pin(stream.write_all(out)).await;
+        self.core.give_buffer(out);
+        result.map(|_| ())
+    }
+}
+
+/// What waiting on a connection brought.
+enum Wake {
+    /// Bytes from the client, in a buffer borrowed from the core.
+    Input(Vec<u8>),
+    /// Output or a close request is queued.
+    Output,
+    /// The client went away or the socket failed.
+    Gone,
+}
+
+/// Waits for the client or for output. The read buffer is borrowed only once
+/// the socket is readable, so an idle connection holds none.
+async fn wait(core: &Core, conn: &Conn, stream: &mut TcpStream) -> Wake {
+    let readable = {
+        let readable = std::pin::pin!(stream.readable(false));
+        let woke = std::pin::pin!(conn.wake_up());
+        match select(readable, woke).await {
+            Either::Left((result, _)) => result.is_ok(),
+            Either::Right(_) => return Wake::Output,
+        }
     };
-    let mut registered_at = core.now();
-    let mut closing: Option<CloseRequest> = None;
-    let mut input = leftover;
-    loop {
-        if !input.is_empty() {
-            if let Err(v) = codec.feed(&input, max_message, &mut events) {
-                closing = Some(CloseRequest {
-                    code: v.code,
-                    reason: v.reason,
-                });
-            }
-            input = Vec::new();
-            for event in events.drain(..) {
-                if let Some(close) = handle(
-                    core,
-                    conn,
-                    event,
-                    &mut control,
-                    &mut rate,
-                    &mut registered_at,
-                ) {
-                    closing.get_or_insert(close);
-                    break;
-                }
-            }
-        }
-        let requested = closing.or_else(|| conn.close_requested());
-        if requested.is_some() || conn.has_output() || !control.is_empty() {
-            if Box::pin(write_out(core, conn, stream, &mut control, requested))
-                .await
-                .is_err()
-                || requested.is_some()
-            {
-                return;
-            }
-            continue;
-        }
-        let readable = {
-            let readable = std::pin::pin!(stream.readable(false));
-            let woke = std::pin::pin!(conn.wake_up());
-            match select(readable, woke).await {
-                Either::Left((result, _)) => result.is_ok(),
-                Either::Right(_) => continue,
-            }
-        };
-        if !readable {
-            return;
-        }
-        let buffer = core.take_buffer();
-        let (result, buffer) = Box::pin(stream.read(buffer)).await;
-        match result {
-            Ok(0) | Err(_) => {
-                core.give_buffer(buffer);
-                return;
-            }
-            Ok(_) => {
-                if let Err(v) = codec.feed(&buffer, max_message, &mut events) {
-                    closing = Some(CloseRequest {
-                        code: v.code,
-                        reason: v.reason,
-                    });
-                }
-                core.give_buffer(buffer);
-                for event in events.drain(..) {
-                    if closing.is_some() {
-                        break;
-                    }
-                    if let Some(close) = handle(
-                        core,
-                        conn,
-                        event,
-                        &mut control,
-                        &mut rate,
-                        &mut registered_at,
-                    ) {
-                        closing = Some(close);
-                    }
-                }
-            }
+    if !readable {
+        return Wake::Gone;
+    }
+    let (result, buffer) = stream.read(core.take_buffer()).await;
+    match result {
+        Ok(read) if read > 0 => Wake::Input(buffer),
+        _ => {
+            core.give_buffer(buffer);
+            Wake::Gone
         }
     }
 }
 
-/// Handles one decoded event; returns a close request when the connection ends.
-fn handle(
-    core: &Core,
-    conn: &Conn,
-    event: Event,
-    control: &mut Vec<u8>,
-    rate: &mut RateWindow,
-    registered_at: &mut u64,
-) -> Option<CloseRequest> {
-    let now = core.now();
-    conn.last_seen.set(now);
-    // Heartbeats also keep the registry entry alive, a third of its TTL at a time.
-    if now.saturating_sub(*registered_at) * 3 >= core.shared.config.session_ttl_secs {
-        *registered_at = now;
-        core.registry
-            .register(conn.user, &conn.device, route(core, conn));
-    }
-    if core.shared.config.ws.echo {
-        return echo(event, control);
-    }
-    match event {
-        Event::Text(text) => on_text(core, conn, &text, rate, now),
-        Event::Binary(_) => reply_error(
-            core,
-            conn,
-            None,
-            ErrorCode::BadRequest,
-            "frames are JSON text",
-        ),
-        Event::Ping(payload) => codec::encode_pong(&payload, control),
-        Event::Pong => {}
-        Event::Close(received) => {
-            let code = received.map_or(close_code::NORMAL, |(code, _)| code);
-            return Some(CloseRequest { code, reason: "" });
+/// Frames in, frames out, until either side closes.
+async fn frame_loop(
+    session: &mut Session<'_>,
+    stream: &mut TcpStream,
+    mut closing: Option<CloseRequest>,
+) {
+    loop {
+        let requested = closing.or_else(|| session.conn.close_requested());
+        if requested.is_some() || session.has_output() {
+            if session.write_out(stream, requested).await.is_err() || requested.is_some() {
+                return;
+            }
+            continue;
         }
+        closing = match wait(session.core, session.conn, stream).await {
+            Wake::Input(buffer) => {
+                let close = session.ingest(&buffer);
+                session.core.give_buffer(buffer);
+                close
+            }
+            Wake::Output => None,
+            Wake::Gone => return,
+        };
     }
-    None
 }
 
 /// Protocol test mode: messages come back as they went, pings get pongs.
@@ -313,12 +353,15 @@ fn echo(event: Event, out: &mut Vec<u8>) -> Option<CloseRequest> {
         Event::Binary(data) => codec::encode(OpCode::Data(Data::Binary), &data, out),
         Event::Ping(payload) => codec::encode_pong(&payload, out),
         Event::Pong => {}
-        Event::Close(received) => {
-            let code = received.map_or(close_code::NORMAL, |(code, _)| code);
-            return Some(CloseRequest { code, reason: "" });
-        }
+        Event::Close(received) => return Some(echo_close(received)),
     }
     None
+}
+
+/// The answer to the client's close frame: its code back (RFC 6455 §5.5.1).
+fn echo_close(received: Option<(u16, String)>) -> CloseRequest {
+    let code = received.map_or(close_code::NORMAL, |(code, _)| code);
+    CloseRequest { code, reason: "" }
 }
 
 fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64) {
@@ -399,27 +442,4 @@ fn reply_error(
 ) {
     let frame = ServerFrame::error(client_msg_id, code, message).to_json();
     conn.deliver(Bytes::from(frame), core.shared.config.ws.max_outbound_bytes);
-}
-
-/// One write: control frames, then every queued JSON frame, then the close frame.
-async fn write_out(
-    core: &Core,
-    conn: &Conn,
-    stream: &mut TcpStream,
-    control: &mut Vec<u8>,
-    close: Option<CloseRequest>,
-) -> std::io::Result<()> {
-    let mut out = core.take_buffer();
-    out.append(control);
-    let mut frames = Vec::new();
-    conn.take_outbox(&mut frames);
-    for frame in &frames {
-        codec::encode_text(frame, &mut out);
-    }
-    if let Some(close) = close {
-        codec::encode_close(close.code, close.reason, &mut out);
-    }
-    let (result, out) = Box::pin(stream.write_all(out)).await;
-    core.give_buffer(out);
-    result.map(|_| ())
 }

@@ -4,14 +4,14 @@
 //! ones are closed. O(1) per connection per timeout period.
 
 /// Connection ids by deadline second.
-pub struct Wheel {
+pub(super) struct Wheel {
     slots: Vec<Vec<u64>>,
     timeout: u64,
 }
 
 impl Wheel {
     /// A wheel for `timeout_secs`.
-    pub fn new(timeout_secs: u64) -> Self {
+    pub(super) fn new(timeout_secs: u64) -> Self {
         let timeout = timeout_secs.max(1);
         Self {
             slots: (0..=timeout).map(|_| Vec::new()).collect(),
@@ -20,19 +20,19 @@ impl Wheel {
     }
 
     /// Files `id`, last seen at `seen`, under its deadline.
-    pub fn insert(&mut self, id: u64, seen: u64) {
+    pub(super) fn insert(&mut self, id: u64, seen: u64) {
         let slot = self.slot(seen + self.timeout);
         self.slots[slot].push(id);
     }
 
     /// The ids whose deadline may have passed at second `now`.
-    pub fn expire(&mut self, now: u64) -> Vec<u64> {
+    pub(super) fn expire(&mut self, now: u64) -> Vec<u64> {
         let slot = self.slot(now);
         std::mem::take(&mut self.slots[slot])
     }
 
     /// The timeout in seconds.
-    pub fn timeout(&self) -> u64 {
+    pub(super) fn timeout(&self) -> u64 {
         self.timeout
     }
 

@@ -30,17 +30,19 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-/// Why the codec gives up on a connection: the close frame to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Close code.
+/// Why the server closes a connection, as the close frame to send: what the
+/// codec answers a protocol violation with, and what anything else on the
+/// server (drain, heartbeat, slow reader, a newer login) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// Close code ([`close_code`]).
     pub code: u16,
     /// Close reason (short, for humans).
     pub reason: &'static str,
 }
 
-fn violation(code: u16, reason: &'static str) -> Violation {
-    Violation { code, reason }
+fn violation(code: u16, reason: &'static str) -> CloseRequest {
+    CloseRequest { code, reason }
 }
 
 /// A complete incoming message or control frame.
@@ -82,7 +84,7 @@ impl Codec {
         input: &[u8],
         max_message: usize,
         out: &mut Vec<Event>,
-    ) -> Result<(), Violation> {
+    ) -> Result<(), CloseRequest> {
         if self.closed {
             return Ok(());
         }
@@ -113,7 +115,7 @@ impl Codec {
         buf: &[u8],
         max_message: usize,
         out: &mut Vec<Event>,
-    ) -> Result<usize, Violation> {
+    ) -> Result<usize, CloseRequest> {
         let mut cursor = Cursor::new(buf);
         loop {
             let start = cursor.position() as usize;
@@ -149,7 +151,7 @@ impl Codec {
         header: &FrameHeader,
         length: u64,
         max_message: usize,
-    ) -> Result<(), Violation> {
+    ) -> Result<(), CloseRequest> {
         if header.rsv1 || header.rsv2 || header.rsv3 {
             return Err(violation(close_code::PROTOCOL, "reserved bits set"));
         }
@@ -179,7 +181,7 @@ impl Codec {
         payload: Vec<u8>,
         max_message: usize,
         out: &mut Vec<Event>,
-    ) -> Result<(), Violation> {
+    ) -> Result<(), CloseRequest> {
         match header.opcode {
             OpCode::Control(Control::Ping) => out.push(Event::Ping(payload)),
             OpCode::Control(Control::Pong) => out.push(Event::Pong),
@@ -225,7 +227,7 @@ impl Codec {
     }
 }
 
-fn finish(kind: Data, data: Vec<u8>) -> Result<Event, Violation> {
+fn finish(kind: Data, data: Vec<u8>) -> Result<Event, CloseRequest> {
     match kind {
         Data::Text => String::from_utf8(data)
             .map(Event::Text)
@@ -234,7 +236,7 @@ fn finish(kind: Data, data: Vec<u8>) -> Result<Event, Violation> {
     }
 }
 
-fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, Violation> {
+fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, CloseRequest> {
     match payload {
         [] => Ok(None),
         [_] => Err(violation(close_code::PROTOCOL, "close payload of one byte")),
@@ -322,7 +324,7 @@ mod tests {
         client_frame(OpCode::Data(Data::Text), true, s.as_bytes())
     }
 
-    fn feed(codec: &mut Codec, bytes: &[u8]) -> Result<Vec<Event>, Violation> {
+    fn feed(codec: &mut Codec, bytes: &[u8]) -> Result<Vec<Event>, CloseRequest> {
         let mut out = Vec::new();
         codec.feed(bytes, MAX, &mut out).map(|()| out)
     }
