@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use gochat_control::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
-use gochat_control::state::redis::RedisState;
 use gochat_edge::config::EdgeConfig;
 use gochat_edge::kafka::KafkaLinks;
 use gochat_edge::{EdgeListeners, RunningEdge, Shutdown, ShutdownTrigger};
+use gochat_engines::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
+use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 
 use crate::links::StateRegistry;

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use gochat_control::bus::Bus;
-use gochat_control::bus::memory::MemoryBus;
-use gochat_control::state::StateStore;
 use gochat_edge::backend::{
     CoreLinks, Downstream, Registry, RegistryError, Upstream, UpstreamError,
 };
+use gochat_engines::bus::Bus;
+use gochat_engines::bus::memory::MemoryBus;
+use gochat_engines::state::StateStore;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, PresenceChange, Task, TaskRecord};
 use gochat_proto::keys::{RouteChange, SessionRoute};
@@ -172,7 +172,7 @@ pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<Echo
         gateway_id: "echo".into(),
     });
     let registry = Arc::new(StateRegistry {
-        state: Arc::new(gochat_control::state::memory::MemoryState::new()),
+        state: Arc::new(gochat_engines::state::memory::MemoryState::new()),
         bus,
     });
     let (trigger, shutdown) = gochat_edge::Shutdown::new();

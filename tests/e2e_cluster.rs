@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use gochat_testkit::stack::read_env_file;
 use serde_json::json;
-use support::{Ended, Target};
+use support::{Ended, Rest, Target};
 
 /// A cluster in its own directory and namespace, stopped when dropped.
 struct Cluster {
@@ -50,18 +51,16 @@ async fn cluster() -> Result<Cluster> {
     if !up.status.success() {
         bail!("cluster-up failed: {}", String::from_utf8_lossy(&up.stderr));
     }
-    let text = std::fs::read_to_string(dir.join("env")).context("cluster env")?;
+    let env = read_env_file(&dir.join("env")).context("cluster env")?;
     let value = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(str::to_owned)
+        env.get(key)
+            .cloned()
             .with_context(|| format!("{key} missing"))
     };
     let target = Target {
-        http: value("HTTP")?,
+        rest: Rest::new(value("HTTP")?),
         ws: vec![value("WS1")?, value("WS2")?],
         secret: value("SECRET")?,
-        client: reqwest::Client::new(),
     };
     Ok(Cluster { dir, target })
 }

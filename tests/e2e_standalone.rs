@@ -9,7 +9,7 @@ use anyhow::Result;
 use gochat::standalone::{Options, Standalone, start};
 use gochat_edge::EdgeListeners;
 use serde_json::json;
-use support::{Ended, Target};
+use support::{Ended, Rest, Target};
 
 async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> {
     if let Ok(filter) = std::env::var("GOCHAT_LOG") {
@@ -27,10 +27,9 @@ async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> 
     };
     let running = start(options, http, ws).await?;
     let target = Target {
-        http: format!("http://{}", running.http_addr),
+        rest: Rest::new(format!("http://{}", running.http_addr)),
         ws: vec![format!("ws://{}/ws", running.ws_addr)],
         secret: std::fs::read_to_string(data_dir.join("jwt_secret"))?,
-        client: reqwest::Client::new(),
     };
     Ok((target, running))
 }

@@ -6,35 +6,30 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gochat_control::bus::memory::MemoryBus;
 use gochat_control::config::{AuthConfig, LogicConfig};
 use gochat_control::logic::{Logic, MessageWriter};
 use gochat_control::repo::Repo;
 use gochat_control::repo::sql::SqlRepo;
-use gochat_control::state::redis::RedisState;
+use gochat_engines::bus::memory::MemoryBus;
+use gochat_engines::state::redis::RedisState;
 use gochat_proto::frames::SendFrame;
 use gochat_proto::ids::{Id, now_millis};
 use gochat_proto::keys::Names;
-
-fn setting(name: &str) -> Result<String> {
-    if let Ok(v) = std::env::var(name) {
-        return Ok(v);
-    }
-    let env = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev-stack/env"))
-        .context("run deploy/dev-stack up first")?;
-    env.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .context("setting missing")
-}
+use gochat_testkit::stack::stack_setting;
 
 async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
     let repo = Arc::new(
-        SqlRepo::connect(&format!("{}/gochat", setting("GOCHAT_TEST_MYSQL_URL")?), 16).await?,
+        SqlRepo::connect(
+            &format!("{}/gochat", stack_setting("GOCHAT_TEST_MYSQL_URL")?),
+            16,
+        )
+        .await?,
     );
     let names = Names::new(format!("bench{}:", now_millis()));
-    let state = Arc::new(RedisState::connect(&setting("GOCHAT_TEST_REDIS_URL")?, names).await?);
+    let state =
+        Arc::new(RedisState::connect(&stack_setting("GOCHAT_TEST_REDIS_URL")?, names).await?);
     let (bus, _inboxes) = MemoryBus::new();
     let auth = AuthConfig {
         jwt_secret: "bench-secret-bench-secret-bench-secret".into(),

@@ -4,23 +4,22 @@
 //!   with a Redis cache and a gRPC client/server.
 //! - [`logic`]: the REST API and the message pipeline (dedup, seq, persist, route).
 //! - [`task`]: offline push and large-group fan-out, with retries and a dead-letter topic.
-//! - [`state`]: session registry, seq cache, revocation, rate limits (Redis or in-process).
-//! - [`bus`]: the tier-to-tier log (Kafka or in-process).
+//! - state store and message bus: the `gochat-engines` crate, shared with the
+//!   gateway process.
 //! - [`server`]: assembles a process from [`config::ControlConfig`]; `run(config, listeners, shutdown)`.
 //!
 //! The control plane never depends on the edge crate: they meet in `gochat-proto`.
 
-pub mod bus;
 pub mod config;
 mod consume;
 mod grpc_faces;
 pub mod logic;
 pub mod repo;
 pub mod server;
-pub mod state;
 pub mod task;
 
-/// A failure's cause, kept (not flattened to text) so logs show the whole chain.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// The engines are the control plane's as much as the gateway's; the paths
+// `crate::bus` and `crate::state` keep reading as they did.
+pub(crate) use gochat_engines::{BoxError, bus, state};
 
 pub use server::{ControlListeners, Running, StartError, run, start};

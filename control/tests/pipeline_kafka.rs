@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use gochat_control::bus::Bus;
-use gochat_control::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
 use gochat_control::config::{KafkaConfig, RedisConfig};
 use gochat_control::repo::Page;
+use gochat_engines::bus::Bus;
+use gochat_engines::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
 use gochat_proto::frames::{ClientFrame, SendFrame};
 use gochat_proto::ids::{Id, now_millis, single_conversation_id};
 use gochat_proto::kafka::{Origin, UpstreamRecord};

@@ -201,8 +201,8 @@ pub async fn refused_upgrades(t: &Target) -> Result<()> {
     );
     let revoked = t.login(&alice.name, "laptop").await?;
     let r = t
-        .client
-        .post(t.api("/auth/logout"))
+        .http
+        .post(t.url("/auth/logout"))
         .bearer_auth(&revoked.token)
         .send()
         .await?;
@@ -223,7 +223,7 @@ pub async fn refused_upgrades(t: &Target) -> Result<()> {
     );
     // The product's own web origin is allowed.
     assert_eq!(
-        upgrade_status(&format!("{ws}?token={}", alice.token), Some(&t.http)).await?,
+        upgrade_status(&format!("{ws}?token={}", alice.token), Some(&t.base)).await?,
         None,
         "own origin"
     );

@@ -3,11 +3,13 @@
 //! not the project's own code.
 #![allow(dead_code, missing_docs)]
 
+use std::ops::Deref;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+pub use gochat_testkit::rest::{Rest, User};
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -15,85 +17,26 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// Where the product under test answers.
+/// Where the product under test answers: its REST API (through the shared
+/// [`Rest`] client: `t.user(..)`, `t.get(..)`, `t.post(..)`, `t.base`) and
+/// its gateways.
 pub struct Target {
-    /// REST base, e.g. `http://127.0.0.1:8080`.
-    pub http: String,
+    /// The REST API.
+    pub rest: Rest,
     /// WebSocket URLs of the gateways (`ws://host:port/ws`); standalone has one.
     pub ws: Vec<String>,
     /// The token secret (to forge expired tokens like a clock would).
     pub secret: String,
-    pub client: reqwest::Client,
 }
 
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub token: String,
+impl Deref for Target {
+    type Target = Rest;
+    fn deref(&self) -> &Rest {
+        &self.rest
+    }
 }
 
 impl Target {
-    pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.http)
-    }
-
-    pub async fn user(&self, name: &str) -> Result<User> {
-        self.user_on(name, "default").await
-    }
-
-    pub async fn user_on(&self, name: &str, device: &str) -> Result<User> {
-        let r = self
-            .client
-            .post(self.api("/auth/register"))
-            .json(&json!({"username": name, "password": "password123"}))
-            .send()
-            .await?;
-        if r.status() != 201 && r.status() != 409 {
-            bail!("register {name}: {}", r.status());
-        }
-        self.login(name, device).await
-    }
-
-    pub async fn login(&self, name: &str, device: &str) -> Result<User> {
-        let r: Value = self
-            .client
-            .post(self.api("/auth/login"))
-            .json(&json!({"username": name, "password": "password123", "device_id": device}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(User {
-            id: r["user_id"].as_str().context("user_id")?.to_owned(),
-            name: name.to_owned(),
-            token: r["token"].as_str().context("token")?.to_owned(),
-        })
-    }
-
-    pub async fn get(&self, user: &User, path: &str) -> Result<(u16, Value)> {
-        let r = self
-            .client
-            .get(self.api(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    pub async fn post(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
-        let r = self
-            .client
-            .post(self.api(path))
-            .bearer_auth(&user.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
     /// Every message of a conversation, paging `after_seq`.
     pub async fn pull_all(&self, user: &User, cid: &str) -> Result<Vec<Value>> {
         let mut all = Vec::new();

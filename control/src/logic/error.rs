@@ -12,7 +12,7 @@ use crate::bus::BusError;
 use crate::repo::RepoError;
 use crate::state::StateError;
 
-pub use crate::BoxError;
+use crate::BoxError;
 
 /// Why a logic operation failed; [`LogicError::code`] is its protocol error code.
 #[derive(Debug, thiserror::Error)]

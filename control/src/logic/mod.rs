@@ -22,7 +22,7 @@ mod writer;
 pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};
 pub use admin::SystemPush;
 pub use conversations::HistoryQuery;
-pub use error::{BoxError, LogicError, LogicResult, to_status};
+pub use error::{LogicError, LogicResult, to_status};
 pub use groups::{GroupEdit, MemberRole, NewGroup};
 pub use media::MediaFile;
 pub use routing::message_frame;

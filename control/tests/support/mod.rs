@@ -1,40 +1,16 @@
-//! Shared test helpers: where the dev stack is (`deploy/dev-stack up` writes
-//! `.dev-stack/env`), fresh databases and namespaces so tests run in parallel.
+//! The control plane's test harness: a control process on port 0 on the
+//! embedded engines or on the dev stack, with fresh databases and namespaces
+//! so tests run in parallel. The REST client and the dev-stack reader come
+//! from the shared test kit.
 #![allow(dead_code, missing_docs)]
 
-use std::path::PathBuf;
+use std::ops::Deref;
 
-use anyhow::{Context, Result, bail};
-
-/// A setting from the environment, else from `.dev-stack/env` at the workspace root.
-pub fn stack_setting(name: &str) -> Result<String> {
-    if let Ok(v) = std::env::var(name) {
-        return Ok(v);
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var("GOCHAT_STACK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join(".dev-stack"));
-    let text = std::fs::read_to_string(dir.join("env")).with_context(|| {
-        format!(
-            "{name} is not set and {} has no env file: run deploy/dev-stack up",
-            dir.display()
-        )
-    })?;
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once('=')
-            && k == name
-        {
-            return Ok(v.to_owned());
-        }
-    }
-    bail!("{name} missing from the dev-stack env file")
-}
-
-/// A unique name for this test's database, topics and keys.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
-}
+use anyhow::{Context, Result};
+pub use gochat_testkit::rest::Rest;
+/// A registered, logged-in user of a test server.
+pub type TestUser = gochat_testkit::rest::User;
+pub use gochat_testkit::stack::{stack_setting, unique};
 
 /// A new, empty MariaDB database; returns its URL.
 pub async fn fresh_mysql() -> Result<String> {
@@ -69,7 +45,6 @@ pub fn kafka_brokers() -> Result<String> {
 
 use gochat_control::config::{AuthConfig, ControlConfig, KafkaConfig, RedisConfig};
 use gochat_control::{ControlListeners, Running, start};
-use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Which engines a test server runs on.
@@ -81,13 +56,20 @@ pub enum Backend {
     Real,
 }
 
-/// A control process on port 0, stopped when dropped.
+/// A control process on port 0, stopped when dropped; its REST API through
+/// [`Rest`] (`s.user(..)`, `s.get(..)`, `s.post(..)`, `s.base`, `s.http`).
 pub struct TestServer {
-    pub base: String,
-    pub http: reqwest::Client,
+    pub rest: Rest,
     pub running: Option<Running>,
     pub config: ControlConfig,
     shutdown: CancellationToken,
+}
+
+impl Deref for TestServer {
+    type Target = Rest;
+    fn deref(&self) -> &Rest {
+        &self.rest
+    }
 }
 
 impl Drop for TestServer {
@@ -152,74 +134,9 @@ pub async fn start_with(config: ControlConfig) -> Result<TestServer> {
     .await?;
     let base = format!("http://{}", running.http_addr.context("http address")?);
     Ok(TestServer {
-        base,
-        http: reqwest::Client::new(),
+        rest: Rest::new(base),
         running: Some(running),
         config,
         shutdown,
     })
-}
-
-/// A registered and logged-in user.
-#[derive(Debug, Clone)]
-pub struct TestUser {
-    pub id: String,
-    pub token: String,
-}
-
-impl TestServer {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
-    }
-
-    /// Registers `name` (password "password123") and logs in.
-    pub async fn user(&self, name: &str) -> Result<TestUser> {
-        let r = self
-            .http
-            .post(self.url("/auth/register"))
-            .json(&json!({"username": name, "password": "password123"}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 201, "register {name}: {}", r.status());
-        let r: Value = self
-            .http
-            .post(self.url("/auth/login"))
-            .json(&json!({"username": name, "password": "password123"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(TestUser {
-            id: r["user_id"].as_str().context("user_id")?.to_owned(),
-            token: r["token"].as_str().context("token")?.to_owned(),
-        })
-    }
-
-    pub async fn get(&self, user: &TestUser, path: &str) -> Result<(u16, Value)> {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    pub async fn post(&self, user: &TestUser, path: &str, body: Value) -> Result<(u16, Value)> {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&user.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    /// `POST /messages` from `user`.
-    pub async fn send(&self, user: &TestUser, body: Value) -> Result<(u16, Value)> {
-        self.post(user, "/messages", body).await
-    }
 }

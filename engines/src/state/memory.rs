@@ -187,15 +187,3 @@ impl StateStore for MemoryState {
         }))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn memory_state_keeps_the_contract() {
-        let store = MemoryState::new();
-        super::super::contract::seq_allocation(&store, "c1").await;
-        super::super::contract::routes_and_revocation(&store, 100).await;
-    }
-}

@@ -76,3 +76,17 @@ pub trait Inbox: Send {
     /// Flushes handled positions before the consumer goes away.
     async fn close(&mut self);
 }
+
+/// A consumer chosen at start (Kafka or in-process) behind one type.
+#[async_trait]
+impl Inbox for Box<dyn Inbox> {
+    async fn next(&mut self) -> Option<Delivery> {
+        (**self).next().await
+    }
+    async fn commit(&mut self, position: &Position) -> BusResult<()> {
+        (**self).commit(position).await
+    }
+    async fn close(&mut self) {
+        (**self).close().await;
+    }
+}

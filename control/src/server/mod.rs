@@ -1,0 +1,315 @@
+//! Assembles a control process from its config: the [`Engines`] (SQL, Redis
+//! or in-process state, Kafka or in-process log), the selected services
+//! ([`start_logic`], [`start_task`]), and the HTTP and gRPC listeners
+//! ([`serve_http`], [`serve_grpc`]). [`start`] returns once everything is serving;
+//! [`Running::wait`] returns after a graceful shutdown.
+
+mod engines;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+
+use crate::bus::BusError;
+use crate::bus::kafka::KafkaBus;
+use crate::bus::memory::MemoryBus;
+use crate::config::{ControlConfig, Service};
+use crate::grpc_faces::{LogicGrpc, TaskGrpc};
+use crate::logic::http::{ApiState, Readiness, router};
+use crate::logic::{Logic, MessageWriter};
+use crate::repo::grpc::RepoServer;
+use crate::repo::{Repo, RepoError};
+use crate::state::{StateError, StateStore};
+use crate::task::TaskService;
+use crate::task::providers::{LogProvider, PushProvider, WebhookProvider};
+pub use engines::{Engines, Topic};
+
+/// Why the process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Config problem found late (e.g. a missing listener).
+    #[error("config: {0}")]
+    Config(String),
+    /// SQL.
+    #[error("database: {0}")]
+    Repo(#[from] RepoError),
+    /// Redis.
+    #[error("redis: {0}")]
+    State(#[from] StateError),
+    /// Kafka.
+    #[error("kafka: {0}")]
+    Bus(#[from] BusError),
+    /// Anything else at start.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Sockets bound by the caller (the binary, or a test on port 0).
+#[derive(Debug, Default)]
+pub struct ControlListeners {
+    /// REST / health / metrics.
+    pub http: Option<TcpListener>,
+    /// gRPC services.
+    pub grpc: Option<TcpListener>,
+}
+
+impl ControlListeners {
+    /// Binds the configured addresses (the binary's path).
+    pub async fn bind(config: &ControlConfig) -> std::io::Result<Self> {
+        let grpc = if config.services.contains(&Service::Repo) || config.services.len() < 3 {
+            Some(TcpListener::bind(config.grpc.addr).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            http: Some(TcpListener::bind(config.http.addr).await?),
+            grpc,
+        })
+    }
+}
+
+/// A started control process.
+pub struct Running {
+    /// Where REST listens.
+    pub http_addr: Option<SocketAddr>,
+    /// Where gRPC listens.
+    pub grpc_addr: Option<SocketAddr>,
+    /// The in-process log, in single-process mode (tests and standalone subscribe to it).
+    pub memory_bus: Option<Arc<MemoryBus>>,
+    /// The state store in use.
+    pub state: Arc<dyn StateStore>,
+    /// The repo in use.
+    pub repo: Arc<dyn Repo>,
+    kafka: Option<Arc<KafkaBus>>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Waits for every server and consumer to stop (after the shutdown token fires).
+    pub async fn wait(mut self) {
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a control task panicked");
+            }
+        }
+        if let Some(kafka) = &self.kafka {
+            let kafka = kafka.clone();
+            let _ = tokio::task::spawn_blocking(move || kafka.flush()).await;
+        }
+    }
+}
+
+/// Runs a control process until `shutdown` fires.
+pub async fn run(
+    config: ControlConfig,
+    listeners: ControlListeners,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    start(config, listeners, shutdown).await?.wait().await;
+    Ok(())
+}
+
+/// Starts everything the config selects.
+pub async fn start(
+    config: ControlConfig,
+    listeners: ControlListeners,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    config
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let mut engines = Engines::connect(&config).await?;
+    let mut tasks = JoinSet::new();
+    // One writer per process: its snowflake ids are unique only if logic and
+    // task in one process share it.
+    let writer = Arc::new(MessageWriter::new(
+        engines.repo.clone(),
+        engines.state.clone(),
+        engines.bus.clone(),
+        config.logic.clone(),
+        config.node_id,
+    ));
+    let logic = if config.services.contains(&Service::Logic) {
+        Some(start_logic(
+            &config,
+            &mut engines,
+            &writer,
+            &mut tasks,
+            &shutdown,
+        )?)
+    } else {
+        None
+    };
+    let task = if config.services.contains(&Service::Task) {
+        Some(start_task(
+            &config,
+            &mut engines,
+            writer,
+            &mut tasks,
+            &shutdown,
+        )?)
+    } else {
+        None
+    };
+    let http_addr = match listeners.http {
+        Some(listener) => {
+            let app = http_app(&config, &engines, logic.as_ref());
+            Some(serve_http(listener, app, &mut tasks, &shutdown)?)
+        }
+        None => None,
+    };
+    let grpc_addr = match listeners.grpc {
+        Some(listener) => {
+            let routes = grpc_routes(&config, &engines, logic.as_ref(), task.as_ref());
+            Some(serve_grpc(listener, routes, &mut tasks, &shutdown)?)
+        }
+        None => None,
+    };
+    tracing::info!(services = ?config.services, http = ?http_addr, grpc = ?grpc_addr, "control plane started");
+    Ok(Running {
+        http_addr,
+        grpc_addr,
+        memory_bus: engines.memory_bus(),
+        kafka: engines.kafka(),
+        state: engines.state,
+        repo: engines.repo,
+        tasks,
+    })
+}
+
+/// The logic service and its upstream consumer.
+fn start_logic(
+    config: &ControlConfig,
+    engines: &mut Engines,
+    writer: &Arc<MessageWriter>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Logic>, StartError> {
+    let logic = Arc::new(
+        Logic::new(writer.clone(), &config.auth).map_err(|e| StartError::Config(e.to_string()))?,
+    );
+    let inbox = engines.inbox(Topic::Upstream)?;
+    tasks.spawn(crate::logic::consumer::run(
+        logic.clone(),
+        inbox,
+        shutdown.clone(),
+    ));
+    Ok(logic)
+}
+
+/// The task service and its consumer.
+fn start_task(
+    config: &ControlConfig,
+    engines: &mut Engines,
+    writer: Arc<MessageWriter>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<TaskService>, StartError> {
+    let push: Arc<dyn PushProvider> = match &config.task.webhook_url {
+        Some(url) => Arc::new(
+            WebhookProvider::new(url.clone()).map_err(|e| StartError::Other(e.to_string()))?,
+        ),
+        None => Arc::new(LogProvider),
+    };
+    let service = Arc::new(TaskService::new(
+        engines.repo.clone(),
+        engines.state.clone(),
+        engines.bus.clone(),
+        writer,
+        push,
+        config.task.max_attempts,
+        config.task.consume_in_flight,
+    ));
+    let inbox = engines.inbox(Topic::Tasks)?;
+    tasks.spawn(service.clone().run(inbox, shutdown.clone()));
+    Ok(service)
+}
+
+/// The REST API with logic; health, readiness and metrics without.
+fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&Arc<Logic>>) -> Router {
+    let readiness = Arc::new(Readiness {
+        repo: Some(engines.repo.clone()),
+        state: Some(engines.state.clone()),
+        bus: Some(engines.bus.clone()),
+    });
+    match logic {
+        Some(logic) => router(
+            ApiState {
+                logic: logic.clone(),
+                readiness,
+                public_ws_url: config.http.public_ws_url.as_str().into(),
+            },
+            config.http.max_body_bytes,
+            config.http.max_upload_bytes,
+        ),
+        None => crate::logic::http::ops_router(readiness),
+    }
+}
+
+fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, StartError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    });
+    Ok(addr)
+}
+
+/// The gRPC faces of the services this process runs.
+fn grpc_routes(
+    config: &ControlConfig,
+    engines: &Engines,
+    logic: Option<&Arc<Logic>>,
+    task: Option<&Arc<TaskService>>,
+) -> Routes {
+    let mut routes = Routes::default();
+    if config.services.contains(&Service::Repo) {
+        routes = routes.add_service(RepoServer::service(engines.repo.clone()));
+    }
+    if let Some(logic) = logic {
+        routes = routes.add_service(LogicGrpc::service(logic.clone()));
+    }
+    if let Some(task) = task {
+        routes = routes.add_service(TaskGrpc::service(task.clone(), engines.bus.clone()));
+    }
+    routes
+}
+
+fn serve_grpc(
+    listener: TcpListener,
+    routes: Routes,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, StartError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        // Small request/reply calls: Nagle's delay would only add latency.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serve = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, token.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "grpc server failed");
+        }
+    });
+    Ok(addr)
+}

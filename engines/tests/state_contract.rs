@@ -1,0 +1,26 @@
+//! Both state stores keep one contract (seq allocation, the session
+//! registry, revocation, rate limits): the in-process one, and Redis on the
+//! dev stack.
+
+use anyhow::Result;
+use gochat_engines::state::memory::MemoryState;
+use gochat_engines::state::redis::RedisState;
+use gochat_proto::keys::Names;
+use gochat_testkit::stack::{stack_setting, unique};
+use gochat_testkit::state_contract::{routes_and_revocation, seq_allocation};
+
+#[tokio::test]
+async fn memory_state_keeps_the_contract() {
+    let store = MemoryState::new();
+    seq_allocation(&store, "c1").await;
+    routes_and_revocation(&store, 100).await;
+}
+
+#[tokio::test]
+async fn redis_state_keeps_the_contract() -> Result<()> {
+    let url = stack_setting("GOCHAT_TEST_REDIS_URL")?;
+    let store = RedisState::connect(&url, Names::new(unique("st") + ":")).await?;
+    seq_allocation(&store, "c1").await;
+    routes_and_revocation(&store, 100).await;
+    Ok(())
+}

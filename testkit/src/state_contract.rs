@@ -1,0 +1,110 @@
+//! The contract every state store keeps, run against each implementation
+//! (in-process in `engines/tests`, Redis there and in the control plane's
+//! suites): one set of assertions, so the engines cannot drift apart.
+
+use gochat_engines::state::{SeqAlloc, StateStore};
+use gochat_proto::ids::Id;
+use gochat_proto::keys::{RouteChange, SessionRoute};
+
+/// The seq allocator: unseeded, seeded (never lowered), reservations per
+/// (sender, client_msg_id) reused by retries, resync past a taken seq.
+pub async fn seq_allocation(store: &dyn StateStore, cid: &str) {
+    assert_eq!(
+        store.next_seq(cid, Id(1), "a").await.ok(),
+        Some(SeqAlloc::Unseeded)
+    );
+    store.seed_seq(cid, 10).await.ok();
+    store.seed_seq(cid, 3).await.ok();
+    assert_eq!(
+        store.next_seq(cid, Id(1), "a").await.ok(),
+        Some(SeqAlloc::Seq(11))
+    );
+    // A retry of the same send gets its reservation back.
+    assert_eq!(
+        store.next_seq(cid, Id(1), "a").await.ok(),
+        Some(SeqAlloc::Seq(11))
+    );
+    assert_eq!(
+        store.next_seq(cid, Id(2), "a").await.ok(),
+        Some(SeqAlloc::Seq(12))
+    );
+    store.release_seq(Id(1), "a").await.ok();
+    // Seq 12 turned out taken up to 20: the next allocation moves past it.
+    store.resync_seq(cid, 20, Id(2), "a").await.ok();
+    assert_eq!(
+        store.next_seq(cid, Id(2), "a").await.ok(),
+        Some(SeqAlloc::Seq(21))
+    );
+    // Resync never lowers the counter.
+    store.resync_seq(cid, 5, Id(3), "x").await.ok();
+    assert_eq!(
+        store.next_seq(cid, Id(3), "x").await.ok(),
+        Some(SeqAlloc::Seq(22))
+    );
+}
+
+/// The session registry (newest login wins both ways, stale ids remove
+/// nothing), token revocation and the send rate limit.
+pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
+    let (u1, u2) = (Id(base), Id(base + 1));
+    let route = |conn_id, generation| SessionRoute {
+        gateway_id: "gw1".into(),
+        core: 1,
+        conn_id,
+        generation,
+        seen_at: 0,
+    };
+    let change = |r| async move { store.register_route(u1, "web", &r, 60).await.ok() };
+    assert_eq!(change(route(3, 1)).await, Some(RouteChange::Registered));
+    assert_eq!(
+        change(route(7, 2)).await,
+        Some(RouteChange::Replaced(route(3, 1))),
+        "the older login is replaced"
+    );
+    assert_eq!(
+        change(route(7, 2)).await,
+        Some(RouteChange::Registered),
+        "a heartbeat replaces nothing"
+    );
+    assert_eq!(
+        change(route(5, 1)).await,
+        Some(RouteChange::Superseded),
+        "an older login never wins"
+    );
+    store
+        .register_route(u1, "phone", &route(9, 1), 60)
+        .await
+        .ok();
+    let routes = store.routes(&[u1, u2]).await.unwrap_or_default();
+    assert!(!routes.contains_key(&u2));
+    let mut conns: Vec<u64> = routes[&u1].iter().map(|(_, r)| r.conn_id).collect();
+    conns.sort_unstable();
+    assert_eq!(
+        conns,
+        vec![7, 9],
+        "the older generation does not replace the newer"
+    );
+    store.unregister_route(u1, "web", 5).await.ok();
+    assert_eq!(
+        store.routes(&[u1]).await.unwrap_or_default()[&u1].len(),
+        2,
+        "a stale conn id removes nothing"
+    );
+    store.unregister_route(u1, "web", 7).await.ok();
+    assert_eq!(store.routes(&[u1]).await.unwrap_or_default()[&u1].len(), 1);
+
+    let jti = format!("jti-{base}");
+    assert!(!store.is_revoked(&jti).await.unwrap_or(true));
+    store.revoke_token(&jti, 60).await.ok();
+    assert!(store.is_revoked(&jti).await.unwrap_or(false));
+
+    let allowed = futures::future::join_all((0..5).map(|_| store.allow_send(u2, 3))).await;
+    let allowed = allowed
+        .into_iter()
+        .filter(|a| matches!(a, Ok(true)))
+        .count();
+    assert!(
+        allowed <= 3,
+        "{allowed} sends allowed within one second's limit of 3"
+    );
+}
