@@ -10,7 +10,7 @@ use anyhow::Result;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gochat_control::config::{AuthConfig, LogicConfig};
 use gochat_control::logic::{Logic, MessageWriter};
-use gochat_control::repo::Repo;
+use gochat_control::repo::UserRepo;
 use gochat_control::repo::sql::SqlRepo;
 use gochat_engines::bus::memory::MemoryBus;
 use gochat_engines::state::redis::RedisState;

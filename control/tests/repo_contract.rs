@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use anyhow::Result;
-use gochat_control::repo::cached::CachedRepo;
+use gochat_control::repo::cache::RepoCache;
 use gochat_control::repo::grpc::{RepoClient, RepoServer};
 use gochat_control::repo::sql::SqlRepo;
 use gochat_control::repo::{GroupPatch, Page, Repo, RepoError, StoreOutcome, StoredMessage, role};
@@ -26,21 +26,18 @@ async fn mysql() -> Result<Arc<dyn Repo>> {
 }
 
 async fn cached_mysql() -> Result<Arc<dyn Repo>> {
-    let inner = mysql().await?;
     let client = redis::Client::open(support::redis_url()?)?;
     let manager = redis::aio::ConnectionManager::new(client).await?;
-    Ok(Arc::new(CachedRepo::new(
-        inner,
-        manager,
-        Names::new(support::unique("t")),
-    )))
+    let cache = RepoCache::redis(manager, Names::new(support::unique("t")));
+    let sql = SqlRepo::connect(&support::fresh_mysql().await?, 8).await?;
+    Ok(Arc::new(sql.with_cache(cache)))
 }
 
 async fn grpc_sqlite() -> Result<Arc<dyn Repo>> {
     let local = sqlite().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let incoming = tokio_stream_from(listener);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(RepoServer::service(local))
@@ -49,15 +46,6 @@ async fn grpc_sqlite() -> Result<Arc<dyn Repo>> {
     Ok(Arc::new(RepoClient::connect_lazy(&format!(
         "http://{addr}"
     ))?))
-}
-
-fn tokio_stream_from(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures::stream::unfold(listener, |l| async move {
-        let next = l.accept().await.map(|(s, _)| s);
-        Some((next, l))
-    })
 }
 
 fn message(cid: &str, seq: i64, from: i64, to: i64, group: i64, cmid: &str) -> StoredMessage {

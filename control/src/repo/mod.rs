@@ -1,15 +1,17 @@
 //! The repo service: the only code that touches SQL (seed 003 §3.1.4, "im-data").
 //!
-//! [`Repo`] is the service trait. It has three implementations, chosen at start:
-//! [`sql::SqlRepo`] (MySQL/MariaDB or SQLite), [`cached::CachedRepo`] (cache-aside
-//! through Redis in front of another repo) and [`grpc::RepoClient`] (a remote repo
-//! service). [`grpc::RepoServer`] exposes any of them over gRPC. The shared contract
-//! suite in `tests/repo_contract.rs` runs against each backend.
+//! [`Repo`] is the service trait, in three parts by domain ([`UserRepo`],
+//! [`GroupRepo`], [`MessageRepo`]) so each SQL file implements its own part
+//! with no forwarding layer. Two implementations, chosen at start:
+//! [`sql::SqlRepo`] (MySQL/MariaDB or SQLite, with the Redis cache of
+//! [`cache`] for the reads it serves) and [`grpc::RepoClient`] (a remote repo
+//! service). [`grpc::RepoServer`] exposes any of them over gRPC. The shared
+//! contract suite in `tests/repo_contract.rs` runs against each backend.
 //!
 //! The domain types are the gRPC messages of `proto/repo.proto`, so the local and
 //! remote paths carry the same values with no conversion layer in between.
 
-pub mod cached;
+pub mod cache;
 pub mod grpc;
 pub mod sql;
 
@@ -92,12 +94,19 @@ pub struct GroupPatch {
     pub avatar_url: Option<String>,
 }
 
-/// The repo service. Every method is one logical store operation.
+/// The repo service: users, groups and messages, each one logical store
+/// operation per method. SQL ([`sql::SqlRepo`], with its optional Redis
+/// cache) and the gRPC client ([`grpc::RepoClient`]) implement it; the
+/// contract suite runs against both.
 #[async_trait]
-pub trait Repo: Send + Sync + 'static {
+pub trait Repo: UserRepo + GroupRepo + MessageRepo + Send + Sync + 'static {
     /// Is the store reachable?
     async fn ping(&self) -> RepoResult<()>;
+}
 
+/// Accounts, friends and blocks.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
     /// Creates a user; `Conflict` if the username is taken.
     async fn create_user(
         &self,
@@ -137,7 +146,11 @@ pub trait Repo: Send + Sync + 'static {
     async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
     /// Has `user_id` blocked `other_id`?
     async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
+}
 
+/// Groups and membership.
+#[async_trait]
+pub trait GroupRepo: Send + Sync {
     /// Creates a group owned by `owner_id` with the given members, and its conversation.
     async fn create_group(
         &self,
@@ -161,7 +174,11 @@ pub trait Repo: Send + Sync + 'static {
     async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>>;
     /// One membership, if any.
     async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>>;
+}
 
+/// Messages, conversations, read cursors and mentions.
+#[async_trait]
+pub trait MessageRepo: Send + Sync {
     /// The message a sender stored under `client_msg_id`, if any.
     async fn find_message(
         &self,

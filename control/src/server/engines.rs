@@ -13,7 +13,7 @@ use crate::bus::memory::{MemoryBus, MemoryInbox, MemoryInboxes};
 use crate::bus::{Bus, Inbox};
 use crate::config::{ControlConfig, Service};
 use crate::repo::Repo;
-use crate::repo::cached::CachedRepo;
+use crate::repo::cache::RepoCache;
 use crate::repo::grpc::RepoClient;
 use crate::repo::sql::SqlRepo;
 use crate::state::StateStore;
@@ -63,17 +63,15 @@ impl Engines {
             None => None,
         };
         let repo: Arc<dyn Repo> = if config.services.contains(&Service::Repo) {
-            let sql: Arc<dyn Repo> = Arc::new(
-                SqlRepo::connect(&config.database.url, config.database.max_connections).await?,
-            );
-            match (&redis, &config.redis) {
-                (Some(r), Some(c)) => Arc::new(CachedRepo::new(
-                    sql,
-                    r.connection(),
-                    Names::new(c.key_prefix.clone()),
-                )),
-                _ => sql,
-            }
+            let cache = match (&redis, &config.redis) {
+                (Some(r), Some(c)) => {
+                    RepoCache::redis(r.connection(), Names::new(c.key_prefix.clone()))
+                }
+                _ => RepoCache::none(),
+            };
+            let sql =
+                SqlRepo::connect(&config.database.url, config.database.max_connections).await?;
+            Arc::new(sql.with_cache(cache))
         } else {
             let endpoint = config
                 .grpc

@@ -5,7 +5,9 @@ use sqlx::any::AnyRow;
 
 use super::users::escape_like;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
-use crate::repo::{Group, GroupPatch, Member, RepoError, RepoResult, role};
+use async_trait::async_trait;
+
+use crate::repo::{Group, GroupPatch, GroupRepo, Member, RepoError, RepoResult, role};
 
 const GROUP_SELECT: &str = "SELECT g.id, g.name, g.owner_id, g.avatar_url, g.announcement, g.created_at, \
      (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count FROM `groups` g";
@@ -22,8 +24,9 @@ fn group_from_row(row: &AnyRow) -> RepoResult<Group> {
     })
 }
 
-impl SqlRepo {
-    pub(super) async fn create_group_impl(
+#[async_trait]
+impl GroupRepo for SqlRepo {
+    async fn create_group(
         &self,
         owner_id: i64,
         name: &str,
@@ -55,9 +58,140 @@ impl SqlRepo {
                 .await?;
         }
         tx.commit().await.map_err(map_err)?;
-        self.get_group_impl(group_id).await
+        self.get_group(group_id).await
     }
 
+    async fn get_group(&self, group_id: i64) -> RepoResult<Group> {
+        let row = sqlx::query(&format!("{GROUP_SELECT} WHERE g.id = ?"))
+            .bind(group_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| RepoError::NotFound(format!("group {group_id}")))?;
+        group_from_row(&row)
+    }
+
+    async fn update_group(&self, group_id: i64, patch: &GroupPatch) -> RepoResult<Group> {
+        sqlx::query(
+            "UPDATE `groups` SET name = COALESCE(?, name), announcement = COALESCE(?, announcement), \
+             avatar_url = COALESCE(?, avatar_url) WHERE id = ?",
+        )
+        .bind(patch.name.as_deref())
+        .bind(patch.announcement.as_deref())
+        .bind(patch.avatar_url.as_deref())
+        .bind(group_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        self.get_group(group_id).await
+    }
+
+    async fn search_groups(&self, query: &str, limit: u32) -> RepoResult<Vec<Group>> {
+        sqlx::query(&format!(
+            "{GROUP_SELECT} WHERE g.name LIKE ? ESCAPE '!' ORDER BY g.id LIMIT ?"
+        ))
+        .bind(format!("%{}%", escape_like(query)))
+        .bind(clamp_limit(limit, 100))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(group_from_row)
+        .collect()
+    }
+
+    async fn list_user_groups(&self, user_id: i64) -> RepoResult<Vec<Group>> {
+        sqlx::query(&format!(
+            "{GROUP_SELECT} WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY g.id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(group_from_row)
+        .collect()
+    }
+
+    async fn add_members(&self, group_id: i64, user_ids: &[i64]) -> RepoResult<Vec<i64>> {
+        self.get_group(group_id).await?;
+        let cid = group_conversation_id(gochat_proto::ids::Id(group_id));
+        let now = now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut added = Vec::new();
+        for user_id in user_ids {
+            if !added.contains(user_id)
+                && self
+                    .insert_member(&mut tx, group_id, &cid, *user_id, role::MEMBER, now)
+                    .await?
+            {
+                added.push(*user_id);
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.cache.forget_members(group_id).await;
+        Ok(added)
+    }
+
+    async fn remove_member(&self, group_id: i64, user_id: i64) -> RepoResult<bool> {
+        let cid = group_conversation_id(gochat_proto::ids::Id(group_id));
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let removed = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+            .bind(group_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            > 0;
+        sqlx::query("DELETE FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
+            .bind(user_id)
+            .bind(&cid)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        self.cache.forget_members(group_id).await;
+        Ok(removed)
+    }
+
+    async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>> {
+        if let Some(members) = self.cache.members(group_id).await {
+            return Ok(members);
+        }
+        let members = sqlx::query(
+            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? ORDER BY id",
+        )
+        .bind(group_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(member_from_row)
+        .collect::<RepoResult<Vec<_>>>()?;
+        self.cache.fill_members(group_id, &members).await;
+        Ok(members)
+    }
+
+    async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>> {
+        if let Some(members) = self.cache.members(group_id).await {
+            return Ok(members.into_iter().find(|m| m.user_id == user_id));
+        }
+        sqlx::query(
+            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? AND user_id = ?",
+        )
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(member_from_row)
+        .transpose()
+    }
+}
+
+impl SqlRepo {
     /// Adds one member and their conversation row; false if already a member.
     async fn insert_member(
         &self,
@@ -98,141 +232,6 @@ impl SqlRepo {
             .map_err(map_err)?;
         }
         Ok(added)
-    }
-
-    pub(super) async fn get_group_impl(&self, group_id: i64) -> RepoResult<Group> {
-        let row = sqlx::query(&format!("{GROUP_SELECT} WHERE g.id = ?"))
-            .bind(group_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .ok_or_else(|| RepoError::NotFound(format!("group {group_id}")))?;
-        group_from_row(&row)
-    }
-
-    pub(super) async fn update_group_impl(
-        &self,
-        group_id: i64,
-        patch: &GroupPatch,
-    ) -> RepoResult<Group> {
-        sqlx::query(
-            "UPDATE `groups` SET name = COALESCE(?, name), announcement = COALESCE(?, announcement), \
-             avatar_url = COALESCE(?, avatar_url) WHERE id = ?",
-        )
-        .bind(patch.name.as_deref())
-        .bind(patch.announcement.as_deref())
-        .bind(patch.avatar_url.as_deref())
-        .bind(group_id)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        self.get_group_impl(group_id).await
-    }
-
-    pub(super) async fn search_groups_impl(
-        &self,
-        query: &str,
-        limit: u32,
-    ) -> RepoResult<Vec<Group>> {
-        sqlx::query(&format!(
-            "{GROUP_SELECT} WHERE g.name LIKE ? ESCAPE '!' ORDER BY g.id LIMIT ?"
-        ))
-        .bind(format!("%{}%", escape_like(query)))
-        .bind(clamp_limit(limit, 100))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(group_from_row)
-        .collect()
-    }
-
-    pub(super) async fn list_user_groups_impl(&self, user_id: i64) -> RepoResult<Vec<Group>> {
-        sqlx::query(&format!(
-            "{GROUP_SELECT} WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY g.id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(group_from_row)
-        .collect()
-    }
-
-    pub(super) async fn add_members_impl(
-        &self,
-        group_id: i64,
-        user_ids: &[i64],
-    ) -> RepoResult<Vec<i64>> {
-        self.get_group_impl(group_id).await?;
-        let cid = group_conversation_id(gochat_proto::ids::Id(group_id));
-        let now = now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut added = Vec::new();
-        for user_id in user_ids {
-            if !added.contains(user_id)
-                && self
-                    .insert_member(&mut tx, group_id, &cid, *user_id, role::MEMBER, now)
-                    .await?
-            {
-                added.push(*user_id);
-            }
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(added)
-    }
-
-    pub(super) async fn remove_member_impl(&self, group_id: i64, user_id: i64) -> RepoResult<bool> {
-        let cid = group_conversation_id(gochat_proto::ids::Id(group_id));
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let removed = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
-            .bind(group_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected()
-            > 0;
-        sqlx::query("DELETE FROM user_conversations WHERE user_id = ? AND conversation_id = ?")
-            .bind(user_id)
-            .bind(&cid)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(removed)
-    }
-
-    pub(super) async fn list_members_impl(&self, group_id: i64) -> RepoResult<Vec<Member>> {
-        sqlx::query(
-            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? ORDER BY id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(member_from_row)
-        .collect()
-    }
-
-    pub(super) async fn get_member_impl(
-        &self,
-        group_id: i64,
-        user_id: i64,
-    ) -> RepoResult<Option<Member>> {
-        sqlx::query(
-            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? AND user_id = ?",
-        )
-        .bind(group_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(member_from_row)
-        .transpose()
     }
 }
 

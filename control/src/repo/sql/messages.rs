@@ -11,9 +11,11 @@ use gochat_proto::ids::{ConversationRef, now_millis, parse_conversation_id};
 use sqlx::any::AnyRow;
 
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
+use async_trait::async_trait;
+
 use crate::repo::{
-    ConversationInfo, ConversationSummary, Messages, Page, RepoError, RepoResult, StoreOutcome,
-    StoredMessage,
+    ConversationInfo, ConversationSummary, MessageRepo, Messages, Page, RepoError, RepoResult,
+    StoreOutcome, StoredMessage,
 };
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
@@ -73,8 +75,9 @@ fn conversation_from_row(row: &AnyRow) -> RepoResult<ConversationInfo> {
     })
 }
 
-impl SqlRepo {
-    pub(super) async fn find_message_impl(
+#[async_trait]
+impl MessageRepo for SqlRepo {
+    async fn find_message(
         &self,
         from_user_id: i64,
         client_msg_id: &str,
@@ -92,6 +95,202 @@ impl SqlRepo {
         .transpose()
     }
 
+    async fn store_message(&self, m: &StoredMessage) -> RepoResult<StoreOutcome> {
+        if m.seq_id < 1 {
+            return Err(RepoError::Invalid("seq_id starts at 1".into()));
+        }
+        let code = type_code(&m.message_type)?;
+        let known = self.get_conversation(&m.conversation_id).await?;
+        match (known, parse_conversation_id(&m.conversation_id)) {
+            (Some(_), _) => {}
+            (None, Some(ConversationRef::Single)) => self.ensure_single_conversation(m).await?,
+            (None, _) => {
+                return Err(RepoError::NotFound(format!(
+                    "conversation {}",
+                    m.conversation_id
+                )));
+            }
+        }
+        let mut attempt = 0;
+        loop {
+            match self.store_once(m, code).await {
+                Err(RepoError::Conflict(_)) => {
+                    return Ok(
+                        match self.find_message(m.from_user_id, &m.client_msg_id).await? {
+                            Some(original) => StoreOutcome::Duplicate(original),
+                            None => StoreOutcome::SeqTaken {
+                                high_water: self.high_water(&m.conversation_id).await?,
+                            },
+                        },
+                    );
+                }
+                // Deadlocks and lock timeouts roll the whole transaction back: replay it.
+                Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
+                other => return other.map(StoreOutcome::Stored),
+            }
+        }
+    }
+
+    async fn get_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> RepoResult<Option<ConversationInfo>> {
+        sqlx::query(
+            "SELECT conversation_id, kind, user_low, user_high, group_id, last_seq_id FROM conversations WHERE conversation_id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .as_ref()
+        .map(conversation_from_row)
+        .transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        page: Page,
+        limit: u32,
+    ) -> RepoResult<Messages> {
+        let limit = clamp_limit(limit, 200);
+        let (sql, bound) = match page {
+            Page::After(n) => ("seq_id > ? ORDER BY seq_id ASC", n),
+            Page::Before(n) => ("seq_id < ? ORDER BY seq_id DESC", n),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?"
+        ))
+        .bind(conversation_id)
+        .bind(bound)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let has_more = rows.len() as i64 > limit;
+        let mut messages = rows
+            .iter()
+            .take(limit as usize)
+            .map(message_from_row)
+            .collect::<RepoResult<Vec<_>>>()?;
+        if matches!(page, Page::Before(_)) {
+            messages.reverse();
+        }
+        Ok(Messages { messages, has_more })
+    }
+
+    async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>> {
+        let rows = sqlx::query(
+            "SELECT c.conversation_id, c.kind, c.user_low, c.user_high, c.group_id, c.last_seq_id, c.last_message_id, \
+             uc.read_seq_id, \
+             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id AND m.seq_id > uc.read_seq_id AND m.sender_id <> ?) AS unread, \
+             (SELECT COUNT(*) FROM message_mentions mm WHERE mm.conversation_id = c.conversation_id AND mm.seq_id > uc.read_seq_id \
+                AND mm.sender_id <> ? AND (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0)) AS unread_mentions, \
+             CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name, \
+             COALESCE(puc.read_seq_id, 0) AS peer_read_seq_id \
+             FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id \
+             LEFT JOIN `groups` g ON c.kind = 2 AND g.id = c.group_id \
+             LEFT JOIN users u ON c.kind = 1 AND u.id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
+             LEFT JOIN user_conversations puc ON c.kind = 1 AND puc.conversation_id = c.conversation_id \
+               AND puc.user_id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
+             WHERE uc.user_id = ? ORDER BY c.updated_at DESC LIMIT 500",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let info = conversation_from_row(row)?;
+            let last_message_id: i64 = get(row, "last_message_id")?;
+            let last_message = if last_message_id == 0 {
+                None
+            } else {
+                self.message_by_id(last_message_id).await?
+            };
+            let peer = if info.user_low == user_id {
+                info.user_high
+            } else {
+                info.user_low
+            };
+            let name: String = get_text(row, "name")?;
+            out.push(ConversationSummary {
+                peer_user_id: if info.kind == "single" { peer } else { 0 },
+                group_id: info.group_id,
+                name: if name.is_empty() && info.kind == "single" && peer == 0 {
+                    "System".into()
+                } else {
+                    name
+                },
+                last_seq_id: info.last_seq_id,
+                read_seq_id: get(row, "read_seq_id")?,
+                peer_read_seq_id: get(row, "peer_read_seq_id")?,
+                unread: get(row, "unread")?,
+                unread_mentions: get(row, "unread_mentions")?,
+                last_message,
+                kind: info.kind,
+                conversation_id: info.conversation_id,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64> {
+        // Capped at the conversation's high-water mark: a cursor past the end would
+        // hide messages that have not been written yet.
+        sqlx::query(
+            "UPDATE user_conversations SET read_seq_id = (SELECT CASE WHEN ? > c.last_seq_id THEN c.last_seq_id ELSE ? END \
+             FROM conversations c WHERE c.conversation_id = user_conversations.conversation_id) \
+             WHERE user_id = ? AND conversation_id = ? AND read_seq_id < ?",
+        )
+        .bind(seq_id)
+        .bind(seq_id)
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(seq_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT read_seq_id FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| {
+            RepoError::NotFound(format!("conversation {conversation_id} of user {user_id}"))
+        })?;
+        get(&row, "read_seq_id")
+    }
+
+    async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
+        sqlx::query(&format!(
+            "SELECT {} FROM message_mentions mm JOIN messages m ON m.id = mm.message_id \
+             JOIN user_conversations uc ON uc.conversation_id = mm.conversation_id AND uc.user_id = ? \
+             WHERE (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0) AND mm.seq_id > uc.read_seq_id AND mm.sender_id <> ? \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT 200",
+            MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(message_from_row)
+        .collect()
+    }
+}
+
+impl SqlRepo {
     /// Creates the conversation row of a 1:1 chat (and both users' rows) on its
     /// first message. Outside the message transaction, so that concurrent first
     /// messages do not deadlock on shared locks taken by INSERT IGNORE.
@@ -125,45 +324,6 @@ impl SqlRepo {
             .map_err(map_err)?;
         }
         Ok(())
-    }
-
-    pub(super) async fn store_message_impl(&self, m: &StoredMessage) -> RepoResult<StoreOutcome> {
-        if m.seq_id < 1 {
-            return Err(RepoError::Invalid("seq_id starts at 1".into()));
-        }
-        let code = type_code(&m.message_type)?;
-        let known = self.get_conversation_impl(&m.conversation_id).await?;
-        match (known, parse_conversation_id(&m.conversation_id)) {
-            (Some(_), _) => {}
-            (None, Some(ConversationRef::Single)) => self.ensure_single_conversation(m).await?,
-            (None, _) => {
-                return Err(RepoError::NotFound(format!(
-                    "conversation {}",
-                    m.conversation_id
-                )));
-            }
-        }
-        let mut attempt = 0;
-        loop {
-            match self.store_once(m, code).await {
-                Err(RepoError::Conflict(_)) => {
-                    return Ok(
-                        match self
-                            .find_message_impl(m.from_user_id, &m.client_msg_id)
-                            .await?
-                        {
-                            Some(original) => StoreOutcome::Duplicate(original),
-                            None => StoreOutcome::SeqTaken {
-                                high_water: self.high_water(&m.conversation_id).await?,
-                            },
-                        },
-                    );
-                }
-                // Deadlocks and lock timeouts roll the whole transaction back: replay it.
-                Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
-                other => return other.map(StoreOutcome::Stored),
-            }
-        }
     }
 
     async fn store_once(&self, m: &StoredMessage, code: i32) -> RepoResult<StoredMessage> {
@@ -245,122 +405,10 @@ impl SqlRepo {
 
     async fn high_water(&self, conversation_id: &str) -> RepoResult<i64> {
         Ok(self
-            .get_conversation_impl(conversation_id)
+            .get_conversation(conversation_id)
             .await?
             .map(|c| c.last_seq_id)
             .unwrap_or(0))
-    }
-
-    pub(super) async fn get_conversation_impl(
-        &self,
-        conversation_id: &str,
-    ) -> RepoResult<Option<ConversationInfo>> {
-        sqlx::query(
-            "SELECT conversation_id, kind, user_low, user_high, group_id, last_seq_id FROM conversations WHERE conversation_id = ?",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(conversation_from_row)
-        .transpose()
-    }
-
-    pub(super) async fn list_messages_impl(
-        &self,
-        conversation_id: &str,
-        page: Page,
-        limit: u32,
-    ) -> RepoResult<Messages> {
-        let limit = clamp_limit(limit, 200);
-        let (sql, bound) = match page {
-            Page::After(n) => ("seq_id > ? ORDER BY seq_id ASC", n),
-            Page::Before(n) => ("seq_id < ? ORDER BY seq_id DESC", n),
-        };
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(bound)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let has_more = rows.len() as i64 > limit;
-        let mut messages = rows
-            .iter()
-            .take(limit as usize)
-            .map(message_from_row)
-            .collect::<RepoResult<Vec<_>>>()?;
-        if matches!(page, Page::Before(_)) {
-            messages.reverse();
-        }
-        Ok(Messages { messages, has_more })
-    }
-
-    pub(super) async fn list_conversations_impl(
-        &self,
-        user_id: i64,
-    ) -> RepoResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(
-            "SELECT c.conversation_id, c.kind, c.user_low, c.user_high, c.group_id, c.last_seq_id, c.last_message_id, \
-             uc.read_seq_id, \
-             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id AND m.seq_id > uc.read_seq_id AND m.sender_id <> ?) AS unread, \
-             (SELECT COUNT(*) FROM message_mentions mm WHERE mm.conversation_id = c.conversation_id AND mm.seq_id > uc.read_seq_id \
-                AND mm.sender_id <> ? AND (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0)) AS unread_mentions, \
-             CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name, \
-             COALESCE(puc.read_seq_id, 0) AS peer_read_seq_id \
-             FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id \
-             LEFT JOIN `groups` g ON c.kind = 2 AND g.id = c.group_id \
-             LEFT JOIN users u ON c.kind = 1 AND u.id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
-             LEFT JOIN user_conversations puc ON c.kind = 1 AND puc.conversation_id = c.conversation_id \
-               AND puc.user_id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
-             WHERE uc.user_id = ? ORDER BY c.updated_at DESC LIMIT 500",
-        )
-        .bind(user_id)
-        .bind(user_id)
-        .bind(user_id)
-        .bind(user_id)
-        .bind(user_id)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let info = conversation_from_row(row)?;
-            let last_message_id: i64 = get(row, "last_message_id")?;
-            let last_message = if last_message_id == 0 {
-                None
-            } else {
-                self.message_by_id(last_message_id).await?
-            };
-            let peer = if info.user_low == user_id {
-                info.user_high
-            } else {
-                info.user_low
-            };
-            let name: String = get_text(row, "name")?;
-            out.push(ConversationSummary {
-                peer_user_id: if info.kind == "single" { peer } else { 0 },
-                group_id: info.group_id,
-                name: if name.is_empty() && info.kind == "single" && peer == 0 {
-                    "System".into()
-                } else {
-                    name
-                },
-                last_seq_id: info.last_seq_id,
-                read_seq_id: get(row, "read_seq_id")?,
-                peer_read_seq_id: get(row, "peer_read_seq_id")?,
-                unread: get(row, "unread")?,
-                unread_mentions: get(row, "unread_mentions")?,
-                last_message,
-                kind: info.kind,
-                conversation_id: info.conversation_id,
-            });
-        }
-        Ok(out)
     }
 
     async fn message_by_id(&self, id: i64) -> RepoResult<Option<StoredMessage>> {
@@ -374,59 +422,5 @@ impl SqlRepo {
         .as_ref()
         .map(message_from_row)
         .transpose()
-    }
-
-    pub(super) async fn mark_read_impl(
-        &self,
-        user_id: i64,
-        conversation_id: &str,
-        seq_id: i64,
-    ) -> RepoResult<i64> {
-        // Capped at the conversation's high-water mark: a cursor past the end would
-        // hide messages that have not been written yet.
-        sqlx::query(
-            "UPDATE user_conversations SET read_seq_id = (SELECT CASE WHEN ? > c.last_seq_id THEN c.last_seq_id ELSE ? END \
-             FROM conversations c WHERE c.conversation_id = user_conversations.conversation_id) \
-             WHERE user_id = ? AND conversation_id = ? AND read_seq_id < ?",
-        )
-        .bind(seq_id)
-        .bind(seq_id)
-        .bind(user_id)
-        .bind(conversation_id)
-        .bind(seq_id)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let row = sqlx::query(
-            "SELECT read_seq_id FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
-        )
-        .bind(user_id)
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .ok_or_else(|| {
-            RepoError::NotFound(format!("conversation {conversation_id} of user {user_id}"))
-        })?;
-        get(&row, "read_seq_id")
-    }
-
-    pub(super) async fn list_mentions_impl(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
-        sqlx::query(&format!(
-            "SELECT {} FROM message_mentions mm JOIN messages m ON m.id = mm.message_id \
-             JOIN user_conversations uc ON uc.conversation_id = mm.conversation_id AND uc.user_id = ? \
-             WHERE (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0) AND mm.seq_id > uc.read_seq_id AND mm.sender_id <> ? \
-             ORDER BY m.created_at DESC, m.id DESC LIMIT 200",
-            MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
-        ))
-        .bind(user_id)
-        .bind(user_id)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(message_from_row)
-        .collect()
     }
 }

@@ -13,10 +13,8 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-use super::{
-    ConversationInfo, ConversationSummary, Group, GroupPatch, Member, Messages, Page, Repo,
-    RepoError, RepoResult, StoreOutcome, StoredMessage, User, UserAuth,
-};
+use super::cache::RepoCache;
+use super::{Repo, RepoError, RepoResult};
 
 /// Which SQL engine is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +57,12 @@ impl Dialect {
     }
 }
 
-/// The SQL-backed repo.
+/// The SQL-backed repo, with its Redis cache for profiles and membership.
 #[derive(Debug, Clone)]
 pub struct SqlRepo {
     pool: AnyPool,
     dialect: Dialect,
+    cache: RepoCache,
 }
 
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
@@ -108,7 +107,17 @@ impl SqlRepo {
             .run(&pool)
             .await
             .map_err(|e| RepoError::Internal(Box::new(e)))?;
-        Ok(Self { pool, dialect })
+        Ok(Self {
+            pool,
+            dialect,
+            cache: RepoCache::none(),
+        })
+    }
+
+    /// Serves profiles and membership through `cache` (cache-aside).
+    pub fn with_cache(mut self, cache: RepoCache) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The engine in use.
@@ -216,136 +225,5 @@ impl Repo for SqlRepo {
             .await
             .map_err(map_err)?;
         Ok(())
-    }
-
-    async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        nickname: &str,
-    ) -> RepoResult<User> {
-        self.create_user_impl(username, password_hash, nickname)
-            .await
-    }
-    async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth> {
-        self.get_user_auth_impl(username).await
-    }
-    async fn get_user(&self, user_id: i64) -> RepoResult<User> {
-        self.get_user_impl(user_id).await
-    }
-    async fn get_users(&self, user_ids: &[i64]) -> RepoResult<Vec<User>> {
-        self.get_users_impl(user_ids).await
-    }
-    async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>> {
-        self.search_users_impl(prefix, limit).await
-    }
-    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
-        let rows = sqlx::query("SELECT id FROM users ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(|r| get(r, "id")).collect()
-    }
-    async fn update_user(
-        &self,
-        user_id: i64,
-        nickname: Option<&str>,
-        avatar_url: Option<&str>,
-    ) -> RepoResult<User> {
-        self.update_user_impl(user_id, nickname, avatar_url).await
-    }
-    async fn add_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()> {
-        self.set_pair("friends", "friend_id", user_id, friend_id, true, true)
-            .await
-    }
-    async fn remove_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()> {
-        self.set_pair("friends", "friend_id", user_id, friend_id, true, false)
-            .await
-    }
-    async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
-        self.list_friends_impl(user_id).await
-    }
-    async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
-        self.has_pair("friends", "friend_id", user_id, other_id)
-            .await
-    }
-    async fn add_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()> {
-        self.set_pair("blocks", "blocked_id", user_id, blocked_id, false, true)
-            .await
-    }
-    async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()> {
-        self.set_pair("blocks", "blocked_id", user_id, blocked_id, false, false)
-            .await
-    }
-    async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
-        self.has_pair("blocks", "blocked_id", user_id, other_id)
-            .await
-    }
-
-    async fn create_group(
-        &self,
-        owner_id: i64,
-        name: &str,
-        member_ids: &[i64],
-    ) -> RepoResult<Group> {
-        self.create_group_impl(owner_id, name, member_ids).await
-    }
-    async fn get_group(&self, group_id: i64) -> RepoResult<Group> {
-        self.get_group_impl(group_id).await
-    }
-    async fn update_group(&self, group_id: i64, patch: &GroupPatch) -> RepoResult<Group> {
-        self.update_group_impl(group_id, patch).await
-    }
-    async fn search_groups(&self, query: &str, limit: u32) -> RepoResult<Vec<Group>> {
-        self.search_groups_impl(query, limit).await
-    }
-    async fn list_user_groups(&self, user_id: i64) -> RepoResult<Vec<Group>> {
-        self.list_user_groups_impl(user_id).await
-    }
-    async fn add_members(&self, group_id: i64, user_ids: &[i64]) -> RepoResult<Vec<i64>> {
-        self.add_members_impl(group_id, user_ids).await
-    }
-    async fn remove_member(&self, group_id: i64, user_id: i64) -> RepoResult<bool> {
-        self.remove_member_impl(group_id, user_id).await
-    }
-    async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>> {
-        self.list_members_impl(group_id).await
-    }
-    async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>> {
-        self.get_member_impl(group_id, user_id).await
-    }
-
-    async fn find_message(
-        &self,
-        from_user_id: i64,
-        client_msg_id: &str,
-    ) -> RepoResult<Option<StoredMessage>> {
-        self.find_message_impl(from_user_id, client_msg_id).await
-    }
-    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
-        self.store_message_impl(message).await
-    }
-    async fn get_conversation(
-        &self,
-        conversation_id: &str,
-    ) -> RepoResult<Option<ConversationInfo>> {
-        self.get_conversation_impl(conversation_id).await
-    }
-    async fn list_messages(
-        &self,
-        conversation_id: &str,
-        page: Page,
-        limit: u32,
-    ) -> RepoResult<Messages> {
-        self.list_messages_impl(conversation_id, page, limit).await
-    }
-    async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>> {
-        self.list_conversations_impl(user_id).await
-    }
-    async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64> {
-        self.mark_read_impl(user_id, conversation_id, seq_id).await
-    }
-    async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
-        self.list_mentions_impl(user_id).await
     }
 }

@@ -4,7 +4,9 @@ use gochat_proto::ids::now_millis;
 use sqlx::any::AnyRow;
 
 use super::{SqlRepo, clamp_limit, get, get_text, map_err, placeholders};
-use crate::repo::{RepoError, RepoResult, User, UserAuth};
+use async_trait::async_trait;
+
+use crate::repo::{RepoError, RepoResult, User, UserAuth, UserRepo};
 
 const USER_COLUMNS: &str = "id, username, nickname, avatar_url, created_at";
 
@@ -18,8 +20,9 @@ pub(super) fn user_from_row(row: &AnyRow) -> RepoResult<User> {
     })
 }
 
-impl SqlRepo {
-    pub(super) async fn create_user_impl(
+#[async_trait]
+impl UserRepo for SqlRepo {
+    async fn create_user(
         &self,
         username: &str,
         password_hash: &str,
@@ -52,7 +55,7 @@ impl SqlRepo {
         })
     }
 
-    pub(super) async fn get_user_auth_impl(&self, username: &str) -> RepoResult<UserAuth> {
+    async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?"
         ))
@@ -67,17 +70,16 @@ impl SqlRepo {
         })
     }
 
-    pub(super) async fn get_user_impl(&self, user_id: i64) -> RepoResult<User> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .ok_or_else(|| RepoError::NotFound(format!("user {user_id}")))?;
-        user_from_row(&row)
+    async fn get_user(&self, user_id: i64) -> RepoResult<User> {
+        if let Some(user) = self.cache.user(user_id).await {
+            return Ok(user);
+        }
+        let user = self.load_user(user_id).await?;
+        self.cache.fill_user(&user).await;
+        Ok(user)
     }
 
-    pub(super) async fn get_users_impl(&self, user_ids: &[i64]) -> RepoResult<Vec<User>> {
+    async fn get_users(&self, user_ids: &[i64]) -> RepoResult<Vec<User>> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -98,11 +100,7 @@ impl SqlRepo {
             .collect()
     }
 
-    pub(super) async fn search_users_impl(
-        &self,
-        prefix: &str,
-        limit: u32,
-    ) -> RepoResult<Vec<User>> {
+    async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>> {
         // LIKE wildcards in the input are escaped so a search for "a_b" is literal.
         let pattern = format!("{}%", escape_like(prefix));
         sqlx::query(&format!(
@@ -118,7 +116,7 @@ impl SqlRepo {
         .collect()
     }
 
-    pub(super) async fn update_user_impl(
+    async fn update_user(
         &self,
         user_id: i64,
         nickname: Option<&str>,
@@ -133,12 +131,78 @@ impl SqlRepo {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        self.get_user_impl(user_id).await
+        self.cache.forget_user(user_id).await;
+        self.load_user(user_id).await
+    }
+
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM users ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| get(r, "id")).collect()
+    }
+
+    async fn add_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()> {
+        self.set_pair("friends", "friend_id", user_id, friend_id, true, true)
+            .await
+    }
+
+    async fn remove_friend(&self, user_id: i64, friend_id: i64) -> RepoResult<()> {
+        self.set_pair("friends", "friend_id", user_id, friend_id, true, false)
+            .await
+    }
+
+    async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
+        self.has_pair("friends", "friend_id", user_id, other_id)
+            .await
+    }
+
+    async fn add_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()> {
+        self.set_pair("blocks", "blocked_id", user_id, blocked_id, false, true)
+            .await
+    }
+
+    async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()> {
+        self.set_pair("blocks", "blocked_id", user_id, blocked_id, false, false)
+            .await
+    }
+
+    async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
+        self.has_pair("blocks", "blocked_id", user_id, other_id)
+            .await
+    }
+
+    async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
+        sqlx::query(
+            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM friends f \
+             JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.username",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+}
+
+impl SqlRepo {
+    /// A profile straight from SQL.
+    async fn load_user(&self, user_id: i64) -> RepoResult<User> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| RepoError::NotFound(format!("user {user_id}")))?;
+        user_from_row(&row)
     }
 
     /// Adds or removes a (user, other) row in `friends` or `blocks`;
     /// friendships are stored in both directions.
-    pub(super) async fn set_pair(
+    async fn set_pair(
         &self,
         table: &str,
         column: &str,
@@ -171,7 +235,7 @@ impl SqlRepo {
         tx.commit().await.map_err(map_err)
     }
 
-    pub(super) async fn has_pair(
+    async fn has_pair(
         &self,
         table: &str,
         column: &str,
@@ -187,20 +251,6 @@ impl SqlRepo {
         .await
         .map_err(map_err)?;
         Ok(get::<i64>(&row, "n")? > 0)
-    }
-
-    pub(super) async fn list_friends_impl(&self, user_id: i64) -> RepoResult<Vec<User>> {
-        sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM friends f \
-             JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.username",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(user_from_row)
-        .collect()
     }
 }
 

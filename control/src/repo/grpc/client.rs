@@ -1,0 +1,345 @@
+//! [`RepoClient`]: a [`Repo`] that calls a remote repo service. Errors come
+//! back as the [`RepoError`] variants the server mapped them from.
+
+use async_trait::async_trait;
+use gochat_proto::repo as pb;
+use gochat_proto::repo::repo_client::RepoClient as PbClient;
+use tonic::Response;
+use tonic::transport::{Channel, Endpoint};
+
+use super::from_status;
+use crate::repo::{
+    ConversationInfo, ConversationSummary, Group, GroupPatch, GroupRepo, Member, MessageRepo,
+    Messages, Page, Repo, RepoError, RepoResult, StoreOutcome, StoredMessage, User, UserAuth,
+    UserRepo,
+};
+
+/// A [`Repo`] served by a remote repo service.
+#[derive(Clone)]
+pub struct RepoClient {
+    client: PbClient<Channel>,
+}
+
+impl RepoClient {
+    /// Connects lazily to `endpoint` (e.g. `http://127.0.0.1:9002`): the first call
+    /// dials, and a lost connection is re-dialled on the next call.
+    pub fn connect_lazy(endpoint: &str) -> RepoResult<Self> {
+        let channel = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| RepoError::Invalid(format!("repo endpoint {endpoint}: {e}")))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self {
+            client: PbClient::new(channel),
+        })
+    }
+
+    fn c(&self) -> PbClient<Channel> {
+        self.client.clone()
+    }
+}
+
+fn unwrap<T>(result: Result<Response<T>, tonic::Status>) -> RepoResult<T> {
+    result.map(Response::into_inner).map_err(from_status)
+}
+
+#[async_trait]
+impl Repo for RepoClient {
+    async fn ping(&self) -> RepoResult<()> {
+        unwrap(self.c().ping(pb::Empty {}).await).map(|_| ())
+    }
+}
+
+#[async_trait]
+impl UserRepo for RepoClient {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        nickname: &str,
+    ) -> RepoResult<User> {
+        let r = pb::CreateUserRequest {
+            username: username.into(),
+            password_hash: password_hash.into(),
+            nickname: nickname.into(),
+        };
+        unwrap(self.c().create_user(r).await)
+    }
+
+    async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth> {
+        unwrap(
+            self.c()
+                .get_user_auth(pb::UsernameRequest {
+                    username: username.into(),
+                })
+                .await,
+        )
+    }
+
+    async fn get_user(&self, user_id: i64) -> RepoResult<User> {
+        unwrap(self.c().get_user(pb::UserIdRequest { user_id }).await)
+    }
+
+    async fn get_users(&self, user_ids: &[i64]) -> RepoResult<Vec<User>> {
+        unwrap(
+            self.c()
+                .get_users(pb::UserIdsRequest {
+                    user_ids: user_ids.to_vec(),
+                })
+                .await,
+        )
+        .map(|r| r.users)
+    }
+
+    async fn search_users(&self, prefix: &str, limit: u32) -> RepoResult<Vec<User>> {
+        unwrap(
+            self.c()
+                .search_users(pb::SearchRequest {
+                    query: prefix.into(),
+                    limit,
+                })
+                .await,
+        )
+        .map(|r| r.users)
+    }
+
+    async fn list_user_ids(&self) -> RepoResult<Vec<i64>> {
+        unwrap(self.c().list_user_ids(pb::Empty {}).await).map(|r| r.user_ids)
+    }
+
+    async fn update_user(
+        &self,
+        user_id: i64,
+        nickname: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> RepoResult<User> {
+        let r = pb::UpdateUserRequest {
+            user_id,
+            nickname: nickname.map(Into::into),
+            avatar_url: avatar_url.map(Into::into),
+        };
+        unwrap(self.c().update_user(r).await)
+    }
+
+    async fn add_friend(&self, user_id: i64, other_id: i64) -> RepoResult<()> {
+        unwrap(
+            self.c()
+                .add_friend(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|_| ())
+    }
+
+    async fn remove_friend(&self, user_id: i64, other_id: i64) -> RepoResult<()> {
+        unwrap(
+            self.c()
+                .remove_friend(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|_| ())
+    }
+
+    async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
+        unwrap(self.c().list_friends(pb::UserIdRequest { user_id }).await).map(|r| r.users)
+    }
+
+    async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
+        unwrap(
+            self.c()
+                .are_friends(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|r| r.value)
+    }
+
+    async fn add_block(&self, user_id: i64, other_id: i64) -> RepoResult<()> {
+        unwrap(
+            self.c()
+                .add_block(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|_| ())
+    }
+
+    async fn remove_block(&self, user_id: i64, other_id: i64) -> RepoResult<()> {
+        unwrap(
+            self.c()
+                .remove_block(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|_| ())
+    }
+
+    async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
+        unwrap(
+            self.c()
+                .is_blocked(pb::PairRequest { user_id, other_id })
+                .await,
+        )
+        .map(|r| r.value)
+    }
+}
+
+#[async_trait]
+impl GroupRepo for RepoClient {
+    async fn create_group(
+        &self,
+        owner_id: i64,
+        name: &str,
+        member_ids: &[i64],
+    ) -> RepoResult<Group> {
+        let r = pb::CreateGroupRequest {
+            owner_id,
+            name: name.into(),
+            member_ids: member_ids.to_vec(),
+        };
+        unwrap(self.c().create_group(r).await)
+    }
+
+    async fn get_group(&self, group_id: i64) -> RepoResult<Group> {
+        unwrap(self.c().get_group(pb::GroupIdRequest { group_id }).await)
+    }
+
+    async fn update_group(&self, group_id: i64, patch: &GroupPatch) -> RepoResult<Group> {
+        let r = pb::UpdateGroupRequest {
+            group_id,
+            name: patch.name.clone(),
+            announcement: patch.announcement.clone(),
+            avatar_url: patch.avatar_url.clone(),
+        };
+        unwrap(self.c().update_group(r).await)
+    }
+
+    async fn search_groups(&self, query: &str, limit: u32) -> RepoResult<Vec<Group>> {
+        unwrap(
+            self.c()
+                .search_groups(pb::SearchRequest {
+                    query: query.into(),
+                    limit,
+                })
+                .await,
+        )
+        .map(|r| r.groups)
+    }
+
+    async fn list_user_groups(&self, user_id: i64) -> RepoResult<Vec<Group>> {
+        unwrap(
+            self.c()
+                .list_user_groups(pb::UserIdRequest { user_id })
+                .await,
+        )
+        .map(|r| r.groups)
+    }
+
+    async fn add_members(&self, group_id: i64, user_ids: &[i64]) -> RepoResult<Vec<i64>> {
+        let r = pb::GroupMembersRequest {
+            group_id,
+            user_ids: user_ids.to_vec(),
+        };
+        unwrap(self.c().add_members(r).await).map(|r| r.user_ids)
+    }
+
+    async fn remove_member(&self, group_id: i64, user_id: i64) -> RepoResult<bool> {
+        unwrap(
+            self.c()
+                .remove_member(pb::GroupMemberRequest { group_id, user_id })
+                .await,
+        )
+        .map(|r| r.value)
+    }
+
+    async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>> {
+        unwrap(self.c().list_members(pb::GroupIdRequest { group_id }).await).map(|r| r.members)
+    }
+
+    async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>> {
+        unwrap(
+            self.c()
+                .get_member(pb::GroupMemberRequest { group_id, user_id })
+                .await,
+        )
+        .map(|r| r.member)
+    }
+}
+
+#[async_trait]
+impl MessageRepo for RepoClient {
+    async fn find_message(
+        &self,
+        from_user_id: i64,
+        client_msg_id: &str,
+    ) -> RepoResult<Option<StoredMessage>> {
+        let r = pb::FindMessageRequest {
+            from_user_id,
+            client_msg_id: client_msg_id.into(),
+        };
+        unwrap(self.c().find_message(r).await).map(|r| r.message)
+    }
+
+    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
+        use pb::store_message_reply::Outcome;
+        let r = pb::StoreMessageRequest {
+            message: Some(message.clone()),
+        };
+        match unwrap(self.c().store_message(r).await)?.outcome {
+            Some(Outcome::Stored(m)) => Ok(StoreOutcome::Stored(m)),
+            Some(Outcome::Duplicate(m)) => Ok(StoreOutcome::Duplicate(m)),
+            Some(Outcome::SeqTakenHighWater(high_water)) => {
+                Ok(StoreOutcome::SeqTaken { high_water })
+            }
+            None => Err(RepoError::Internal(
+                "store_message reply without outcome".into(),
+            )),
+        }
+    }
+
+    async fn get_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> RepoResult<Option<ConversationInfo>> {
+        let r = pb::ConversationRequest {
+            conversation_id: conversation_id.into(),
+        };
+        unwrap(self.c().get_conversation(r).await).map(|r| r.conversation)
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        page: Page,
+        limit: u32,
+    ) -> RepoResult<Messages> {
+        let (after_seq, before_seq) = match page {
+            Page::After(n) => (Some(n), None),
+            Page::Before(n) => (None, Some(n)),
+        };
+        let r = pb::ListMessagesRequest {
+            conversation_id: conversation_id.into(),
+            after_seq,
+            before_seq,
+            limit,
+        };
+        unwrap(self.c().list_messages(r).await)
+    }
+
+    async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>> {
+        unwrap(
+            self.c()
+                .list_conversations(pb::UserIdRequest { user_id })
+                .await,
+        )
+        .map(|r| r.conversations)
+    }
+
+    async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64> {
+        let r = pb::MarkReadRequest {
+            user_id,
+            conversation_id: conversation_id.into(),
+            seq_id,
+        };
+        unwrap(self.c().mark_read(r).await).map(|r| r.read_seq_id)
+    }
+
+    async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
+        unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
+    }
+}

@@ -1,0 +1,309 @@
+//! [`RepoServer`]: any [`Repo`] as a tonic service.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gochat_proto::repo as pb;
+use gochat_proto::repo::repo_server::{Repo as PbRepo, RepoServer as PbServer};
+use tonic::{Request, Response, Status};
+
+use super::to_status;
+use crate::repo::{
+    Group, GroupPatch, Messages, Page, Repo, RepoResult, StoreOutcome, User, UserAuth,
+};
+
+/// Serves a repo over gRPC.
+pub struct RepoServer {
+    repo: Arc<dyn Repo>,
+}
+
+impl RepoServer {
+    /// The tonic service for `repo`.
+    pub fn service(repo: Arc<dyn Repo>) -> PbServer<Self> {
+        PbServer::new(Self { repo })
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn reply<T>(result: RepoResult<T>) -> Reply<T> {
+    result.map(Response::new).map_err(to_status)
+}
+
+fn missing(what: &str) -> Status {
+    Status::invalid_argument(format!("missing {what}"))
+}
+
+#[async_trait]
+impl PbRepo for RepoServer {
+    async fn ping(&self, _: Request<pb::Empty>) -> Reply<pb::Empty> {
+        reply(self.repo.ping().await.map(|()| pb::Empty {}))
+    }
+    async fn create_user(&self, r: Request<pb::CreateUserRequest>) -> Reply<User> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .create_user(&r.username, &r.password_hash, &r.nickname)
+                .await,
+        )
+    }
+    async fn get_user_auth(&self, r: Request<pb::UsernameRequest>) -> Reply<UserAuth> {
+        reply(self.repo.get_user_auth(&r.into_inner().username).await)
+    }
+    async fn get_user(&self, r: Request<pb::UserIdRequest>) -> Reply<User> {
+        reply(self.repo.get_user(r.into_inner().user_id).await)
+    }
+    async fn get_users(&self, r: Request<pb::UserIdsRequest>) -> Reply<pb::Users> {
+        reply(
+            self.repo
+                .get_users(&r.into_inner().user_ids)
+                .await
+                .map(|users| pb::Users { users }),
+        )
+    }
+    async fn search_users(&self, r: Request<pb::SearchRequest>) -> Reply<pb::Users> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .search_users(&r.query, r.limit)
+                .await
+                .map(|users| pb::Users { users }),
+        )
+    }
+    async fn list_user_ids(&self, _: Request<pb::Empty>) -> Reply<pb::UserIdsReply> {
+        reply(
+            self.repo
+                .list_user_ids()
+                .await
+                .map(|user_ids| pb::UserIdsReply { user_ids }),
+        )
+    }
+    async fn update_user(&self, r: Request<pb::UpdateUserRequest>) -> Reply<User> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .update_user(r.user_id, r.nickname.as_deref(), r.avatar_url.as_deref())
+                .await,
+        )
+    }
+    async fn add_friend(&self, r: Request<pb::PairRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .add_friend(r.user_id, r.other_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn remove_friend(&self, r: Request<pb::PairRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .remove_friend(r.user_id, r.other_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn list_friends(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Users> {
+        reply(
+            self.repo
+                .list_friends(r.into_inner().user_id)
+                .await
+                .map(|users| pb::Users { users }),
+        )
+    }
+    async fn are_friends(&self, r: Request<pb::PairRequest>) -> Reply<pb::BoolReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .are_friends(r.user_id, r.other_id)
+                .await
+                .map(|value| pb::BoolReply { value }),
+        )
+    }
+    async fn add_block(&self, r: Request<pb::PairRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .add_block(r.user_id, r.other_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn remove_block(&self, r: Request<pb::PairRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .remove_block(r.user_id, r.other_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn is_blocked(&self, r: Request<pb::PairRequest>) -> Reply<pb::BoolReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .is_blocked(r.user_id, r.other_id)
+                .await
+                .map(|value| pb::BoolReply { value }),
+        )
+    }
+    async fn create_group(&self, r: Request<pb::CreateGroupRequest>) -> Reply<Group> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .create_group(r.owner_id, &r.name, &r.member_ids)
+                .await,
+        )
+    }
+    async fn get_group(&self, r: Request<pb::GroupIdRequest>) -> Reply<Group> {
+        reply(self.repo.get_group(r.into_inner().group_id).await)
+    }
+    async fn update_group(&self, r: Request<pb::UpdateGroupRequest>) -> Reply<Group> {
+        let r = r.into_inner();
+        let patch = GroupPatch {
+            name: r.name,
+            announcement: r.announcement,
+            avatar_url: r.avatar_url,
+        };
+        reply(self.repo.update_group(r.group_id, &patch).await)
+    }
+    async fn search_groups(&self, r: Request<pb::SearchRequest>) -> Reply<pb::Groups> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .search_groups(&r.query, r.limit)
+                .await
+                .map(|groups| pb::Groups { groups }),
+        )
+    }
+    async fn list_user_groups(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Groups> {
+        reply(
+            self.repo
+                .list_user_groups(r.into_inner().user_id)
+                .await
+                .map(|groups| pb::Groups { groups }),
+        )
+    }
+    async fn add_members(&self, r: Request<pb::GroupMembersRequest>) -> Reply<pb::UserIdsReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .add_members(r.group_id, &r.user_ids)
+                .await
+                .map(|user_ids| pb::UserIdsReply { user_ids }),
+        )
+    }
+    async fn remove_member(&self, r: Request<pb::GroupMemberRequest>) -> Reply<pb::BoolReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .remove_member(r.group_id, r.user_id)
+                .await
+                .map(|value| pb::BoolReply { value }),
+        )
+    }
+    async fn list_members(&self, r: Request<pb::GroupIdRequest>) -> Reply<pb::Members> {
+        reply(
+            self.repo
+                .list_members(r.into_inner().group_id)
+                .await
+                .map(|members| pb::Members { members }),
+        )
+    }
+    async fn get_member(&self, r: Request<pb::GroupMemberRequest>) -> Reply<pb::MemberReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .get_member(r.group_id, r.user_id)
+                .await
+                .map(|member| pb::MemberReply { member }),
+        )
+    }
+    async fn find_message(&self, r: Request<pb::FindMessageRequest>) -> Reply<pb::MessageReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .find_message(r.from_user_id, &r.client_msg_id)
+                .await
+                .map(|message| pb::MessageReply { message }),
+        )
+    }
+    async fn store_message(
+        &self,
+        r: Request<pb::StoreMessageRequest>,
+    ) -> Reply<pb::StoreMessageReply> {
+        let message = r.into_inner().message.ok_or_else(|| missing("message"))?;
+        use pb::store_message_reply::Outcome;
+        reply(
+            self.repo
+                .store_message(&message)
+                .await
+                .map(|outcome| pb::StoreMessageReply {
+                    outcome: Some(match outcome {
+                        StoreOutcome::Stored(m) => Outcome::Stored(m),
+                        StoreOutcome::Duplicate(m) => Outcome::Duplicate(m),
+                        StoreOutcome::SeqTaken { high_water } => {
+                            Outcome::SeqTakenHighWater(high_water)
+                        }
+                    }),
+                }),
+        )
+    }
+    async fn get_conversation(
+        &self,
+        r: Request<pb::ConversationRequest>,
+    ) -> Reply<pb::ConversationReply> {
+        reply(
+            self.repo
+                .get_conversation(&r.into_inner().conversation_id)
+                .await
+                .map(|conversation| pb::ConversationReply { conversation }),
+        )
+    }
+    async fn list_messages(&self, r: Request<pb::ListMessagesRequest>) -> Reply<Messages> {
+        let r = r.into_inner();
+        let page = match (r.after_seq, r.before_seq) {
+            (Some(n), None) => Page::After(n),
+            (None, Some(n)) => Page::Before(n),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "exactly one of after_seq and before_seq",
+                ));
+            }
+        };
+        reply(
+            self.repo
+                .list_messages(&r.conversation_id, page, r.limit)
+                .await,
+        )
+    }
+    async fn list_conversations(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Conversations> {
+        reply(
+            self.repo
+                .list_conversations(r.into_inner().user_id)
+                .await
+                .map(|conversations| pb::Conversations { conversations }),
+        )
+    }
+    async fn mark_read(&self, r: Request<pb::MarkReadRequest>) -> Reply<pb::ReadCursorReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .mark_read(r.user_id, &r.conversation_id, r.seq_id)
+                .await
+                .map(|read_seq_id| pb::ReadCursorReply { read_seq_id }),
+        )
+    }
+    async fn list_mentions(&self, r: Request<pb::UserIdRequest>) -> Reply<Messages> {
+        reply(
+            self.repo
+                .list_mentions(r.into_inner().user_id)
+                .await
+                .map(|messages| Messages {
+                    messages,
+                    has_more: false,
+                }),
+        )
+    }
+}
