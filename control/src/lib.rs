@@ -1,4 +1,4 @@
-//! gochat-control: the control plane on tokio (DESIGN.md §4).
+//! gochat-control: the control plane on tokio (docs/design.md §4).
 //!
 //! - [`repo`]: the repo service, the only owner of SQL (MySQL/MariaDB or SQLite),
 //!   with a Redis cache and a gRPC client/server.

@@ -1,4 +1,4 @@
-//! Client frames (PROTOCOL.md "WebSocket"): JSON text frames tagged by `"type"`.
+//! Client frames (docs/protocol.md §3, "WebSocket"): JSON text frames tagged by `"type"`.
 //!
 //! Client frames are strict (unknown fields are refused) so a typo never passes
 //! silently; server frames may gain fields, as the protocol allows.
@@ -209,7 +209,7 @@ pub struct MessageFrame {
     pub timestamp: i64,
 }
 
-/// An error answer (PROTOCOL.md error codes).
+/// An error answer (docs/protocol.md §2.1, error codes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorFrame {
     /// The send it answers, when it answers one.

@@ -1,5 +1,5 @@
 //! Identifiers: decimal-string ids (JavaScript cannot hold 64-bit integers),
-//! conversation ids (PROTOCOL.md conventions) and snowflake message ids.
+//! conversation ids (docs/protocol.md §1, conventions) and snowflake message ids.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

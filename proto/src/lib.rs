@@ -1,7 +1,7 @@
 //! gochat-proto: the contract every tier shares.
 //!
 //! - [`auth`]: the token claims both tiers read.
-//! - [`frames`]: the client frames of PROTOCOL.md (what a WebSocket or REST client sees).
+//! - [`frames`]: the client frames of docs/protocol.md (what a WebSocket or REST client sees).
 //! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing).
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
 //! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.

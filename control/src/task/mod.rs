@@ -3,7 +3,7 @@
 //! `notify` frame to the online members of a large group; `presence` tells a
 //! user's friends; `system_notice` posts an admin push's notices. A failed task is
 //! re-enqueued with `retry_count + 1`; after `max_attempts` failures it goes to
-//! `im-task-dlq` with its last error (seed 002 "死信队列").
+//! `im-task-dlq` with its last error (seed 002's dead-letter queue, docs/design.md appendix A).
 
 pub mod providers;
 

@@ -1,5 +1,5 @@
 //! Kafka through librdkafka (rdkafka). Producers use `acks=all`, idempotence,
-//! lz4 and a short linger (DESIGN.md §6). Consumers store an offset only after
+//! lz4 and a short linger (docs/design.md §6.3). Consumers store an offset only after
 //! the record was handled; librdkafka commits stored offsets in the background
 //! and once more, synchronously, on close.
 

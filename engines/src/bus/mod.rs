@@ -1,6 +1,6 @@
 //! The tier-to-tier log: Kafka in production ([`kafka`]), in-process channels in
 //! standalone mode ([`memory`]). Producers go through [`Bus`]; consumers read an
-//! [`Inbox`] and commit a delivery only after handling it (DESIGN.md §5.1), so a
+//! [`Inbox`] and commit a delivery only after handling it (docs/design.md §5.1), so a
 //! crash replays what was not finished and never skips it.
 
 pub mod kafka;

@@ -3,7 +3,7 @@
 //! maps in standalone mode ([`memory::MemoryState`]); both pass the same tests.
 //!
 //! The seq allocator is a cache of the durable high-water mark kept in SQL
-//! (DESIGN.md §5.3): a missing counter (Redis restarted or flushed) answers
+//! (docs/design.md §5.3): a missing counter (Redis restarted or flushed) answers
 //! [`SeqAlloc::Unseeded`], the caller seeds it from SQL, and a seq found already
 //! used at store time makes the caller [`StateStore::resync_seq`] and allocate
 //! again. Each allocation is reserved under (sender, client_msg_id) until the
