@@ -48,10 +48,10 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
     let settings = KafkaSettings {
         brokers: kafka.brokers.clone(),
         names: names.clone(),
-        idempotence: true,
+        idempotence: kafka.idempotence,
     };
     let cores = listeners.0.len();
-    if kafka.create_topic {
+    if kafka.create_topics {
         let partitions = i32::try_from(cores).context("core count")?;
         ensure_topics(
             &settings,

@@ -165,37 +165,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// Redis.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    /// `redis://host:port[/db]`.
-    pub url: String,
-    /// Prefix for every key (several deployments on one Redis).
-    #[serde(default)]
-    pub key_prefix: String,
-}
-
-/// Kafka.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// `host:port,...`.
-    pub brokers: String,
-    /// Prefix for topic and group names (several deployments on one broker).
-    #[serde(default)]
-    pub topic_prefix: String,
-    /// Create the standard topics at start when missing.
-    #[serde(default = "yes")]
-    pub create_topics: bool,
-    /// Idempotent producer.
-    #[serde(default = "yes")]
-    pub idempotence: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+pub use gochat_proto::settings::{KafkaConfig, RedisConfig};
 
 /// Tokens and passwords.
 #[derive(Debug, Clone, Deserialize)]
@@ -284,11 +254,14 @@ impl ControlConfig {
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        // The dev stack's, the tests' and the edge's variables are not this config.
-        let ignore = [
-            "TEST_", "STACK_", "BROKER_", "EDGE_", "CLUSTER_", "LOG", "BIN",
-        ];
-        let mut table = gochat_proto::settings::load(path, "GOCHAT_", &ignore, env)?;
+        // The gateway's variables share the prefix; nothing else needs naming
+        // here (see gochat_proto::settings for why the rule cannot break).
+        let rule = gochat_proto::settings::EnvRule {
+            prefix: "GOCHAT_",
+            top_level: &["services", "node_id"],
+            others: &["GOCHAT_EDGE_"],
+        };
+        let mut table = gochat_proto::settings::load(path, &rule, env)?;
         // `services` may be given as a comma list (GOCHAT_SERVICES=logic,task).
         if let Some(toml::Value::String(list)) = table.get("services") {
             let items = list
@@ -394,7 +367,20 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(ControlConfig::load(None, env(&[SECRET, ("GOCHAT_DATABASE__URLL", "x")])).is_err());
-        assert!(ControlConfig::load(None, env(&[SECRET, ("GOCHAT_BOGUS", "1")])).is_err());
+        assert!(ControlConfig::load(None, env(&[SECRET, ("GOCHAT_BOGUS__KEY", "1")])).is_err());
+    }
+
+    #[test]
+    fn the_scripts_variables_never_stop_a_start() {
+        let scripts = [
+            ("GOCHAT_AUTOBAHN_DIR", "/tmp/a"),
+            ("GOCHAT_STACK_DIR", "/tmp/s"),
+            ("GOCHAT_BIN", "/tmp/gochat"),
+            ("GOCHAT_EDGE_KAFKA__BROKERS", "127.0.0.1:9092"),
+        ];
+        let env_vars = std::iter::once(SECRET).chain(scripts);
+        let config = ControlConfig::load(None, env(&env_vars.collect::<Vec<_>>()));
+        assert!(config.is_ok(), "{:?}", config.err());
     }
 
     #[test]

@@ -50,9 +50,9 @@ pub struct EdgeConfig {
     /// Token checking.
     pub auth: EdgeAuthConfig,
     /// Kafka (absent: the embedding process supplies the log, as in standalone).
-    pub kafka: Option<EdgeKafkaConfig>,
+    pub kafka: Option<KafkaConfig>,
     /// Redis (absent: the embedding process supplies the registry).
-    pub redis: Option<EdgeRedisConfig>,
+    pub redis: Option<RedisConfig>,
     /// How long a session entry lives without a heartbeat.
     pub session_ttl_secs: u64,
 }
@@ -125,34 +125,7 @@ pub struct EdgeAuthConfig {
     pub jwt_secret: String,
 }
 
-/// Kafka.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EdgeKafkaConfig {
-    /// `host:port,...`.
-    pub brokers: String,
-    /// Namespace prefix for topics.
-    #[serde(default)]
-    pub topic_prefix: String,
-    /// Create this gateway's downstream topic (one partition per core) at start.
-    #[serde(default = "yes")]
-    pub create_topic: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Redis (session registry, revocation list).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EdgeRedisConfig {
-    /// `redis://host:port`.
-    pub url: String,
-    /// Namespace prefix for keys.
-    #[serde(default)]
-    pub key_prefix: String,
-}
+pub use gochat_proto::settings::{KafkaConfig, RedisConfig};
 
 impl EdgeConfig {
     /// Reads an optional TOML file and applies `GOCHAT_EDGE_*` overrides from `env`.
@@ -160,7 +133,12 @@ impl EdgeConfig {
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let table = gochat_proto::settings::load(path, "GOCHAT_EDGE_", &[], env)?;
+        let rule = gochat_proto::settings::EnvRule {
+            prefix: "GOCHAT_EDGE_",
+            top_level: &["gateway_id", "cores", "pin_cores", "driver", "session_ttl_secs"],
+            others: &[],
+        };
+        let table = gochat_proto::settings::load(path, &rule, env)?;
         let config: Self = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;

@@ -2,8 +2,79 @@
 //! environment overrides `PREFIX` + `SECTION__KEY=value` (values written as in
 //! TOML — numbers, booleans, arrays — anything else taken as a string). The
 //! typed config that the result deserialises into refuses unknown keys.
+//!
+//! Which variables are overrides is decided by their shape, not by a list of
+//! exceptions ([`EnvRule`]): `PREFIX` + `SECTION__KEY` (a double underscore)
+//! always is, so a misspelt key is refused; `PREFIX` + `NAME` without one is
+//! an override only when `NAME` is a top-level key of the config, so the
+//! scripts' and tests' own variables (`GOCHAT_STACK_DIR`, `GOCHAT_BIN`, ...)
+//! can never stop a binary from starting. The Redis and Kafka sections are
+//! shared by every binary ([`RedisConfig`], [`KafkaConfig`]).
 
 use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Redis, as every binary configures it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Prefix for every key (several deployments on one Redis).
+    #[serde(default)]
+    pub key_prefix: String,
+}
+
+/// Kafka, as every binary configures it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port,...`.
+    pub brokers: String,
+    /// Prefix for topic and group names (several deployments on one broker).
+    #[serde(default)]
+    pub topic_prefix: String,
+    /// Create the topics this process uses when missing (with replication 1:
+    /// production provisions its topics and turns this off). `create_topic`
+    /// is accepted too, the gateway's earlier spelling.
+    #[serde(default = "yes", alias = "create_topic")]
+    pub create_topics: bool,
+    /// Idempotent producers (no duplicates from producer retries).
+    #[serde(default = "yes")]
+    pub idempotence: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which environment variables configure a binary.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvRule<'a> {
+    /// Every override starts with it, e.g. `GOCHAT_`.
+    pub prefix: &'a str,
+    /// Keys that may be set without a section (`GOCHAT_SERVICES`), lowercase.
+    pub top_level: &'a [&'a str],
+    /// Longer prefixes that belong to another binary (`GOCHAT_EDGE_` under
+    /// `GOCHAT_`): their variables are never this binary's.
+    pub others: &'a [&'a str],
+}
+
+impl EnvRule<'_> {
+    /// The config path a variable sets, if it is an override.
+    fn path_of(&self, name: &str) -> Option<Vec<String>> {
+        let rest = name.strip_prefix(self.prefix)?;
+        if self.others.iter().any(|o| name.starts_with(o)) {
+            return None;
+        }
+        if rest.contains("__") {
+            return Some(rest.split("__").map(str::to_lowercase).collect());
+        }
+        let key = rest.to_lowercase();
+        self.top_level.contains(&key.as_str()).then(|| vec![key])
+    }
+}
 
 /// Why a config could not be read.
 #[derive(Debug)]
@@ -32,13 +103,11 @@ impl std::fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
-/// Reads `path` (if any) and applies every `prefix…` variable of `env` except
-/// those `ignore` names: an entry ending in `_` ignores every name it starts,
-/// any other entry ignores exactly that name.
+/// Reads `path` (if any) and applies every variable of `env` that `rule`
+/// says is an override.
 pub fn load(
     path: Option<&Path>,
-    prefix: &str,
-    ignore: &[&str],
+    rule: &EnvRule<'_>,
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<toml::Table, SettingsError> {
     let mut table = match path {
@@ -53,20 +122,9 @@ pub fn load(
         None => toml::Table::new(),
     };
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix(prefix) else {
-            continue;
-        };
-        if ignore.iter().any(|i| {
-            if i.ends_with('_') {
-                rest.starts_with(i)
-            } else {
-                rest == *i
-            }
-        }) {
-            continue;
+        if let Some(path) = rule.path_of(&name) {
+            set_path(&mut table, &path, parse_value(&value))?;
         }
-        let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-        set_path(&mut table, &path, parse_value(&value))?;
     }
     Ok(table)
 }
@@ -105,20 +163,45 @@ fn set_path(
 mod tests {
     use super::*;
 
+    const RULE: EnvRule<'static> = EnvRule {
+        prefix: "X_",
+        top_level: &["l", "name"],
+        others: &["X_OTHER_"],
+    };
+
+    fn load_env(env: &[(&str, &str)]) -> toml::Table {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        load(None, &RULE, env).expect("valid")
+    }
+
     #[test]
     fn overrides_nest_and_keep_types() {
-        let env = [
-            ("X_A__B", "5"),
-            ("X_A__C", "text"),
-            ("X_SKIP_ME", "1"),
-            ("OTHER", "1"),
-            ("X_L", "[1, 2]"),
-        ];
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        let table = load(None, "X_", &["SKIP_"], env).expect("valid");
+        let table = load_env(&[("X_A__B", "5"), ("X_A__C", "text"), ("X_L", "[1, 2]")]);
         assert_eq!(table["a"]["b"].as_integer(), Some(5));
         assert_eq!(table["a"]["c"].as_str(), Some("text"));
         assert_eq!(table["l"].as_array().map(Vec::len), Some(2));
-        assert!(!table.contains_key("skip_me") && !table.contains_key("other"));
+    }
+
+    #[test]
+    fn only_sections_and_known_top_level_keys_are_overrides() {
+        let table = load_env(&[
+            ("X_NAME", "n"),
+            ("X_STACK_DIR", "/tmp/x"),
+            ("X_AUTOBAHN_DIR", "/tmp/y"),
+            ("X_OTHER_A__B", "1"),
+            ("OTHER", "1"),
+        ]);
+        assert_eq!(table.len(), 1, "{table:?}");
+        assert_eq!(table["name"].as_str(), Some("n"));
+        // A section override is always one, so a misspelt section reaches the
+        // typed config and is refused there.
+        assert!(load_env(&[("X_TYPO__KEY", "1")]).contains_key("typo"));
+    }
+
+    #[test]
+    fn kafka_accepts_the_gateways_spelling() {
+        let k: KafkaConfig = toml::from_str("brokers = \"b:9092\"\ncreate_topic = false")
+            .expect("valid");
+        assert!(!k.create_topics && k.idempotence);
     }
 }
