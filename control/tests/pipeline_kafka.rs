@@ -260,9 +260,18 @@ async fn seq_survives_redis_flushall_without_reuse() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<()> {
-    // The webhook accepts pushes for everyone but user "fail".
+/// A push webhook that accepts everyone's pushes but the `failing` user's.
+struct FakeWebhook {
+    url: String,
+    /// Refused attempts.
+    calls: Arc<AtomicUsize>,
+    /// The user id whose pushes fail.
+    failing: Arc<std::sync::Mutex<String>>,
+    /// Accepted pushes.
+    received: Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+async fn fake_webhook() -> Result<FakeWebhook> {
     let calls = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(std::sync::Mutex::new(String::new()));
     let received = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
@@ -273,15 +282,8 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
             axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
                 let (calls, failing, received) = (calls.clone(), failing.clone(), received.clone());
                 async move {
-                    let fail = body["user_id"].as_str()
-                        == Some(
-                            failing
-                                .lock()
-                                .map(|f| f.clone())
-                                .unwrap_or_default()
-                                .as_str(),
-                        );
-                    if fail {
+                    let failing = failing.lock().map(|f| f.clone()).unwrap_or_default();
+                    if body["user_id"].as_str() == Some(failing.as_str()) {
                         calls.fetch_add(1, Ordering::SeqCst);
                         return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
                     }
@@ -294,16 +296,26 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
         )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hook = format!("http://{}/push", listener.local_addr()?);
+    let url = format!("http://{}/push", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(FakeWebhook {
+        url,
+        calls,
+        failing,
+        received,
+    })
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<()> {
+    let hook = fake_webhook().await?;
     let mut config = test_config(Backend::Real).await?;
-    config.task.webhook_url = Some(hook);
+    config.task.webhook_url = Some(hook.url.clone());
     let s = start_with(config).await?;
     let alice = s.user("alice").await?;
     let bob = s.user("bob").await?;
     let fail = s.user("fail").await?;
-    if let Ok(mut f) = failing.lock() {
+    if let Ok(mut f) = hook.failing.lock() {
         *f = fail.id.clone();
     }
     s.send(
@@ -330,14 +342,14 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
             .contains("500")
     );
     assert_eq!(
-        calls.load(Ordering::SeqCst),
+        hook.calls.load(Ordering::SeqCst),
         3,
         "three attempts, then the dead-letter topic"
     );
     // Tasks for other users may sit on another partition: wait for bob's too.
     let mut delivered = Vec::new();
     for _ in 0..300 {
-        delivered = received.lock().map(|r| r.clone()).unwrap_or_default();
+        delivered = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
         if !delivered.is_empty() {
             break;
         }

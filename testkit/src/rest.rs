@@ -79,6 +79,11 @@ impl Rest {
         })
     }
 
+    /// `POST` a JSON body without a token (register, login).
+    pub async fn post_anonymous(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        answer(self.http.post(self.url(path)).json(&body).send().await?).await
+    }
+
     /// `GET` as `user`.
     pub async fn get(&self, user: &User, path: &str) -> Result<(u16, Value)> {
         let r = self
@@ -97,6 +102,17 @@ impl Rest {
             .post(self.url(path))
             .bearer_auth(&user.token)
             .json(&body)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    /// `DELETE` as `user`.
+    pub async fn delete(&self, user: &User, path: &str) -> Result<(u16, Value)> {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(&user.token)
             .send()
             .await?;
         answer(r).await

@@ -2,7 +2,7 @@
 //! embedded engines or on the dev stack, with fresh databases and namespaces
 //! so tests run in parallel. The REST client and the dev-stack reader come
 //! from the shared test kit.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_macros)]
 
 use std::ops::Deref;
 
@@ -46,6 +46,31 @@ pub fn kafka_brokers() -> Result<String> {
 use gochat_control::config::{AuthConfig, ControlConfig, KafkaConfig, RedisConfig};
 use gochat_control::{ControlListeners, Running, start};
 use tokio_util::sync::CancellationToken;
+
+/// Runs each named scenario `fn(TestServer) -> Result<()>` as two tests, on
+/// the embedded engines (`embedded::name`) and on the dev stack (`real::name`).
+macro_rules! on_both {
+    ($($name:ident),*) => {
+        mod embedded {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> Result<()> { super::$name(start_server(Backend::Embedded).await?).await })*
+        }
+        mod real {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() -> Result<()> { super::$name(start_server(Backend::Real).await?).await })*
+        }
+    };
+}
+
+/// The 1:1 conversation id of two users given as decimal strings.
+pub fn cid(a: &str, b: &str) -> String {
+    gochat_proto::ids::single_conversation_id(
+        gochat_proto::ids::Id(a.parse().unwrap_or(0)),
+        gochat_proto::ids::Id(b.parse().unwrap_or(0)),
+    )
+}
 
 /// Which engines a test server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

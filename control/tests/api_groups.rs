@@ -1,0 +1,235 @@
+//! Groups (system messages, mentions), uploads and admin push, operations
+//! endpoints, and the services split over gRPC, end to end against both
+//! engine sets like `api.rs`.
+
+#[macro_use]
+mod support;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use support::{Backend, TestServer, cid, start_server};
+
+async fn groups_post_system_messages_and_mentions(s: TestServer) -> Result<()> {
+    let owner = s.user("owner").await?;
+    let m1 = s.user("mem1").await?;
+    let m2 = s.user("mem2").await?;
+    let (_, group) = s
+        .post(
+            &owner,
+            "/groups",
+            json!({"name":"team","member_ids":[m1.id]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(group["member_count"], 2);
+    assert_eq!(
+        group["conversation_id"].as_str(),
+        Some(format!("g{gid}").as_str())
+    );
+    let (status, _) = s
+        .post(
+            &m1,
+            &format!("/groups/{gid}/members"),
+            json!({"user_ids":[m2.id]}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (_, members) = s.get(&m2, &format!("/groups/{gid}/members")).await?;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        s.post(&m2, &format!("/groups/{gid}/members/{}", m1.id), json!({}))
+            .await?
+            .0,
+        405
+    );
+    let m1_path = format!("/groups/{gid}/members/{}", m1.id);
+    let removed = s.delete(&m2, &m1_path).await?.0;
+    assert_eq!(removed, 403, "members cannot remove members");
+    let (status, _) = s.send(&m1, json!({"client_msg_id":"at","group_id":gid,"content":"hey @[user_id:x]","mentions":[m2.id]})).await?;
+    assert_eq!(status, 200);
+    let (_, mentions) = s.get(&m2, "/mentions").await?;
+    assert_eq!(mentions["mentions"].as_array().map(Vec::len), Some(1));
+    let (_, list) = s.get(&m2, "/conversations").await?;
+    assert_eq!(list["conversations"][0]["unread_mentions"], 1);
+    let m2_path = format!("/groups/{gid}/members/{}", m2.id);
+    assert_eq!(s.delete(&m2, &m2_path).await?.0, 204);
+    let (_, page) = s
+        .get(
+            &owner,
+            &format!("/conversations/g{gid}/messages?after_seq=0"),
+        )
+        .await?;
+    let kinds: Vec<&str> = page["messages"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|m| m["message_type"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        kinds,
+        vec!["system_group", "system_group", "text", "system_group"]
+    );
+    assert_eq!(page["messages"][0]["from_user_id"], "0");
+    assert_eq!(
+        s.get(&m2, &format!("/conversations/g{gid}/messages"))
+            .await?
+            .0,
+        403,
+        "gone means gone"
+    );
+    Ok(())
+}
+
+async fn health_and_metrics(s: TestServer) -> Result<()> {
+    assert_eq!(
+        s.http
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await?
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.http
+            .get(format!("{}/readyz", s.base))
+            .send()
+            .await?
+            .status(),
+        200
+    );
+    let metrics = s.http.get(format!("{}/metrics", s.base)).send().await?;
+    assert_eq!(metrics.status(), 200);
+    Ok(())
+}
+
+async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
+    let admin = s.user("admin").await?;
+    let bob = s.user("bob").await?;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x89PNG fake".to_vec()).file_name("cat.png"),
+    );
+    let r = s
+        .http
+        .post(s.url("/uploads"))
+        .bearer_auth(&bob.token)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await?;
+    assert_eq!(
+        (up["size"].as_u64(), up["mime_type"].as_str()),
+        (Some(9), Some("image/png"))
+    );
+    let url = up["url"].as_str().unwrap_or_default().to_owned();
+    let fetched = s.http.get(format!("{}{url}", s.base)).send().await?;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await?.as_ref(), b"\x89PNG fake");
+    assert_eq!(
+        s.http
+            .get(format!("{}/media/..%2Fsecret", s.base))
+            .send()
+            .await?
+            .status(),
+        404
+    );
+
+    assert_eq!(
+        s.post(
+            &bob,
+            "/admin/push",
+            json!({"all":true,"title":"t","content":"c"})
+        )
+        .await?
+        .0,
+        403
+    );
+    let (status, _) = s
+        .post(
+            &admin,
+            "/admin/push",
+            json!({"user_ids":[bob.id],"title":"Maintenance","content":"tonight","category":"ops"}),
+        )
+        .await?;
+    assert_eq!(status, 202);
+    let system = cid("0", &bob.id);
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        let (status, page) = s
+            .get(
+                &bob,
+                &format!("/conversations/{system}/messages?after_seq=0"),
+            )
+            .await?;
+        if status == 200 && page["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            found = page["messages"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (
+            found["message_type"].as_str(),
+            found["from_user_id"].as_str(),
+            found["content"].as_str()
+        ),
+        (Some("system"), Some("0"), Some("tonight"))
+    );
+    Ok(())
+}
+
+on_both!(groups_post_system_messages_and_mentions, health_and_metrics);
+
+mod extra {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uploads_and_admin_push_embedded() -> Result<()> {
+        super::uploads_and_admin_push(start_server(Backend::Embedded).await?).await
+    }
+
+    /// repo in one process, logic + task in another, talking gRPC.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_services_talk_grpc() -> Result<()> {
+        use gochat_control::config::{Service, parse_services};
+        let mut repo_config = support::test_config(Backend::Real).await?;
+        repo_config.services = [Service::Repo].into_iter().collect();
+        let repo = support::start_with(repo_config.clone()).await?;
+        let grpc = repo
+            .running
+            .as_ref()
+            .and_then(|r| r.grpc_addr)
+            .ok_or_else(|| anyhow::anyhow!("grpc addr"))?;
+        let mut logic_config = repo_config;
+        logic_config.services = parse_services("logic,task")?;
+        logic_config.grpc.repo_endpoint = Some(format!("http://{grpc}"));
+        let s = support::start_with(logic_config).await?;
+        let alice = s.user("alice").await?;
+        let bob = s.user("bob").await?;
+        let (status, ack) = s
+            .send(
+                &alice,
+                json!({"client_msg_id":"g1","to_user_id":bob.id,"content":"via grpc"}),
+            )
+            .await?;
+        assert_eq!((status, ack["seq_id"].as_i64()), (200, Some(1)), "{ack}");
+        let (_, page) = s
+            .get(
+                &bob,
+                &format!("/conversations/{}/messages", cid(&alice.id, &bob.id)),
+            )
+            .await?;
+        assert_eq!(page["messages"][0]["content"], "via grpc");
+        assert_eq!(
+            repo.http
+                .get(format!("{}/readyz", repo.base))
+                .send()
+                .await?
+                .status(),
+            200
+        );
+        Ok(())
+    }
+}
