@@ -45,9 +45,12 @@ pub enum StartError {
     /// Kafka.
     #[error("kafka: {0}")]
     Bus(#[from] BusError),
-    /// Anything else at start.
-    #[error("{0}")]
-    Other(String),
+    /// A listener could not say where it is bound.
+    #[error("listener: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The push provider could not be set up.
+    #[error("push provider: {0}")]
+    Push(#[source] crate::task::TaskError),
 }
 
 /// Sockets bound by the caller (the binary, or a test on port 0).
@@ -213,7 +216,7 @@ fn start_task(
 ) -> Result<Arc<TaskService>, StartError> {
     let push: Arc<dyn PushProvider> = match &config.task.webhook_url {
         Some(url) => Arc::new(
-            WebhookProvider::new(url.clone()).map_err(|e| StartError::Other(e.to_string()))?,
+            WebhookProvider::new(url.clone()).map_err(StartError::Push)?,
         ),
         None => Arc::new(LogProvider),
     };
@@ -260,7 +263,7 @@ fn serve_http(
 ) -> Result<SocketAddr, StartError> {
     let addr = listener
         .local_addr()
-        .map_err(|e| StartError::Other(e.to_string()))?;
+        .map_err(StartError::Listener)?;
     let token = shutdown.clone();
     tasks.spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
@@ -299,7 +302,7 @@ fn serve_grpc(
 ) -> Result<SocketAddr, StartError> {
     let addr = listener
         .local_addr()
-        .map_err(|e| StartError::Other(e.to_string()))?;
+        .map_err(StartError::Listener)?;
     let token = shutdown.clone();
     tasks.spawn(async move {
         // Small request/reply calls: Nagle's delay would only add latency.
