@@ -9,16 +9,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use gochat_proto::ids::Id;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
-use super::{ApiResult, ApiState};
+use super::{ApiResult, ApiState, ErrorBody};
 use crate::logic::{NewAccount, ProfilePatch, UserProfile};
 use crate::repo::User;
 
 /// A profile as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Profile {
+    #[schema(value_type = String)]
     user_id: Id,
     username: String,
     nickname: String,
@@ -53,19 +54,43 @@ fn profiles(users: Vec<User>) -> Vec<Profile> {
     users.into_iter().map(Profile::from).collect()
 }
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// 3 to 32 letters, digits, `_`, `.` or `-`.
     username: String,
+    /// 8 to 128 bytes.
     password: String,
+    /// At most 50 characters; empty when absent.
     #[serde(default)]
     nickname: Option<String>,
 }
 
+/// The account just made.
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    #[schema(value_type = String)]
+    user_id: Id,
+    username: String,
+    nickname: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "accounts",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = Registered),
+        (status = 400, description = "A username, password or nickname out of the rules", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Registered>)> {
     let user = s
         .logic
         .register(NewAccount {
@@ -76,52 +101,110 @@ pub async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"user_id": Id(user.user_id), "username": user.username, "nickname": user.nickname}),
-        ),
+        Json(Registered {
+            user_id: Id(user.user_id),
+            username: user.username,
+            nickname: user.nickname,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
     password: String,
+    /// The device the token is for, 1 to 64 characters (default `"default"`).
     #[serde(default)]
     device_id: Option<String>,
 }
 
+/// A bearer token.
+#[derive(Serialize, ToSchema)]
+pub struct LoggedIn {
+    /// Opaque; send as `Authorization: Bearer <token>`.
+    token: String,
+    #[schema(value_type = String)]
+    user_id: Id,
+    /// When the token expires, ms since the epoch.
+    expires_at: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = LoggedIn),
+        (status = 400, description = "A bad device_id", body = ErrorBody),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<LoginBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoggedIn>> {
     let session = s
         .logic
         .login(&body.username, body.password, body.device_id)
         .await?;
-    Ok(Json(
-        json!({"token": session.token, "user_id": session.user_id, "expires_at": session.expires_at}),
-    ))
+    Ok(Json(LoggedIn {
+        token: session.token,
+        user_id: session.user_id,
+        expires_at: session.expires_at,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 204, description = "The calling token is revoked"))
+)]
 pub async fn logout(State(s): State<ApiState>, user: AuthUser) -> ApiResult<StatusCode> {
     s.logic.logout(&user.claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "accounts",
+    operation_id = "get_me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's profile", body = Profile))
+)]
 pub async fn me(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Profile>> {
     Ok(Json(s.logic.my_profile(user.id).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Profile fields to change; absent ones stay.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    /// At most 50 characters, no control characters.
     #[serde(default)]
     nickname: Option<String>,
+    /// Empty, an http(s) URL or a path starting with `/`; at most 255 bytes.
     #[serde(default)]
     avatar_url: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    tag = "accounts",
+    operation_id = "update_me",
+    security(("bearer" = [])),
+    request_body = ProfileBody,
+    responses(
+        (status = 200, description = "The updated profile", body = Profile),
+        (status = 400, description = "A nickname or avatar_url out of the rules", body = ErrorBody),
+    )
+)]
 pub async fn update_me(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -134,16 +217,45 @@ pub async fn update_me(
     Ok(Json(s.logic.update_profile(user.id, patch).await?.into()))
 }
 
+/// Users found by a search.
+#[derive(Serialize, ToSchema)]
+pub struct Users {
+    users: Vec<Profile>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("q" = String, Query, description = "A username prefix")),
+    responses(
+        (status = 200, description = "Users whose username starts with q, by username, at most 50", body = Users),
+        (status = 400, description = "q is missing or empty", body = ErrorBody),
+    )
+)]
 pub async fn search_users(
     State(s): State<ApiState>,
     _user: AuthUser,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Users>> {
     let prefix = q.get("q").map(String::as_str).unwrap_or_default();
     let users = profiles(s.logic.search_users(prefix).await?);
-    Ok(Json(json!({"users": users})))
+    Ok(Json(Users { users }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "A decimal user id")),
+    responses(
+        (status = 200, description = "The profile, with `online` when the session registry answered", body = Profile),
+        (status = 400, description = "user_id is not a decimal id", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn get_user(
     State(s): State<ApiState>,
     _user: AuthUser,
@@ -153,12 +265,27 @@ pub async fn get_user(
     Ok(Json(s.logic.user_profile(id).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Another user.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserRef {
+    #[schema(value_type = String)]
     user_id: Id,
 }
 
+#[utoipa::path(
+    post,
+    path = "/friends",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = UserRef,
+    responses(
+        (status = 201, description = "Friends now (also when they were already)"),
+        (status = 400, description = "That is the caller", body = ErrorBody),
+        (status = 403, description = "The target blocked the caller", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn add_friend(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -168,11 +295,35 @@ pub async fn add_friend(
     Ok(StatusCode::CREATED)
 }
 
-pub async fn list_friends(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let friends = profiles(s.logic.friends(user.id).await?);
-    Ok(Json(json!({"friends": friends})))
+/// The caller's friends.
+#[derive(Serialize, ToSchema)]
+pub struct Friends {
+    friends: Vec<Profile>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/friends",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's friends", body = Friends))
+)]
+pub async fn list_friends(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Friends>> {
+    let friends = profiles(s.logic.friends(user.id).await?);
+    Ok(Json(Friends { friends }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/friends/{user_id}",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "A decimal user id")),
+    responses(
+        (status = 204, description = "Not friends (any more)"),
+        (status = 400, description = "user_id is not a decimal id", body = ErrorBody),
+    )
+)]
 pub async fn remove_friend(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -183,6 +334,18 @@ pub async fn remove_friend(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/blocks",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = UserRef,
+    responses(
+        (status = 201, description = "Blocked: the target's sends to the caller get `forbidden`"),
+        (status = 400, description = "That is the caller", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn add_block(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -192,6 +355,17 @@ pub async fn add_block(
     Ok(StatusCode::CREATED)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/blocks/{user_id}",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "A decimal user id")),
+    responses(
+        (status = 204, description = "Not blocked (any more)"),
+        (status = 400, description = "user_id is not a decimal id", body = ErrorBody),
+    )
+)]
 pub async fn remove_block(
     State(s): State<ApiState>,
     user: AuthUser,

@@ -6,43 +6,88 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use gochat_proto::frames::{AckFrame, ErrorCode, SendFrame};
+use gochat_proto::frames::{AckFrame, ErrorCode, MessageFrame, SendFrame};
 use gochat_proto::ids::Id;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser};
-use super::{ApiError, ApiResult, ApiState};
+use super::{ApiError, ApiResult, ApiState, ErrorBody};
 use crate::logic::{HistoryQuery, message_frame};
 use crate::repo::ConversationSummary;
 
-fn summary_json(c: &ConversationSummary) -> Value {
-    let mut v = json!({
-        "conversation_id": c.conversation_id,
-        "type": c.kind,
-        "name": c.name,
-        "last_seq_id": c.last_seq_id,
-        "read_seq_id": c.read_seq_id,
-        "unread": c.unread,
-        "unread_mentions": c.unread_mentions,
-    });
-    if c.kind == "group" {
-        v["group_id"] = json!(Id(c.group_id));
-    } else {
-        v["peer_user_id"] = json!(Id(c.peer_user_id));
-        v["peer_read_seq_id"] = json!(c.peer_read_seq_id);
-    }
-    if let Some(m) = &c.last_message {
-        v["last_message"] = json!(message_frame(m));
-    }
-    v
+/// One of the caller's conversations. Message objects are described in
+/// docs/protocol.md §3.3 (the `message` frame without `type`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Conversation)]
+pub struct ConversationEntry {
+    conversation_id: String,
+    /// `single` or `group`.
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    last_seq_id: i64,
+    read_seq_id: i64,
+    unread: i64,
+    unread_mentions: i64,
+    /// Group conversations only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    group_id: Option<Id>,
+    /// 1:1 conversations only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    peer_user_id: Option<Id>,
+    /// 1:1 conversations only: how far the peer has read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_read_seq_id: Option<i64>,
+    /// Absent in a conversation without messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    last_message: Option<MessageFrame>,
 }
 
-pub async fn list(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
+impl From<ConversationSummary> for ConversationEntry {
+    fn from(c: ConversationSummary) -> Self {
+        let group = c.kind == "group";
+        Self {
+            conversation_id: c.conversation_id,
+            kind: c.kind,
+            name: c.name,
+            last_seq_id: c.last_seq_id,
+            read_seq_id: c.read_seq_id,
+            unread: c.unread,
+            unread_mentions: c.unread_mentions,
+            group_id: group.then_some(Id(c.group_id)),
+            peer_user_id: (!group).then_some(Id(c.peer_user_id)),
+            peer_read_seq_id: (!group).then_some(c.peer_read_seq_id),
+            last_message: c.last_message.as_ref().map(message_frame),
+        }
+    }
+}
+
+/// The caller's conversations.
+#[derive(Serialize, ToSchema)]
+pub struct Conversations {
+    conversations: Vec<ConversationEntry>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "conversations",
+    operation_id = "list_conversations",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's conversations, newest first", body = Conversations))
+)]
+pub async fn list(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Conversations>> {
     let conversations = s.logic.conversations(user.id).await?;
-    Ok(Json(
-        json!({"conversations": conversations.iter().map(summary_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Conversations {
+        conversations: conversations
+            .into_iter()
+            .map(ConversationEntry::from)
+            .collect(),
+    }))
 }
 
 fn query_number(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64>> {
@@ -59,12 +104,41 @@ fn query_number(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64
         .transpose()
 }
 
+/// A page of history, ascending by seq.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// Message objects (docs/protocol.md §3.3).
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<MessageFrame>,
+    /// More messages lie beyond this page in the direction asked.
+    has_more: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/conversations/{cid}/messages",
+    tag = "conversations",
+    operation_id = "history",
+    security(("bearer" = [])),
+    params(
+        ("cid" = String, Path, description = "A conversation id"),
+        ("after_seq" = Option<i64>, Query, minimum = 0, description = "Messages with seq above this"),
+        ("before_seq" = Option<i64>, Query, minimum = 0, description = "The messages just below this (the default: the newest)"),
+        ("limit" = Option<i64>, Query, minimum = 0, description = "Page size, clamped to 1..=200 (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "A page of messages, ascending", body = HistoryPage),
+        (status = 400, description = "A bad conversation id or parameter, an unknown parameter, or both after_seq and before_seq", body = ErrorBody),
+        (status = 403, description = "The caller may not read this conversation", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+    )
+)]
 pub async fn history(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(cid): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HistoryPage>> {
     if let Some(unknown) = q
         .keys()
         .find(|k| !matches!(k.as_str(), "after_seq" | "before_seq" | "limit"))
@@ -79,19 +153,37 @@ pub async fn history(
         before_seq: query_number(&q, "before_seq")?,
         limit: query_number(&q, "limit")?,
     };
-    let messages = s.logic.history(user.id, &cid, query).await?;
-    let frames: Vec<_> = messages.messages.iter().map(message_frame).collect();
-    Ok(Json(
-        json!({"messages": frames, "has_more": messages.has_more}),
-    ))
+    let page = s.logic.history(user.id, &cid, query).await?;
+    Ok(Json(HistoryPage {
+        messages: page.messages.iter().map(message_frame).collect(),
+        has_more: page.has_more,
+    }))
 }
 
-#[derive(Deserialize)]
+/// How far the caller has read.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadBody {
+    /// The last seq read; the cursor never moves backwards.
+    #[schema(minimum = 0)]
     seq_id: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{cid}/read",
+    tag = "conversations",
+    operation_id = "mark_read",
+    security(("bearer" = [])),
+    params(("cid" = String, Path, description = "A conversation id")),
+    request_body = ReadBody,
+    responses(
+        (status = 204, description = "The read cursor is at seq_id or beyond"),
+        (status = 400, description = "A bad conversation id or a negative seq_id", body = ErrorBody),
+        (status = 403, description = "The caller may not read this conversation", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+    )
+)]
 pub async fn read(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -102,17 +194,49 @@ pub async fn read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn mentions(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    let mentions: Vec<_> = s
-        .logic
-        .mentions(user.id)
-        .await?
-        .iter()
-        .map(message_frame)
-        .collect();
-    Ok(Json(json!({"mentions": mentions})))
+/// Unread messages that mention the caller.
+#[derive(Serialize, ToSchema)]
+pub struct Mentions {
+    /// Message objects (docs/protocol.md §3.3), newest first.
+    #[schema(value_type = Vec<Object>)]
+    mentions: Vec<MessageFrame>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/mentions",
+    tag = "conversations",
+    operation_id = "mentions",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Unread mentions of the caller", body = Mentions))
+)]
+pub async fn mentions(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Mentions>> {
+    let stored = s.logic.mentions(user.id).await?;
+    Ok(Json(Mentions {
+        mentions: stored.iter().map(message_frame).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/messages",
+    tag = "conversations",
+    operation_id = "send_message",
+    security(("bearer" = [])),
+    request_body(
+        content = Object,
+        description = "A `send` frame without `type` (docs/protocol.md §3.2): \
+            client_msg_id, to_user_id or group_id, message_type, content, metadata, mentions"
+    ),
+    responses(
+        (status = 200, description = "The `ack` object (docs/protocol.md §3.3), also for a repeated client_msg_id", body = Object),
+        (status = 400, description = "The frame breaks a rule", body = ErrorBody),
+        (status = 403, description = "The caller may not send there (blocked, not a member)", body = ErrorBody),
+        (status = 404, description = "No such recipient", body = ErrorBody),
+        (status = 413, description = "The content is over the message size limit", body = ErrorBody),
+        (status = 429, description = "Over the send rate; slow down", body = ErrorBody),
+    )
+)]
 pub async fn send(
     State(s): State<ApiState>,
     user: AuthUser,

@@ -7,125 +7,264 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use gochat_proto::ids::{Id, group_conversation_id};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
-use super::{ApiResult, ApiState};
+use super::{ApiResult, ApiState, ErrorBody};
 use crate::logic::{GroupEdit, MemberRole, NewGroup};
-use crate::repo::Group;
+use crate::repo::{Group, Member};
 
-fn group_json(g: &Group) -> Value {
-    json!({
-        "group_id": Id(g.group_id),
-        "conversation_id": group_conversation_id(Id(g.group_id)),
-        "name": g.name,
-        "owner_id": Id(g.owner_id),
-        "member_count": g.member_count,
-        "announcement": g.announcement,
-        "avatar_url": g.avatar_url,
-        "created_at": g.created_at,
-    })
+/// A group as clients see it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Group)]
+pub struct GroupView {
+    #[schema(value_type = String)]
+    group_id: Id,
+    /// The group's conversation, for history and sends.
+    conversation_id: String,
+    name: String,
+    #[schema(value_type = String)]
+    owner_id: Id,
+    member_count: i64,
+    announcement: String,
+    avatar_url: String,
+    /// ms since the epoch.
+    created_at: i64,
 }
 
-#[derive(Deserialize)]
+impl From<Group> for GroupView {
+    fn from(g: Group) -> Self {
+        Self {
+            group_id: Id(g.group_id),
+            conversation_id: group_conversation_id(Id(g.group_id)),
+            name: g.name,
+            owner_id: Id(g.owner_id),
+            member_count: g.member_count,
+            announcement: g.announcement,
+            avatar_url: g.avatar_url,
+            created_at: g.created_at,
+        }
+    }
+}
+
+/// A new group.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBody {
+pub struct NewGroupBody {
+    /// 1 to 50 characters.
     name: String,
+    /// Members besides the creator, at most 500.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     member_ids: Vec<Id>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/groups",
+    tag = "groups",
+    operation_id = "create_group",
+    security(("bearer" = [])),
+    request_body = NewGroupBody,
+    responses(
+        (status = 201, description = "The group; the caller is its owner", body = GroupView),
+        (status = 400, description = "A name or member list out of the rules", body = ErrorBody),
+        (status = 404, description = "A member_id names no user", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(s): State<ApiState>,
     user: AuthUser,
-    ApiJson(body): ApiJson<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(body): ApiJson<NewGroupBody>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
     let group = NewGroup {
         name: body.name,
         member_ids: body.member_ids,
     };
     let created = s.logic.create_group(user.id, group).await?;
-    Ok((StatusCode::CREATED, Json(group_json(&created))))
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
+/// Groups.
+#[derive(Serialize, ToSchema)]
+pub struct Groups {
+    groups: Vec<GroupView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/groups",
+    tag = "groups",
+    operation_id = "list_groups",
+    security(("bearer" = [])),
+    params(("q" = Option<String>, Query, description = "Find groups whose name contains q instead of listing the caller's")),
+    responses((status = 200, description = "The caller's groups, or the groups matching q", body = Groups))
+)]
 pub async fn list(
     State(s): State<ApiState>,
     user: AuthUser,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Groups>> {
     let groups = s
         .logic
         .groups(user.id, q.get("q").map(String::as_str))
         .await?;
-    Ok(Json(
-        json!({"groups": groups.iter().map(group_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Groups {
+        groups: groups.into_iter().map(GroupView::from).collect(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/groups/{group_id}",
+    tag = "groups",
+    operation_id = "get_group",
+    security(("bearer" = [])),
+    params(("group_id" = String, Path, description = "A decimal group id")),
+    responses(
+        (status = 200, description = "The group", body = GroupView),
+        (status = 400, description = "group_id is not a decimal id", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<ApiState>,
     _user: AuthUser,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupView>> {
     let id = parse_id(&raw, "group_id")?;
-    Ok(Json(group_json(&s.logic.group(id).await?)))
+    Ok(Json(s.logic.group(id).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Group fields to change; absent ones stay.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PatchBody {
+pub struct GroupPatchBody {
+    /// 1 to 50 characters.
     #[serde(default)]
     name: Option<String>,
+    /// Up to 4096 bytes.
     #[serde(default)]
     announcement: Option<String>,
+    /// Up to 255 bytes.
     #[serde(default)]
     avatar_url: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/groups/{group_id}",
+    tag = "groups",
+    operation_id = "update_group",
+    security(("bearer" = [])),
+    params(("group_id" = String, Path, description = "A decimal group id")),
+    request_body = GroupPatchBody,
+    responses(
+        (status = 200, description = "The updated group", body = GroupView),
+        (status = 400, description = "A bad group_id or a field out of the rules", body = ErrorBody),
+        (status = 403, description = "Only the owner or an admin may edit", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(raw): Path<String>,
-    ApiJson(body): ApiJson<PatchBody>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(body): ApiJson<GroupPatchBody>,
+) -> ApiResult<Json<GroupView>> {
     let id = parse_id(&raw, "group_id")?;
     let edit = GroupEdit {
         name: body.name,
         announcement: body.announcement,
         avatar_url: body.avatar_url,
     };
-    Ok(Json(group_json(
-        &s.logic.update_group(user.id, id, edit).await?,
-    )))
+    Ok(Json(s.logic.update_group(user.id, id, edit).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Users to add.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
+    /// 1 to 500 user ids.
+    #[schema(value_type = Vec<String>)]
     user_ids: Vec<Id>,
 }
 
+/// Who was added.
+#[derive(Serialize, ToSchema)]
+pub struct Invited {
+    /// The users who were not members already.
+    #[schema(value_type = Vec<String>)]
+    added_user_ids: Vec<Id>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/groups/{group_id}/members",
+    tag = "groups",
+    operation_id = "invite_members",
+    security(("bearer" = [])),
+    params(("group_id" = String, Path, description = "A decimal group id")),
+    request_body = InviteBody,
+    responses(
+        (status = 200, description = "Added; the group gets a `system_group` message", body = Invited),
+        (status = 400, description = "A bad group_id or list of ids", body = ErrorBody),
+        (status = 403, description = "The caller is not a member", body = ErrorBody),
+        (status = 404, description = "No such group, or a user_id names no user", body = ErrorBody),
+    )
+)]
 pub async fn invite(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<InviteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Invited>> {
     let id = parse_id(&raw, "group_id")?;
-    let added = s.logic.invite(user.id, id, &body.user_ids).await?;
-    Ok(Json(json!({"added_user_ids": added})))
+    let added_user_ids = s.logic.invite(user.id, id, &body.user_ids).await?;
+    Ok(Json(Invited { added_user_ids }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/groups/{group_id}/join",
+    tag = "groups",
+    operation_id = "join_group",
+    security(("bearer" = [])),
+    params(("group_id" = String, Path, description = "A decimal group id")),
+    responses(
+        (status = 200, description = "The group after joining; a `system_group` message", body = GroupView),
+        (status = 400, description = "group_id is not a decimal id", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    )
+)]
 pub async fn join(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupView>> {
     let id = parse_id(&raw, "group_id")?;
-    Ok(Json(group_json(&s.logic.join(user.id, id).await?)))
+    Ok(Json(s.logic.join(user.id, id).await?.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/groups/{group_id}/members/{user_id}",
+    tag = "groups",
+    operation_id = "remove_member",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = String, Path, description = "A decimal group id"),
+        ("user_id" = String, Path, description = "The member: the caller to leave, another to remove"),
+    ),
+    responses(
+        (status = 204, description = "Left or removed; a `system_group` message"),
+        (status = 400, description = "An id is not a decimal id", body = ErrorBody),
+        (status = 403, description = "Only the owner or an admin may remove members of lower rank", body = ErrorBody),
+        (status = 404, description = "No such group, or the user is not a member", body = ErrorBody),
+        (status = 409, description = "The owner cannot leave or be removed", body = ErrorBody),
+    )
+)]
 pub async fn remove_member(
     State(s): State<ApiState>,
     user: AuthUser,
@@ -137,21 +276,56 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A member and their role.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Member)]
+pub struct MemberView {
+    #[schema(value_type = String)]
+    user_id: Id,
+    /// `owner`, `admin` or `member`.
+    role: &'static str,
+    /// ms since the epoch.
+    joined_at: i64,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        Self {
+            user_id: Id(m.user_id),
+            role: MemberRole::of(m.role).as_str(),
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+/// A group's members.
+#[derive(Serialize, ToSchema)]
+pub struct Members {
+    members: Vec<MemberView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/groups/{group_id}/members",
+    tag = "groups",
+    operation_id = "list_members",
+    security(("bearer" = [])),
+    params(("group_id" = String, Path, description = "A decimal group id")),
+    responses(
+        (status = 200, description = "The members", body = Members),
+        (status = 400, description = "group_id is not a decimal id", body = ErrorBody),
+        (status = 403, description = "The caller is not a member", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    )
+)]
 pub async fn members(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Members>> {
     let id = parse_id(&raw, "group_id")?;
-    let members: Vec<Value> = s
-        .logic
-        .members(user.id, id)
-        .await?
-        .into_iter()
-        .map(|m| {
-            let role = MemberRole::of(m.role).as_str();
-            json!({"user_id": Id(m.user_id), "role": role, "joined_at": m.joined_at})
-        })
-        .collect();
-    Ok(Json(json!({"members": members})))
+    let members = s.logic.members(user.id, id).await?;
+    Ok(Json(Members {
+        members: members.into_iter().map(MemberView::from).collect(),
+    }))
 }

@@ -1,24 +1,30 @@
 //! The REST API of docs/protocol.md on axum, plus `/healthz`, `/readyz`, `/metrics`
 //! and `/media/*`. Handlers parse, call [`Logic`] and shape the JSON; every
 //! error leaves through [`ApiError`], the one place where logic errors become
-//! HTTP statuses and `{"error":{"code","message"}}` bodies.
+//! HTTP statuses and `{"error":{"code","message"}}` bodies. Every route is
+//! registered from its handler's `#[utoipa::path]`, which also makes it part
+//! of the OpenAPI document (`openapi.rs`).
 
 mod accounts;
 mod conversations;
 mod extract;
 mod groups;
+mod openapi;
 mod ops;
 mod web;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
+use axum::{Extension, Router};
 use gochat_proto::frames::ErrorCode;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Logic, LogicError};
 pub use extract::AuthUser;
@@ -69,6 +75,24 @@ impl From<LogicError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The protocol error code (docs/protocol.md §2.1): `bad_request`,
+    /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
+    /// `rate_limited` or `internal`.
+    #[schema(value_type = String, example = "not_found")]
+    code: ErrorCode,
+    /// For people, not for matching: the wording may change.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = if self.retryable {
@@ -77,7 +101,12 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         };
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         (status, axum::Json(body)).into_response()
     }
 }
@@ -93,51 +122,48 @@ pub fn ops_router(readiness: Arc<Readiness>) -> Router {
         .route("/metrics", get(ops::metrics))
 }
 
-/// The whole HTTP surface of the logic service.
+/// The whole HTTP surface of the logic service, and its OpenAPI document
+/// at `/api/v1/openapi.json`. One `routes!` per path: the macro reads the path
+/// from the handlers' annotations, and every handler of a call must share it.
 pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -> Router {
-    let api = Router::new()
-        .route("/auth/register", post(accounts::register))
-        .route("/auth/login", post(accounts::login))
-        .route("/auth/logout", post(accounts::logout))
-        .route("/users/me", get(accounts::me).patch(accounts::update_me))
-        .route("/users", get(accounts::search_users))
-        .route("/users/{user_id}", get(accounts::get_user))
-        .route(
-            "/friends",
-            post(accounts::add_friend).get(accounts::list_friends),
-        )
-        .route("/friends/{user_id}", delete(accounts::remove_friend))
-        .route("/blocks", post(accounts::add_block))
-        .route("/blocks/{user_id}", delete(accounts::remove_block))
-        .route("/groups", post(groups::create).get(groups::list))
-        .route("/groups/{group_id}", get(groups::get).patch(groups::update))
-        .route(
-            "/groups/{group_id}/members",
-            post(groups::invite).get(groups::members),
-        )
-        .route("/groups/{group_id}/join", post(groups::join))
-        .route(
-            "/groups/{group_id}/members/{user_id}",
-            delete(groups::remove_member),
-        )
-        .route("/conversations", get(conversations::list))
-        .route("/conversations/{cid}/messages", get(conversations::history))
-        .route("/conversations/{cid}/read", post(conversations::read))
-        .route("/mentions", get(conversations::mentions))
-        .route("/messages", post(conversations::send))
-        .route("/admin/push", post(ops::admin_push))
-        .route("/client/config", get(web::client_config))
+    let api = OpenApiRouter::new()
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::me, accounts::update_me))
+        .routes(routes!(accounts::search_users))
+        .routes(routes!(accounts::get_user))
+        .routes(routes!(accounts::add_friend, accounts::list_friends))
+        .routes(routes!(accounts::remove_friend))
+        .routes(routes!(accounts::add_block))
+        .routes(routes!(accounts::remove_block))
+        .routes(routes!(groups::create, groups::list))
+        .routes(routes!(groups::get, groups::update))
+        .routes(routes!(groups::invite, groups::members))
+        .routes(routes!(groups::join))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(conversations::list))
+        .routes(routes!(conversations::history))
+        .routes(routes!(conversations::read))
+        .routes(routes!(conversations::mentions))
+        .routes(routes!(conversations::send))
+        .routes(routes!(ops::admin_push))
+        .routes(routes!(web::client_config))
+        .routes(routes!(openapi::document))
         .layer(DefaultBodyLimit::max(max_body_bytes));
-    let uploads = Router::new()
-        .route("/uploads", post(ops::upload))
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(ops::upload))
         .layer(DefaultBodyLimit::max(max_upload_bytes));
-    Router::new()
+    let (routes, doc) = OpenApiRouter::with_openapi(openapi::base())
         .nest("/api/v1", api.merge(uploads))
-        .route("/media/{name}", get(ops::media))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .routes(routes!(ops::media))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    routes
         .fallback(web::asset)
+        .layer(Extension(Arc::new(openapi::finish(doc))))
         .layer(axum::middleware::from_fn(ops::count_requests))
         .with_state(state)
 }

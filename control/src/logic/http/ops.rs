@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use gochat_proto::frames::ErrorCode;
 use gochat_proto::ids::Id;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::extract::{ApiJson, AuthUser};
-use super::{ApiError, ApiResult, ApiState};
+use super::{ApiError, ApiResult, ApiState, ErrorBody};
 use crate::bus::Bus;
 use crate::logic::SystemPush;
 use crate::repo::Repo;
@@ -55,10 +57,25 @@ pub fn prometheus() -> &'static Option<PrometheusHandle> {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses((status = 200, description = "`ok`: the process is up", body = String, content_type = "text/plain"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "`ready`: every dependency answers", body = String, content_type = "text/plain"),
+        (status = 503, description = "The first dependency that does not answer", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn readyz(State(s): State<ApiState>) -> Response {
     readyz_of(s.readiness).await
 }
@@ -71,6 +88,12 @@ pub async fn readyz_of(readiness: Arc<Readiness>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics() -> Response {
     let body = prometheus()
         .as_ref()
@@ -96,11 +119,54 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// The form of `POST /uploads`. Only a schema: the handler reads the form
+/// as a stream, field by field.
+pub struct UploadForm;
+
+impl PartialSchema for UploadForm {
+    fn schema() -> RefOr<Schema> {
+        let file = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/octet-stream")
+            .description(Some("The file; its name's extension sets the served type"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("file", file)
+            .required("file")
+            .into()
+    }
+}
+
+impl ToSchema for UploadForm {}
+
+/// A stored file.
+#[derive(Serialize, ToSchema)]
+pub struct Uploaded {
+    /// Where it is served (`/media/<name>`); send it as a message's content.
+    url: String,
+    /// Bytes.
+    size: usize,
+    /// From the file name's extension.
+    mime_type: &'static str,
+}
+
+#[utoipa::path(
+    post,
+    path = "/uploads",
+    tag = "media",
+    security(("bearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Uploaded),
+        (status = 400, description = "The field `file` is missing or empty, or the form is malformed", body = ErrorBody),
+        (status = 413, description = "Over the upload size limit", body = ErrorBody),
+    )
+)]
 pub async fn upload(
     State(s): State<ApiState>,
     _user: AuthUser,
     mut form: Multipart,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Uploaded>)> {
     while let Some(field) = form
         .next_field()
         .await
@@ -117,7 +183,11 @@ pub async fn upload(
         let file = s.logic.store_media(&original, &data).await?;
         return Ok((
             StatusCode::CREATED,
-            Json(json!({"url": file.url, "size": file.size, "mime_type": file.mime_type})),
+            Json(Uploaded {
+                url: file.url,
+                size: file.size,
+                mime_type: file.mime_type,
+            }),
         ));
     }
     Err(ApiError::new(
@@ -134,6 +204,16 @@ fn upload_error(text: &str, status: StatusCode) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/media/{name}",
+    tag = "media",
+    params(("name" = String, Path, description = "The last part of an upload's url")),
+    responses(
+        (status = 200, description = "The file, with the content type of its extension; cacheable for a year", content_type = "*/*"),
+        (status = 404, description = "No such file", body = ErrorBody),
+    )
+)]
 pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Response> {
     let (data, mime) = s.logic.read_media(&name).await?;
     Ok((
@@ -146,24 +226,48 @@ pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiRe
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// A system notice to some users or to all.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
+    /// The targets (exactly one of this and `all`); unknown ids are skipped.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     user_ids: Vec<Id>,
+    /// Every user.
     #[serde(default)]
     all: bool,
+    /// At most 200 bytes.
     title: String,
+    /// 1 byte up to the message size limit.
     content: String,
     #[serde(default)]
     category: String,
 }
 
+/// How many users the push targets.
+#[derive(Serialize, ToSchema)]
+pub struct PushAccepted {
+    accepted: usize,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/push",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = PushBody,
+    responses(
+        (status = 202, description = "Durable: each target will get a `system` message", body = PushAccepted),
+        (status = 400, description = "Not exactly one of user_ids and all, or a field out of the rules", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+    )
+)]
 pub async fn admin_push(
     State(s): State<ApiState>,
     user: AuthUser,
     ApiJson(body): ApiJson<PushBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<PushAccepted>)> {
     let push = SystemPush {
         user_ids: body.user_ids,
         all: body.all,
@@ -172,5 +276,5 @@ pub async fn admin_push(
         category: body.category,
     };
     let accepted = s.logic.admin_push(user.id, push).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": accepted}))))
+    Ok((StatusCode::ACCEPTED, Json(PushAccepted { accepted })))
 }

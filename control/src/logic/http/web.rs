@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gochat_proto::frames::ErrorCode;
 use rust_embed::RustEmbed;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiError, ApiState};
 
@@ -58,17 +59,30 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `GET /api/v1/client/config`: `{"ws_url"}`. `{host}` in the configured URL
-/// becomes the host name the browser used, so one setting serves every name
-/// the deployment is reached by.
-pub async fn client_config(State(s): State<ApiState>, headers: HeaderMap) -> Json<Value> {
+/// What a client needs before it connects.
+#[derive(Serialize, ToSchema)]
+pub struct ClientConfig {
+    /// Where to open the WebSocket (the edge listens apart from this API).
+    ws_url: String,
+}
+
+/// `GET /api/v1/client/config`. `{host}` in the configured URL becomes the
+/// host name the browser used, so one setting serves every name the
+/// deployment is reached by.
+#[utoipa::path(
+    get,
+    path = "/client/config",
+    tag = "client",
+    responses((status = 200, description = "Where the client connects", body = ClientConfig))
+)]
+pub async fn client_config(State(s): State<ApiState>, headers: HeaderMap) -> Json<ClientConfig> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(host_name)
         .unwrap_or("127.0.0.1");
     let ws_url = s.public_ws_url.replace("{host}", host);
-    Json(json!({ "ws_url": ws_url }))
+    Json(ClientConfig { ws_url })
 }
 
 /// The name part of a `Host` header (`[::1]:8080` → `[::1]`, `a:80` → `a`).
