@@ -135,7 +135,13 @@ impl EdgeConfig {
     ) -> Result<Self, ConfigError> {
         let rule = gochat_proto::settings::EnvRule {
             prefix: "GOCHAT_EDGE_",
-            top_level: &["gateway_id", "cores", "pin_cores", "driver", "session_ttl_secs"],
+            top_level: &[
+                "gateway_id",
+                "cores",
+                "pin_cores",
+                "driver",
+                "session_ttl_secs",
+            ],
             others: &[],
         };
         let table = gochat_proto::settings::load(path, &rule, env)?;

@@ -200,8 +200,8 @@ mod tests {
 
     #[test]
     fn kafka_accepts_the_gateways_spelling() {
-        let k: KafkaConfig = toml::from_str("brokers = \"b:9092\"\ncreate_topic = false")
-            .expect("valid");
+        let k: KafkaConfig =
+            toml::from_str("brokers = \"b:9092\"\ncreate_topic = false").expect("valid");
         assert!(!k.create_topics && k.idempotence);
     }
 }

@@ -29,7 +29,7 @@ pub struct Session {
     pub token: String,
     /// Whose.
     pub user_id: Id,
-    /// Unix seconds.
+    /// Unix milliseconds.
     pub expires_at: i64,
 }
 

@@ -215,9 +215,7 @@ fn start_task(
     shutdown: &CancellationToken,
 ) -> Result<Arc<TaskService>, StartError> {
     let push: Arc<dyn PushProvider> = match &config.task.webhook_url {
-        Some(url) => Arc::new(
-            WebhookProvider::new(url.clone()).map_err(StartError::Push)?,
-        ),
+        Some(url) => Arc::new(WebhookProvider::new(url.clone()).map_err(StartError::Push)?),
         None => Arc::new(LogProvider),
     };
     let service = Arc::new(TaskService::new(
@@ -261,9 +259,7 @@ fn serve_http(
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<SocketAddr, StartError> {
-    let addr = listener
-        .local_addr()
-        .map_err(StartError::Listener)?;
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
     let token = shutdown.clone();
     tasks.spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
@@ -300,9 +296,7 @@ fn serve_grpc(
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<SocketAddr, StartError> {
-    let addr = listener
-        .local_addr()
-        .map_err(StartError::Listener)?;
+    let addr = listener.local_addr().map_err(StartError::Listener)?;
     let token = shutdown.clone();
     tasks.spawn(async move {
         // Small request/reply calls: Nagle's delay would only add latency.
