@@ -7,12 +7,15 @@ use gochat_engines::state::memory::MemoryState;
 use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 use gochat_testkit::stack::{stack_setting, unique};
-use gochat_testkit::state_contract::{routes_and_revocation, seq_allocation};
+use gochat_testkit::state_contract::{
+    batched_seq_allocation, routes_and_revocation, seq_allocation,
+};
 
 #[tokio::test]
 async fn memory_state_keeps_the_contract() {
     let store = MemoryState::new();
     seq_allocation(&store, "c1").await;
+    batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
 }
 
@@ -21,6 +24,7 @@ async fn redis_state_keeps_the_contract() -> Result<()> {
     let url = stack_setting("GOCHAT_TEST_REDIS_URL")?;
     let store = RedisState::connect(&url, Names::new(unique("st") + ":")).await?;
     seq_allocation(&store, "c1").await;
+    batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
     Ok(())
 }

@@ -39,6 +39,17 @@ pub enum SeqAlloc {
     Unseeded,
 }
 
+/// One send asking for a seq.
+#[derive(Debug, Clone, Copy)]
+pub struct SeqRequest<'a> {
+    /// The conversation.
+    pub conversation_id: &'a str,
+    /// The sender.
+    pub from: Id,
+    /// The sender's id for the send (its reservation key).
+    pub client_msg_id: &'a str,
+}
+
 /// A device's route: the device id and where its connection lives.
 pub type DeviceRoute = (String, SessionRoute);
 
@@ -56,6 +67,19 @@ pub trait StateStore: Send + Sync + 'static {
         from: Id,
         client_msg_id: &str,
     ) -> StateResult<SeqAlloc>;
+    /// [`next_seq`](StateStore::next_seq) for many sends at once, answered in
+    /// the order asked: sends of one conversation get increasing seqs in that
+    /// order. Stores with a round trip per call answer all in one.
+    async fn next_seqs(&self, sends: &[SeqRequest<'_>]) -> StateResult<Vec<SeqAlloc>> {
+        let mut out = Vec::with_capacity(sends.len());
+        for s in sends {
+            out.push(
+                self.next_seq(s.conversation_id, s.from, s.client_msg_id)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
     /// Starts a missing counter at the durable mark (no-op if it exists).
     async fn seed_seq(&self, conversation_id: &str, high_water: i64) -> StateResult<()>;
     /// Raises the counter to at least `high_water` and drops the sender's reservation,
