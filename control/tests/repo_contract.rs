@@ -250,6 +250,72 @@ async fn mentions_are_indexed(repo: Arc<dyn Repo>) -> Result<()> {
     Ok(())
 }
 
+/// A batch is one group commit: stored in order across conversations; a
+/// batch with a clash classifies each message and still stores the clean ones.
+async fn batches_commit_together_and_classify_clashes(repo: Arc<dyn Repo>) -> Result<()> {
+    let a = repo.create_user("batcher", "h", "").await?.user_id;
+    let b = repo.create_user("peer_one", "h", "").await?.user_id;
+    let c = repo.create_user("peer_two", "h", "").await?.user_id;
+    let (ab, ac) = (
+        single_conversation_id(Id(a), Id(b)),
+        single_conversation_id(Id(a), Id(c)),
+    );
+    let mut mentioned = message(&ac, 2, a, c, 0, "b-3");
+    mentioned.mentions = vec![c.to_string()];
+    let mut first = vec![
+        message(&ab, 1, a, b, 0, "b-1"),
+        message(&ac, 1, a, c, 0, "b-2"),
+        mentioned,
+        message(&ab, 2, a, b, 0, "b-4"),
+    ];
+    // message() derives ids from (seq, sender): make this batch's distinct.
+    for (i, m) in first.iter_mut().enumerate() {
+        m.message_id += 100 * i as i64;
+    }
+    let outcomes = repo.store_messages(&first).await?;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, StoreOutcome::Stored(_))),
+        "{outcomes:?}"
+    );
+    for (cid, high) in [(&ab, 2), (&ac, 2)] {
+        assert_eq!(
+            repo.get_conversation(cid).await?.map(|c| c.last_seq_id),
+            Some(high)
+        );
+    }
+    let page = repo.list_messages(&ab, Page::After(0), 10).await?;
+    let ids: Vec<&str> = page
+        .messages
+        .iter()
+        .map(|m| m.client_msg_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["b-1", "b-4"]);
+
+    let mut second = vec![
+        message(&ab, 3, a, b, 0, "b-1"),
+        message(&ab, 2, a, b, 0, "b-fresh-but-late"),
+        message(&ab, 3, a, b, 0, "b-5"),
+    ];
+    for (i, m) in second.iter_mut().enumerate() {
+        m.message_id += 1000 + 100 * i as i64;
+    }
+    let outcomes = repo.store_messages(&second).await?;
+    assert!(
+        matches!(&outcomes[0], StoreOutcome::Duplicate(m) if m.seq_id == 1),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], StoreOutcome::SeqTaken { high_water: 2 });
+    assert!(matches!(&outcomes[2], StoreOutcome::Stored(m) if m.seq_id == 3));
+    assert_eq!(
+        repo.get_conversation(&ab).await?.map(|c| c.last_seq_id),
+        Some(3)
+    );
+    assert!(repo.store_messages(&[]).await?.is_empty());
+    Ok(())
+}
+
 macro_rules! contract {
     ($backend:ident) => {
         mod $backend {
@@ -265,6 +331,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn messages_are_unique_and_ordered() -> Result<()> {
                 super::messages_are_unique_and_ordered(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn batches_commit_together_and_classify_clashes() -> Result<()> {
+                super::batches_commit_together_and_classify_clashes(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {

@@ -186,7 +186,17 @@ pub trait MessageRepo: Send + Sync {
         client_msg_id: &str,
     ) -> RepoResult<Option<StoredMessage>>;
     /// Stores a message at its seq, advancing the durable high-water mark, atomically.
-    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome>;
+    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
+        self.store_messages(std::slice::from_ref(message))
+            .await?
+            .pop()
+            .ok_or_else(|| RepoError::Internal("no outcome for the message".into()))
+    }
+    /// Stores many messages, each at its seq, in one transaction when none
+    /// clashes (a send path's group commit); one outcome per message, in
+    /// order, classified as [`store_message`](MessageRepo::store_message)
+    /// does. An error means nothing of the batch may be assumed stored.
+    async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>>;
     /// A conversation's identity and durable high-water mark.
     async fn get_conversation(&self, conversation_id: &str)
     -> RepoResult<Option<ConversationInfo>>;

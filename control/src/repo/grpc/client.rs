@@ -275,21 +275,34 @@ impl MessageRepo for RepoClient {
         unwrap(self.c().find_message(r).await).map(|r| r.message)
     }
 
-    async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
+    async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>> {
         use pb::store_message_reply::Outcome;
-        let r = pb::StoreMessageRequest {
-            message: Some(message.clone()),
+        let r = pb::StoreMessagesRequest {
+            messages: messages.to_vec(),
         };
-        match unwrap(self.c().store_message(r).await)?.outcome {
-            Some(Outcome::Stored(m)) => Ok(StoreOutcome::Stored(m)),
-            Some(Outcome::Duplicate(m)) => Ok(StoreOutcome::Duplicate(m)),
-            Some(Outcome::SeqTakenHighWater(high_water)) => {
-                Ok(StoreOutcome::SeqTaken { high_water })
-            }
-            None => Err(RepoError::Internal(
-                "store_message reply without outcome".into(),
-            )),
+        let reply = unwrap(self.c().store_messages(r).await)?;
+        if reply.outcomes.len() != messages.len() {
+            return Err(RepoError::Internal(
+                format!(
+                    "{} outcomes for {} messages",
+                    reply.outcomes.len(),
+                    messages.len()
+                )
+                .into(),
+            ));
         }
+        reply
+            .outcomes
+            .into_iter()
+            .map(|o| match o.outcome {
+                Some(Outcome::Stored(m)) => Ok(StoreOutcome::Stored(m)),
+                Some(Outcome::Duplicate(m)) => Ok(StoreOutcome::Duplicate(m)),
+                Some(Outcome::SeqTakenHighWater(high_water)) => {
+                    Ok(StoreOutcome::SeqTaken { high_water })
+                }
+                None => Err(RepoError::Internal("store reply without outcome".into())),
+            })
+            .collect()
     }
 
     async fn get_conversation(

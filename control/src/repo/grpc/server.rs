@@ -30,10 +30,6 @@ fn reply<T>(result: RepoResult<T>) -> Reply<T> {
     result.map(Response::new).map_err(to_status)
 }
 
-fn missing(what: &str) -> Status {
-    Status::invalid_argument(format!("missing {what}"))
-}
-
 #[async_trait]
 impl PbRepo for RepoServer {
     async fn ping(&self, _: Request<pb::Empty>) -> Reply<pb::Empty> {
@@ -229,16 +225,15 @@ impl PbRepo for RepoServer {
                 .map(|message| pb::MessageReply { message }),
         )
     }
-    async fn store_message(
+    async fn store_messages(
         &self,
-        r: Request<pb::StoreMessageRequest>,
-    ) -> Reply<pb::StoreMessageReply> {
-        let message = r.into_inner().message.ok_or_else(|| missing("message"))?;
+        r: Request<pb::StoreMessagesRequest>,
+    ) -> Reply<pb::StoreMessagesReply> {
         use pb::store_message_reply::Outcome;
-        reply(
-            self.repo
-                .store_message(&message)
-                .await
+        let messages = r.into_inner().messages;
+        let outcomes = self.repo.store_messages(&messages).await.map(|outcomes| {
+            outcomes
+                .into_iter()
                 .map(|outcome| pb::StoreMessageReply {
                     outcome: Some(match outcome {
                         StoreOutcome::Stored(m) => Outcome::Stored(m),
@@ -247,8 +242,10 @@ impl PbRepo for RepoServer {
                             Outcome::SeqTakenHighWater(high_water)
                         }
                     }),
-                }),
-        )
+                })
+                .collect()
+        });
+        reply(outcomes.map(|outcomes| pb::StoreMessagesReply { outcomes }))
     }
     async fn get_conversation(
         &self,

@@ -7,7 +7,7 @@
 //! (sender, client_msg_id) up: a duplicate, or a seq the allocator reused.
 
 use gochat_proto::frames::MessageType;
-use gochat_proto::ids::{ConversationRef, now_millis, parse_conversation_id};
+use gochat_proto::ids::now_millis;
 use sqlx::any::AnyRow;
 
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
@@ -18,11 +18,11 @@ use crate::repo::{
     StoreOutcome, StoredMessage,
 };
 
-const MESSAGE_COLUMNS: &str = "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
+pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
      message_type, content, metadata, mentions, client_msg_id, created_at";
 
 /// Seed 003's numeric message types.
-fn type_code(name: &str) -> RepoResult<i32> {
+pub(super) fn type_code(name: &str) -> RepoResult<i32> {
     Ok(match MessageType::parse(name) {
         Some(MessageType::Text) => 1,
         Some(MessageType::Image) => 2,
@@ -95,40 +95,8 @@ impl MessageRepo for SqlRepo {
         .transpose()
     }
 
-    async fn store_message(&self, m: &StoredMessage) -> RepoResult<StoreOutcome> {
-        if m.seq_id < 1 {
-            return Err(RepoError::Invalid("seq_id starts at 1".into()));
-        }
-        let code = type_code(&m.message_type)?;
-        let known = self.get_conversation(&m.conversation_id).await?;
-        match (known, parse_conversation_id(&m.conversation_id)) {
-            (Some(_), _) => {}
-            (None, Some(ConversationRef::Single)) => self.ensure_single_conversation(m).await?,
-            (None, _) => {
-                return Err(RepoError::NotFound(format!(
-                    "conversation {}",
-                    m.conversation_id
-                )));
-            }
-        }
-        let mut attempt = 0;
-        loop {
-            match self.store_once(m, code).await {
-                Err(RepoError::Conflict(_)) => {
-                    return Ok(
-                        match self.find_message(m.from_user_id, &m.client_msg_id).await? {
-                            Some(original) => StoreOutcome::Duplicate(original),
-                            None => StoreOutcome::SeqTaken {
-                                high_water: self.high_water(&m.conversation_id).await?,
-                            },
-                        },
-                    );
-                }
-                // Deadlocks and lock timeouts roll the whole transaction back: replay it.
-                Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
-                other => return other.map(StoreOutcome::Stored),
-            }
-        }
+    async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>> {
+        self.store_batch(messages).await
     }
 
     async fn get_conversation(
@@ -291,10 +259,30 @@ impl MessageRepo for SqlRepo {
 }
 
 impl SqlRepo {
-    /// Creates the conversation row of a 1:1 chat (and both users' rows) on its
-    /// first message. Outside the message transaction, so that concurrent first
-    /// messages do not deadlock on shared locks taken by INSERT IGNORE.
-    async fn ensure_single_conversation(&self, m: &StoredMessage) -> RepoResult<()> {
+    /// One message of a batch that clashed, on its own: stored, or
+    /// classified as a duplicate (its original) or a taken seq (the mark).
+    pub(super) async fn store_one(&self, m: &StoredMessage, code: i32) -> RepoResult<StoreOutcome> {
+        let mut replays = 0;
+        loop {
+            match self.insert_batch(std::slice::from_ref(m), &[code]).await {
+                Err(RepoError::Conflict(_)) => {
+                    return Ok(
+                        match self.find_message(m.from_user_id, &m.client_msg_id).await? {
+                            Some(original) => StoreOutcome::Duplicate(original),
+                            None => StoreOutcome::SeqTaken {
+                                high_water: self.high_water(&m.conversation_id).await?,
+                            },
+                        },
+                    );
+                }
+                // Deadlocks and lock timeouts roll the transaction back: replay it.
+                Err(e) if e.is_retryable() && replays < 5 => replays += 1,
+                other => return other.map(|()| StoreOutcome::Stored(m.clone())),
+            }
+        }
+    }
+
+    pub(super) async fn ensure_single_conversation(&self, m: &StoredMessage) -> RepoResult<()> {
         let (low, high) = (
             m.from_user_id.min(m.to_user_id),
             m.from_user_id.max(m.to_user_id),
@@ -324,83 +312,6 @@ impl SqlRepo {
             .map_err(map_err)?;
         }
         Ok(())
-    }
-
-    async fn store_once(&self, m: &StoredMessage, code: i32) -> RepoResult<StoredMessage> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Locks the conversation row first: writers of one conversation queue here.
-        // last_message_id is assigned first because MySQL evaluates SET left to
-        // right (later terms see earlier assignments); SQLite sees the old row.
-        sqlx::query(
-            "UPDATE conversations SET last_message_id = CASE WHEN last_seq_id < ? THEN ? ELSE last_message_id END, \
-             last_seq_id = CASE WHEN last_seq_id < ? THEN ? ELSE last_seq_id END, updated_at = ? \
-             WHERE conversation_id = ?",
-        )
-        .bind(m.seq_id)
-        .bind(m.message_id)
-        .bind(m.seq_id)
-        .bind(m.seq_id)
-        .bind(m.timestamp)
-        .bind(&m.conversation_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let mentions =
-            serde_json::to_string(&m.mentions).map_err(|e| RepoError::Invalid(e.to_string()))?;
-        sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(m.message_id)
-        .bind(&m.conversation_id)
-        .bind(m.seq_id)
-        .bind(m.from_user_id)
-        .bind(m.to_user_id)
-        .bind(m.group_id)
-        .bind(code)
-        .bind(&m.content)
-        .bind(&m.metadata_json)
-        .bind(&mentions)
-        .bind(&m.client_msg_id)
-        .bind(m.timestamp)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        for mention in &m.mentions {
-            // "all" is stored as user 0: one row, whatever the group's size.
-            let target = if mention == "all" {
-                0
-            } else {
-                mention.parse::<i64>().unwrap_or(-1)
-            };
-            if target < 0 {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO message_mentions (message_id, conversation_id, seq_id, sender_id, mentioned_user_id) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(m.message_id)
-            .bind(&m.conversation_id)
-            .bind(m.seq_id)
-            .bind(m.from_user_id)
-            .bind(target)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        // The sender has read what they wrote.
-        sqlx::query(
-            "UPDATE user_conversations SET read_seq_id = CASE WHEN read_seq_id < ? THEN ? ELSE read_seq_id END \
-             WHERE user_id = ? AND conversation_id = ?",
-        )
-        .bind(m.seq_id)
-        .bind(m.seq_id)
-        .bind(m.from_user_id)
-        .bind(&m.conversation_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(m.clone())
     }
 
     async fn high_water(&self, conversation_id: &str) -> RepoResult<i64> {

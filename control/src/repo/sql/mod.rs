@@ -3,6 +3,7 @@
 //! whose syntax differs go through [`Dialect`]. Each backend has its own migration
 //! set under `control/migrations/`.
 
+mod batch;
 mod groups;
 mod messages;
 mod users;
