@@ -209,7 +209,8 @@ pub struct LogicConfig {
     pub sends_per_second: u32,
     /// Where uploads are stored (served at `/media/`).
     pub media_dir: PathBuf,
-    /// Upstream records handled at once (one conversation stays in order).
+    /// Upstream records handled at once: the most one batch (one group
+    /// commit) takes; a batch is whatever the log has ready, up to this.
     pub consume_in_flight: usize,
 }
 

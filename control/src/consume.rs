@@ -104,7 +104,7 @@ pub async fn consume<I, T, F, Fut>(
     inbox.close().await;
 }
 
-async fn commit(inbox: &mut impl Inbox, positions: Vec<Position>, what: &str) {
+pub(crate) async fn commit(inbox: &mut impl Inbox, positions: Vec<Position>, what: &str) {
     for position in positions {
         if let Err(e) = inbox.commit(&position).await {
             tracing::warn!(error = %e, ?position, "{what}: offset not stored; the record may be replayed");
@@ -112,7 +112,7 @@ async fn commit(inbox: &mut impl Inbox, positions: Vec<Position>, what: &str) {
     }
 }
 
-fn decode<T: DeserializeOwned>(payload: &Bytes, what: &str) -> Option<T> {
+pub(crate) fn decode<T: DeserializeOwned>(payload: &Bytes, what: &str) -> Option<T> {
     match serde_json::from_slice(payload) {
         Ok(record) => Some(record),
         Err(e) => {

@@ -12,6 +12,7 @@
 
 pub mod config;
 mod consume;
+mod consume_batch;
 mod grpc_faces;
 pub mod logic;
 pub mod repo;

@@ -1,88 +1,89 @@
 //! Logic's consumer of `im-upstream-topic` (group `im-logic-group`): client
-//! frames from the edge, each answered on the connection it came from.
-//! Frames about one conversation are handled in order; different
-//! conversations concurrently ([`crate::consume`]).
+//! frames from the edge, in batches ([`crate::consume_batch`]). The sends of
+//! a batch are one group commit ([`Logic::send_batch`]), in log order, so a
+//! conversation's messages keep their order and one conversation's rate is
+//! not bounded by one message's latency; read cursors and typing follow.
+//! Each refusal is answered on the connection the frame came from.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use gochat_proto::frames::{ClientFrame, ServerFrame};
-use gochat_proto::kafka::UpstreamRecord;
+use gochat_proto::kafka::{Origin, UpstreamRecord};
 use tokio_util::sync::CancellationToken;
 
-use super::Logic;
+use super::{Logic, LogicError, LogicResult, Send};
 use crate::bus::Inbox;
-use crate::consume::{Handled, Laned, consume};
+use crate::consume::Handled;
+use crate::consume_batch::consume_batches;
 
 /// Runs until `shutdown`.
 pub async fn run(logic: Arc<Logic>, inbox: impl Inbox, shutdown: CancellationToken) {
-    let in_flight = logic.consume_in_flight();
-    consume(inbox, shutdown, "upstream", in_flight, |record| {
-        handle(logic.clone(), record)
+    let max_batch = logic.consume_in_flight();
+    consume_batches(inbox, shutdown, "upstream", max_batch, |records| {
+        handle(logic.clone(), records)
     })
     .await;
 }
 
-impl Laned for UpstreamRecord {
-    /// The conversation: a sender's messages to it keep their order, a resend
-    /// waits for its original, and pushes of one conversation leave in seq order.
-    fn lane(&self) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        match &self.frame {
-            ClientFrame::Send(frame) => match (frame.group_id, frame.to_user_id) {
-                (Some(group), _) => ("g", group.0).hash(&mut hasher),
-                (None, Some(peer)) => (
-                    "u",
-                    self.from_user_id.0.min(peer.0),
-                    self.from_user_id.0.max(peer.0),
-                )
-                    .hash(&mut hasher),
-                // Invalid (refused when handled): the sender's own lane.
-                (None, None) => ("s", self.from_user_id.0).hash(&mut hasher),
-            },
-            ClientFrame::Read {
-                conversation_id, ..
+async fn handle(logic: Arc<Logic>, records: Vec<UpstreamRecord>) -> Handled {
+    let mut sends = Vec::new();
+    // Where each send's refusal would go.
+    let mut answers: Vec<(Option<String>, Origin)> = Vec::new();
+    let mut others = Vec::new();
+    for record in records {
+        match record.frame {
+            ClientFrame::Send(frame) => {
+                answers.push((Some(frame.client_msg_id.clone()), record.origin.clone()));
+                sends.push(Send {
+                    from: record.from_user_id,
+                    frame,
+                    origin: Some(record.origin),
+                });
             }
-            | ClientFrame::Typing { conversation_id } => ("c", conversation_id).hash(&mut hasher),
-            ClientFrame::Ping {} => ("s", self.from_user_id.0).hash(&mut hasher),
+            ClientFrame::Ping {} => {}
+            frame => others.push((record.from_user_id, record.origin, frame)),
         }
-        hasher.finish()
     }
+    let results = match logic.send_batch(sends).await {
+        Ok(results) => results,
+        Err(e) => return Handled::Retry(e.to_string()),
+    };
+    let mut refused = Vec::new();
+    for ((client_msg_id, origin), result) in answers.into_iter().zip(results) {
+        if let Err(e) = result {
+            refused.push((client_msg_id, origin, e));
+        }
+    }
+    for (from, origin, frame) in others {
+        let result: LogicResult<()> = match frame {
+            ClientFrame::Read {
+                conversation_id,
+                seq_id,
+            } => logic.read(from, &conversation_id, seq_id).await.map(|_| ()),
+            ClientFrame::Typing { conversation_id } => logic.typing(from, &conversation_id).await,
+            ClientFrame::Send(_) | ClientFrame::Ping {} => Ok(()),
+        };
+        match result {
+            Err(e) if e.is_retryable() => return Handled::Retry(e.to_string()),
+            Err(e) => refused.push((None, origin, e)),
+            Ok(()) => {}
+        }
+    }
+    for (client_msg_id, origin, e) in refused {
+        answer_refusal(&logic, client_msg_id, &origin, &e).await;
+    }
+    Handled::Done
 }
 
-async fn handle(logic: Arc<Logic>, record: UpstreamRecord) -> Handled {
-    let from = record.from_user_id;
-    let origin = &record.origin;
-    let (result, client_msg_id) = match record.frame {
-        ClientFrame::Send(frame) => {
-            let cmid = frame.client_msg_id.clone();
-            (
-                logic.send(from, frame, Some(origin)).await.map(|_| ()),
-                Some(cmid),
-            )
-        }
-        ClientFrame::Read {
-            conversation_id,
-            seq_id,
-        } => (
-            logic.read(from, &conversation_id, seq_id).await.map(|_| ()),
-            None,
-        ),
-        ClientFrame::Typing { conversation_id } => {
-            (logic.typing(from, &conversation_id).await, None)
-        }
-        ClientFrame::Ping {} => (Ok(()), None),
-    };
-    match result {
-        Ok(()) => Handled::Done,
-        Err(e) if e.is_retryable() => Handled::Retry(e.to_string()),
-        Err(e) => {
-            let frame = ServerFrame::error(client_msg_id, e.code(), e.public_message());
-            if let Err(bus) = logic.answer(origin, Bytes::from(frame.to_json())).await {
-                tracing::warn!(error = %bus, "error frame not delivered");
-            }
-            Handled::Done
-        }
+async fn answer_refusal(
+    logic: &Logic,
+    client_msg_id: Option<String>,
+    origin: &Origin,
+    e: &LogicError,
+) {
+    let frame = ServerFrame::error(client_msg_id, e.code(), e.public_message());
+    if let Err(bus) = logic.answer(origin, Bytes::from(frame.to_json())).await {
+        tracing::warn!(error = %bus, "error frame not delivered");
     }
 }

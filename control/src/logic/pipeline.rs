@@ -9,11 +9,31 @@ use gochat_proto::ids::{
 };
 use gochat_proto::kafka::Origin;
 
-use super::writer::ack_of;
+use super::writer::{Draft, ack_of};
 use super::{Logic, LogicError, LogicResult};
 use crate::repo::{ConversationInfo, StoredMessage};
 
 const MAX_CLIENT_MSG_ID: usize = 64;
+
+/// One send: who, what, and the connection it came through (which gets the
+/// ack), if it came through a gateway.
+#[derive(Debug, Clone)]
+pub struct Send {
+    /// The sender (from the token or the gateway, never from the frame).
+    pub from: Id,
+    /// The `send` frame.
+    pub frame: SendFrame,
+    /// The sender's connection.
+    pub origin: Option<Origin>,
+}
+
+/// What checking a send found.
+enum Checked {
+    /// New: a draft to commit.
+    New(StoredMessage),
+    /// Sent before: its ack.
+    Stored(AckFrame),
+}
 const MAX_MENTIONS: usize = 100;
 
 impl Logic {
@@ -25,11 +45,67 @@ impl Logic {
         frame: SendFrame,
         origin: Option<&Origin>,
     ) -> LogicResult<AckFrame> {
-        self.validate_send(&frame)?;
+        let send = Send {
+            from,
+            frame,
+            origin: origin.cloned(),
+        };
+        self.send_batch(vec![send])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(LogicError::Internal("no result for the send".into())))
+    }
+
+    /// Handles a batch of sends as one group commit; one result per send, in
+    /// order. A refused send (invalid, unauthorized, rate-limited) fails
+    /// alone. The outer error is the batch's: a dependency is down, and the
+    /// whole batch may be retried (what was stored comes back as duplicates).
+    pub async fn send_batch(&self, sends: Vec<Send>) -> LogicResult<Vec<LogicResult<AckFrame>>> {
+        // Each check reads only its own send: they run concurrently.
+        let checks = futures::future::join_all(sends.iter().map(|s| self.check_send(s))).await;
+        let mut results: Vec<Option<LogicResult<AckFrame>>> = sends.iter().map(|_| None).collect();
+        let mut drafts = Vec::new();
+        let mut placed = Vec::new();
+        let mut resent = Vec::new();
+        for (i, (send, checked)) in sends.into_iter().zip(checks).enumerate() {
+            match checked {
+                Ok(Checked::New(message)) => {
+                    drafts.push(Draft {
+                        message,
+                        origin: send.origin,
+                    });
+                    placed.push(i);
+                }
+                Ok(Checked::Stored(ack)) => {
+                    resent.push((ack.clone(), send.origin));
+                    results[i] = Some(Ok(ack));
+                }
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let acks = resent
+            .iter()
+            .map(|(ack, origin)| self.writer.route_ack(ack, origin.as_ref()));
+        for sent in futures::future::join_all(acks).await {
+            sent?;
+        }
+        let committed = self.writer.commit_batch(drafts).await?;
+        for (i, result) in placed.into_iter().zip(committed) {
+            results[i] = Some(result);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(LogicError::Internal("send left unhandled".into()))))
+            .collect())
+    }
+
+    /// Validates, de-duplicates, rate-limits and authorizes one send.
+    async fn check_send(&self, send: &Send) -> LogicResult<Checked> {
+        let (from, frame) = (send.from, &send.frame);
+        self.validate_send(frame)?;
         if let Some(original) = self.repo.find_message(from.0, &frame.client_msg_id).await? {
-            let ack = ack_of(&original);
-            self.writer.route_ack(&ack, origin).await?;
-            return Ok(ack);
+            return Ok(Checked::Stored(ack_of(&original)));
         }
         if !self
             .state
@@ -38,8 +114,7 @@ impl Logic {
         {
             return Err(LogicError::RateLimited);
         }
-        let draft = self.authorize_send(from, &frame).await?;
-        self.writer.commit(draft, origin).await
+        Ok(Checked::New(self.authorize_send(from, frame).await?))
     }
 
     fn validate_send(&self, frame: &SendFrame) -> LogicResult<()> {

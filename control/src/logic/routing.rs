@@ -3,14 +3,16 @@
 //! large groups get a `group_fanout` task (the task service sends `notify`);
 //! offline recipients get an `offline_push` task.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
 use gochat_proto::ids::{Id, SYSTEM_USER};
 use gochat_proto::kafka::{GroupFanout, OfflinePush, Origin, Task, TaskRecord};
 
-use super::LogicResult;
 use super::delivery::{deliver, to_origin};
-use super::writer::MessageWriter;
+use super::writer::{Draft, MessageWriter};
+use super::{LogicError, LogicResult};
 use crate::repo::{ConversationInfo, StoredMessage};
 
 /// The client's view of a stored message.
@@ -48,6 +50,32 @@ impl MessageWriter {
                 frame_bytes(&ServerFrame::Ack(ack.clone())),
             )
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Routes the stored drafts at `stored`: each conversation's messages in
+    /// seq order, different conversations concurrently.
+    pub(super) async fn route_batch(&self, drafts: &[Draft], stored: &[usize]) -> LogicResult<()> {
+        let mut by_conversation: BTreeMap<&str, Vec<&Draft>> = BTreeMap::new();
+        for &i in stored {
+            let d = &drafts[i];
+            by_conversation
+                .entry(d.message.conversation_id.as_str())
+                .or_default()
+                .push(d);
+        }
+        let routes = by_conversation
+            .into_values()
+            .map(|mut conversation| async move {
+                conversation.sort_by_key(|d| d.message.seq_id);
+                for d in conversation {
+                    self.route_message(&d.message, d.origin.as_ref()).await?;
+                }
+                Ok::<(), LogicError>(())
+            });
+        for routed in futures::future::join_all(routes).await {
+            routed?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! [`MessageWriter`] needs no token machinery, so a process that runs only the task
 //! service can post messages too.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gochat_proto::frames::{AckFrame, MessageType};
@@ -14,8 +15,8 @@ use gochat_proto::kafka::Origin;
 use super::{LogicError, LogicResult};
 use crate::bus::Bus;
 use crate::config::LogicConfig;
-use crate::repo::{Repo, RepoError, StoreOutcome, StoredMessage};
-use crate::state::{SeqAlloc, StateStore};
+use crate::repo::{Repo, RepoError, RepoResult, StoreOutcome, StoredMessage};
+use crate::state::{SeqAlloc, SeqRequest, StateStore};
 
 // Each pass means another writer took our seq first; more than a few is a bug.
 const MAX_SEQ_ATTEMPTS: usize = 16;
@@ -27,6 +28,15 @@ pub struct MessageWriter {
     pub(super) bus: Arc<dyn Bus>,
     pub(super) config: LogicConfig,
     ids: Snowflake,
+}
+
+/// A message to commit and the connection that sent it (which gets the ack).
+#[derive(Debug)]
+pub struct Draft {
+    /// Seq, id and time are assigned at commit.
+    pub message: StoredMessage,
+    /// The sender's connection, when the send came through a gateway.
+    pub origin: Option<Origin>,
 }
 
 /// Builds the ack of a stored message.
@@ -67,75 +77,166 @@ impl MessageWriter {
     /// Assigns id and seq, stores, routes; returns the ack.
     pub(super) async fn commit(
         &self,
-        mut draft: StoredMessage,
+        draft: StoredMessage,
         origin: Option<&Origin>,
     ) -> LogicResult<AckFrame> {
-        let from = Id(draft.from_user_id);
-        for _ in 0..MAX_SEQ_ATTEMPTS {
-            draft.seq_id = self
-                .allocate_seq(&draft.conversation_id, from, &draft.client_msg_id)
-                .await?;
-            draft.message_id = self.ids.next_id().0;
-            draft.timestamp = now_millis();
-            match self.repo.store_message(&draft).await? {
-                StoreOutcome::Stored(stored) => {
-                    self.release_seq(from, &stored.client_msg_id).await;
-                    metrics::counter!("gochat_messages_stored_total").increment(1);
-                    let ack = ack_of(&stored);
-                    self.route_message(&stored, origin).await?;
-                    self.route_ack(&ack, origin).await?;
-                    return Ok(ack);
-                }
-                StoreOutcome::Duplicate(original) => {
-                    self.release_seq(from, &original.client_msg_id).await;
-                    let ack = ack_of(&original);
-                    self.route_ack(&ack, origin).await?;
-                    return Ok(ack);
-                }
-                StoreOutcome::SeqTaken { high_water } => {
-                    metrics::counter!("gochat_seq_resyncs_total").increment(1);
-                    self.state
-                        .resync_seq(
-                            &draft.conversation_id,
-                            high_water,
-                            from,
-                            &draft.client_msg_id,
-                        )
-                        .await?;
-                }
-            }
-        }
-        Err(LogicError::Repo(RepoError::Unavailable(
-            "seq allocation kept colliding".into(),
-        )))
+        let mut results = self
+            .commit_batch(vec![Draft {
+                message: draft,
+                origin: origin.cloned(),
+            }])
+            .await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(LogicError::Internal("no result for the draft".into())))
     }
 
-    async fn allocate_seq(
+    /// The group commit of a batch of drafts: seqs in one round trip, one
+    /// transaction for the lot, then routing — one result per draft, in order.
+    /// Drafts of one conversation get increasing seqs in batch order and are
+    /// pushed in that order. The outer error is the batch's (a dependency is
+    /// down: retry it all; what was stored comes back as duplicates).
+    pub(super) async fn commit_batch(
         &self,
-        conversation_id: &str,
-        from: Id,
-        client_msg_id: &str,
-    ) -> LogicResult<i64> {
-        loop {
-            match self
-                .state
-                .next_seq(conversation_id, from, client_msg_id)
-                .await?
-            {
-                SeqAlloc::Seq(seq) => return Ok(seq),
-                SeqAlloc::Unseeded => {
-                    // The cache is empty (first message, or Redis lost its data):
-                    // start from the durable mark so no seq is reused.
-                    let high_water = self
-                        .repo
-                        .get_conversation(conversation_id)
-                        .await?
-                        .map(|c| c.last_seq_id)
-                        .unwrap_or(0);
-                    self.state.seed_seq(conversation_id, high_water).await?;
+        mut drafts: Vec<Draft>,
+    ) -> LogicResult<Vec<LogicResult<AckFrame>>> {
+        let mut results: Vec<Option<LogicResult<AckFrame>>> = drafts.iter().map(|_| None).collect();
+        let mut stored: Vec<usize> = Vec::new();
+        let mut pending: Vec<usize> = (0..drafts.len()).collect();
+        for _ in 0..MAX_SEQ_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            self.allocate_seqs(&mut drafts, &pending).await?;
+            let batch: Vec<StoredMessage> = pending
+                .iter()
+                .map(|&i| {
+                    let m = &mut drafts[i].message;
+                    m.message_id = self.ids.next_id().0;
+                    m.timestamp = now_millis();
+                    m.clone()
+                })
+                .collect();
+            let outcomes = self.store(&batch).await?;
+            let mut again = Vec::new();
+            for (&i, outcome) in pending.iter().zip(outcomes) {
+                match outcome {
+                    Ok(StoreOutcome::Stored(m)) => {
+                        results[i] = Some(Ok(ack_of(&m)));
+                        drafts[i].message = m;
+                        stored.push(i);
+                    }
+                    Ok(StoreOutcome::Duplicate(original)) => {
+                        results[i] = Some(Ok(ack_of(&original)));
+                    }
+                    Ok(StoreOutcome::SeqTaken { high_water }) => {
+                        metrics::counter!("gochat_seq_resyncs_total").increment(1);
+                        let m = &drafts[i].message;
+                        let from = Id(m.from_user_id);
+                        self.state
+                            .resync_seq(&m.conversation_id, high_water, from, &m.client_msg_id)
+                            .await?;
+                        again.push(i);
+                    }
+                    Err(e) => results[i] = Some(Err(e.into())),
                 }
             }
+            pending = again;
         }
+        for d in &drafts {
+            self.release_seq(Id(d.message.from_user_id), &d.message.client_msg_id)
+                .await;
+        }
+        metrics::counter!("gochat_messages_stored_total").increment(stored.len() as u64);
+        stored.sort_unstable();
+        self.route_batch(&drafts, &stored).await?;
+        let acks = drafts.iter().zip(&results).filter_map(|(d, r)| match r {
+            Some(Ok(ack)) => Some(self.route_ack(ack, d.origin.as_ref())),
+            _ => None,
+        });
+        for sent in futures::future::join_all(acks).await {
+            sent?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(LogicError::Repo(RepoError::Unavailable(
+                        "seq allocation kept colliding".into(),
+                    )))
+                })
+            })
+            .collect())
+    }
+
+    /// Stores a batch; a batch the store refuses as a whole (one bad message)
+    /// is stored message by message so the refusal stays with its message.
+    async fn store(&self, batch: &[StoredMessage]) -> LogicResult<Vec<RepoResult<StoreOutcome>>> {
+        match self.repo.store_messages(batch).await {
+            Ok(outcomes) => Ok(outcomes.into_iter().map(Ok).collect()),
+            Err(e) if e.is_retryable() => Err(e.into()),
+            Err(e) if batch.len() < 2 => Ok(vec![Err(e)]),
+            Err(_) => {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for m in batch {
+                    match self.repo.store_message(m).await {
+                        Err(e) if e.is_retryable() => return Err(e.into()),
+                        other => outcomes.push(other),
+                    }
+                }
+                Ok(outcomes)
+            }
+        }
+    }
+
+    /// Seqs for the drafts at `which`, in order, in one round trip; a
+    /// conversation whose counter is missing is seeded from the durable mark
+    /// and asked again.
+    async fn allocate_seqs(&self, drafts: &mut [Draft], which: &[usize]) -> LogicResult<()> {
+        let mut asking: Vec<usize> = which.to_vec();
+        for _ in 0..2 {
+            let requests: Vec<SeqRequest<'_>> = asking
+                .iter()
+                .map(|&i| {
+                    let m = &drafts[i].message;
+                    SeqRequest {
+                        conversation_id: &m.conversation_id,
+                        from: Id(m.from_user_id),
+                        client_msg_id: &m.client_msg_id,
+                    }
+                })
+                .collect();
+            let seqs = self.state.next_seqs(&requests).await?;
+            let mut missing = Vec::new();
+            for (&i, seq) in asking.iter().zip(seqs) {
+                match seq {
+                    SeqAlloc::Seq(seq) => drafts[i].message.seq_id = seq,
+                    SeqAlloc::Unseeded => missing.push(i),
+                }
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            // The cache is empty (first message, or Redis lost its data):
+            // start from the durable mark so no seq is reused.
+            let conversations: BTreeSet<String> = missing
+                .iter()
+                .map(|&i| drafts[i].message.conversation_id.clone())
+                .collect();
+            for conversation_id in &conversations {
+                let high_water = self
+                    .repo
+                    .get_conversation(conversation_id)
+                    .await?
+                    .map(|c| c.last_seq_id)
+                    .unwrap_or(0);
+                self.state.seed_seq(conversation_id, high_water).await?;
+            }
+            asking = missing;
+        }
+        Err(LogicError::Internal(
+            "seq counter still missing after seeding".into(),
+        ))
     }
 
     async fn release_seq(&self, from: Id, client_msg_id: &str) {
