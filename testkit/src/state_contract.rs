@@ -28,7 +28,7 @@ pub async fn seq_allocation(store: &dyn StateStore, cid: &str) {
         store.next_seq(cid, Id(2), "a").await.ok(),
         Some(SeqAlloc::Seq(12))
     );
-    store.release_seq(Id(1), "a").await.ok();
+    store.release_seqs(&[(Id(1), "a")]).await.ok();
     // Seq 12 turned out taken up to 20: the next allocation moves past it.
     store.resync_seq(cid, 20, Id(2), "a").await.ok();
     assert_eq!(

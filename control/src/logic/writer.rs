@@ -143,9 +143,13 @@ impl MessageWriter {
             }
             pending = again;
         }
-        for d in &drafts {
-            self.release_seq(Id(d.message.from_user_id), &d.message.client_msg_id)
-                .await;
+        let reservations: Vec<(Id, &str)> = drafts
+            .iter()
+            .map(|d| (Id(d.message.from_user_id), d.message.client_msg_id.as_str()))
+            .collect();
+        // A leftover reservation only expires later; it never changes an outcome.
+        if let Err(e) = self.state.release_seqs(&reservations).await {
+            tracing::debug!(error = %e, "seq reservations not released");
         }
         metrics::counter!("gochat_messages_stored_total").increment(stored.len() as u64);
         stored.sort_unstable();
@@ -237,13 +241,6 @@ impl MessageWriter {
         Err(LogicError::Internal(
             "seq counter still missing after seeding".into(),
         ))
-    }
-
-    async fn release_seq(&self, from: Id, client_msg_id: &str) {
-        // A leftover reservation only expires later; it never changes an outcome.
-        if let Err(e) = self.state.release_seq(from, client_msg_id).await {
-            tracing::debug!(error = %e, "seq reservation not released");
-        }
     }
 
     /// Stores and delivers a `system_group` message in a group.

@@ -93,8 +93,12 @@ impl StateStore for MemoryState {
         Ok(())
     }
 
-    async fn release_seq(&self, from: Id, client_msg_id: &str) -> StateResult<()> {
-        self.with(|s| s.reservations.remove(&(from, client_msg_id.to_owned())));
+    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()> {
+        self.with(|s| {
+            for (from, client_msg_id) in sends {
+                s.reservations.remove(&(*from, (*client_msg_id).to_owned()));
+            }
+        });
         Ok(())
     }
 

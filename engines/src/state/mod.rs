@@ -91,8 +91,9 @@ pub trait StateStore: Send + Sync + 'static {
         from: Id,
         client_msg_id: &str,
     ) -> StateResult<()>;
-    /// Drops the reservation once the message is stored.
-    async fn release_seq(&self, from: Id, client_msg_id: &str) -> StateResult<()>;
+    /// Drops the reservations of (sender, client_msg_id) once their messages
+    /// are stored.
+    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()>;
 
     /// Every live device route of each user (users with none are absent).
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>>;

@@ -197,13 +197,16 @@ impl StateStore for RedisState {
         Ok(())
     }
 
-    async fn release_seq(&self, from: Id, client_msg_id: &str) -> StateResult<()> {
+    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()> {
+        if sends.is_empty() {
+            return Ok(());
+        }
+        let mut del = redis::cmd("DEL");
+        for (from, client_msg_id) in sends {
+            del.arg(self.names.dedup_key(*from, client_msg_id));
+        }
         let mut conn = self.conn.clone();
-        redis::cmd("DEL")
-            .arg(self.names.dedup_key(from, client_msg_id))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unavailable)
+        del.query_async::<()>(&mut conn).await.map_err(unavailable)
     }
 
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>> {
