@@ -27,13 +27,6 @@ pub struct Send {
     pub origin: Option<Origin>,
 }
 
-/// What checking a send found.
-enum Checked {
-    /// New: a draft to commit.
-    New(StoredMessage),
-    /// Sent before: its ack.
-    Stored(AckFrame),
-}
 const MAX_MENTIONS: usize = 100;
 
 impl Logic {
@@ -61,24 +54,47 @@ impl Logic {
     /// alone. The outer error is the batch's: a dependency is down, and the
     /// whole batch may be retried (what was stored comes back as duplicates).
     pub async fn send_batch(&self, sends: Vec<Send>) -> LogicResult<Vec<LogicResult<AckFrame>>> {
-        // Each check reads only its own send: they run concurrently.
-        let checks = futures::future::join_all(sends.iter().map(|s| self.check_send(s))).await;
         let mut results: Vec<Option<LogicResult<AckFrame>>> = sends.iter().map(|_| None).collect();
+        let valid: Vec<usize> = (0..sends.len())
+            .filter(|&i| match self.validate_send(&sends[i].frame) {
+                Ok(()) => true,
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    false
+                }
+            })
+            .collect();
+        // One lookup for the batch: which sends were stored before (resends).
+        let keys: Vec<(i64, String)> = valid
+            .iter()
+            .map(|&i| (sends[i].from.0, sends[i].frame.client_msg_id.clone()))
+            .collect();
+        let originals = self.repo.find_messages(&keys).await?;
+        let mut fresh = Vec::new();
+        let mut resent = Vec::new();
+        for (&i, original) in valid.iter().zip(originals) {
+            match original {
+                Some(original) => {
+                    let ack = ack_of(&original);
+                    resent.push((ack.clone(), sends[i].origin.as_ref()));
+                    results[i] = Some(Ok(ack));
+                }
+                None => fresh.push(i),
+            }
+        }
+        // Each check reads only its own send: they run concurrently.
+        let checks = fresh.iter().map(|&i| self.admit_send(&sends[i]));
+        let checks = futures::future::join_all(checks).await;
         let mut drafts = Vec::new();
         let mut placed = Vec::new();
-        let mut resent = Vec::new();
-        for (i, (send, checked)) in sends.into_iter().zip(checks).enumerate() {
+        for (&i, checked) in fresh.iter().zip(checks) {
             match checked {
-                Ok(Checked::New(message)) => {
+                Ok(message) => {
                     drafts.push(Draft {
                         message,
-                        origin: send.origin,
+                        origin: sends[i].origin.clone(),
                     });
                     placed.push(i);
-                }
-                Ok(Checked::Stored(ack)) => {
-                    resent.push((ack.clone(), send.origin));
-                    results[i] = Some(Ok(ack));
                 }
                 Err(e) if e.is_retryable() => return Err(e),
                 Err(e) => results[i] = Some(Err(e)),
@@ -86,7 +102,7 @@ impl Logic {
         }
         let acks = resent
             .iter()
-            .map(|(ack, origin)| self.writer.route_ack(ack, origin.as_ref()));
+            .map(|(ack, origin)| self.writer.route_ack(ack, *origin));
         for sent in futures::future::join_all(acks).await {
             sent?;
         }
@@ -100,21 +116,16 @@ impl Logic {
             .collect())
     }
 
-    /// Validates, de-duplicates, rate-limits and authorizes one send.
-    async fn check_send(&self, send: &Send) -> LogicResult<Checked> {
-        let (from, frame) = (send.from, &send.frame);
-        self.validate_send(frame)?;
-        if let Some(original) = self.repo.find_message(from.0, &frame.client_msg_id).await? {
-            return Ok(Checked::Stored(ack_of(&original)));
-        }
+    /// Rate-limits and authorizes one new send; its draft.
+    async fn admit_send(&self, send: &Send) -> LogicResult<StoredMessage> {
         if !self
             .state
-            .allow_send(from, self.config.sends_per_second)
+            .allow_send(send.from, self.config.sends_per_second)
             .await?
         {
             return Err(LogicError::RateLimited);
         }
-        Ok(Checked::New(self.authorize_send(from, frame).await?))
+        self.authorize_send(send.from, &send.frame).await
     }
 
     fn validate_send(&self, frame: &SendFrame) -> LogicResult<()> {

@@ -184,7 +184,17 @@ pub trait MessageRepo: Send + Sync {
         &self,
         from_user_id: i64,
         client_msg_id: &str,
-    ) -> RepoResult<Option<StoredMessage>>;
+    ) -> RepoResult<Option<StoredMessage>> {
+        self.find_messages(&[(from_user_id, client_msg_id.to_owned())])
+            .await?
+            .pop()
+            .ok_or_else(|| RepoError::Internal("no answer for the key".into()))
+    }
+    /// [`find_message`](MessageRepo::find_message) for many (sender,
+    /// client_msg_id) keys at once (a batch's de-duplication): one answer per
+    /// key, in order.
+    async fn find_messages(&self, keys: &[(i64, String)])
+    -> RepoResult<Vec<Option<StoredMessage>>>;
     /// Stores a message at its seq, advancing the durable high-water mark, atomically.
     async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
         self.store_messages(std::slice::from_ref(message))

@@ -263,16 +263,26 @@ impl GroupRepo for RepoClient {
 
 #[async_trait]
 impl MessageRepo for RepoClient {
-    async fn find_message(
+    async fn find_messages(
         &self,
-        from_user_id: i64,
-        client_msg_id: &str,
-    ) -> RepoResult<Option<StoredMessage>> {
-        let r = pb::FindMessageRequest {
-            from_user_id,
-            client_msg_id: client_msg_id.into(),
+        keys: &[(i64, String)],
+    ) -> RepoResult<Vec<Option<StoredMessage>>> {
+        let r = pb::FindMessagesRequest {
+            keys: keys
+                .iter()
+                .map(|(from_user_id, client_msg_id)| pb::FindMessageRequest {
+                    from_user_id: *from_user_id,
+                    client_msg_id: client_msg_id.clone(),
+                })
+                .collect(),
         };
-        unwrap(self.c().find_message(r).await).map(|r| r.message)
+        let found = unwrap(self.c().find_messages(r).await)?.messages;
+        if found.len() != keys.len() {
+            return Err(RepoError::Internal(
+                format!("{} answers for {} keys", found.len(), keys.len()).into(),
+            ));
+        }
+        Ok(found.into_iter().map(|r| r.message).collect())
     }
 
     async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>> {

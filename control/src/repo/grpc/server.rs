@@ -216,14 +216,24 @@ impl PbRepo for RepoServer {
                 .map(|member| pb::MemberReply { member }),
         )
     }
-    async fn find_message(&self, r: Request<pb::FindMessageRequest>) -> Reply<pb::MessageReply> {
-        let r = r.into_inner();
-        reply(
-            self.repo
-                .find_message(r.from_user_id, &r.client_msg_id)
-                .await
-                .map(|message| pb::MessageReply { message }),
-        )
+    async fn find_messages(
+        &self,
+        r: Request<pb::FindMessagesRequest>,
+    ) -> Reply<pb::FindMessagesReply> {
+        let keys: Vec<(i64, String)> = r
+            .into_inner()
+            .keys
+            .into_iter()
+            .map(|k| (k.from_user_id, k.client_msg_id))
+            .collect();
+        reply(self.repo.find_messages(&keys).await.map(|found| {
+            pb::FindMessagesReply {
+                messages: found
+                    .into_iter()
+                    .map(|message| pb::MessageReply { message })
+                    .collect(),
+            }
+        }))
     }
     async fn store_messages(
         &self,

@@ -6,6 +6,8 @@
 //! and indexes mentions. A unique-key clash is then classified by looking the
 //! (sender, client_msg_id) up: a duplicate, or a seq the allocator reused.
 
+use std::collections::HashMap;
+
 use gochat_proto::frames::MessageType;
 use gochat_proto::ids::now_millis;
 use sqlx::any::AnyRow;
@@ -17,6 +19,9 @@ use crate::repo::{
     ConversationInfo, ConversationSummary, MessageRepo, Messages, Page, RepoError, RepoResult,
     StoreOutcome, StoredMessage,
 };
+
+/// (sender, client_msg_id) keys per de-duplication query.
+const KEYS_PER_LOOKUP: usize = 200;
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
      message_type, content, metadata, mentions, client_msg_id, created_at";
@@ -77,22 +82,24 @@ fn conversation_from_row(row: &AnyRow) -> RepoResult<ConversationInfo> {
 
 #[async_trait]
 impl MessageRepo for SqlRepo {
-    async fn find_message(
+    async fn find_messages(
         &self,
-        from_user_id: i64,
-        client_msg_id: &str,
-    ) -> RepoResult<Option<StoredMessage>> {
-        sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ?"
-        ))
-        .bind(from_user_id)
-        .bind(client_msg_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(message_from_row)
-        .transpose()
+        keys: &[(i64, String)],
+    ) -> RepoResult<Vec<Option<StoredMessage>>> {
+        let mut found: HashMap<(i64, String), StoredMessage> = HashMap::new();
+        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+            let wanted = vec!["(sender_id = ? AND client_msg_id = ?)"; chunk.len()].join(" OR ");
+            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {wanted}");
+            let mut query = sqlx::query(&sql);
+            for (sender, client_msg_id) in chunk {
+                query = query.bind(*sender).bind(client_msg_id.clone());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(map_err)? {
+                let m = message_from_row(&row)?;
+                found.insert((m.from_user_id, m.client_msg_id.clone()), m);
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>> {
