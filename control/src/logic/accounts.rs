@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gochat_proto::ids::Id;
 
 use super::auth::Claims;
+use super::facts::Fact;
 use super::{Logic, LogicError, LogicResult};
 use crate::repo::{RepoError, User};
 
@@ -226,7 +227,9 @@ impl Logic {
                 "this user does not accept requests from you".into(),
             ));
         }
-        Ok(self.repo.add_friend(me.0, other.0).await?)
+        self.repo.add_friend(me.0, other.0).await?;
+        self.facts.forget(&[Fact::friends(me.0, other.0)]);
+        Ok(())
     }
 
     /// The caller's friends.
@@ -236,17 +239,23 @@ impl Logic {
 
     /// Ends a friendship (both ways).
     pub async fn remove_friend(&self, me: Id, other: Id) -> LogicResult<()> {
-        Ok(self.repo.remove_friend(me.0, other.0).await?)
+        self.repo.remove_friend(me.0, other.0).await?;
+        self.facts.forget(&[Fact::friends(me.0, other.0)]);
+        Ok(())
     }
 
     /// `me` stops accepting messages and requests from `other`.
     pub async fn block(&self, me: Id, other: Id) -> LogicResult<()> {
         self.other_user(me, other).await?;
-        Ok(self.repo.add_block(me.0, other.0).await?)
+        self.repo.add_block(me.0, other.0).await?;
+        self.facts.forget(&[Fact::Blocked(me.0, other.0)]);
+        Ok(())
     }
 
     /// Lifts a block.
     pub async fn unblock(&self, me: Id, other: Id) -> LogicResult<()> {
-        Ok(self.repo.remove_block(me.0, other.0).await?)
+        self.repo.remove_block(me.0, other.0).await?;
+        self.facts.forget(&[Fact::Blocked(me.0, other.0)]);
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 use gochat_proto::ids::Id;
 use serde_json::{Value, json};
 
+use super::facts::Fact;
 use super::{Logic, LogicError, LogicResult};
 use crate::repo::{Group, GroupPatch, Member, User, role};
 
@@ -230,7 +231,9 @@ impl Logic {
                 "only the owner or an admin may remove members".into(),
             ));
         }
-        if self.repo.remove_member(group.0, target.0).await? {
+        let removed = self.repo.remove_member(group.0, target.0).await?;
+        self.facts.forget(&[Fact::Member(group.0, target.0)]);
+        if removed {
             let name = self.display_name(target).await;
             let (content, action) = if leaving {
                 (format!("{name} left the group"), "leave")

@@ -12,6 +12,7 @@ pub mod consumer;
 mod conversations;
 pub mod delivery;
 mod error;
+mod facts;
 mod groups;
 pub mod http;
 mod media;
@@ -48,6 +49,7 @@ pub struct Logic {
     auth: Authenticator,
     config: LogicConfig,
     admin_usernames: Vec<String>,
+    facts: facts::Facts,
 }
 
 impl Logic {
@@ -61,6 +63,7 @@ impl Logic {
             writer,
             auth: Authenticator::new(auth_config)?,
             admin_usernames: auth_config.admin_usernames.clone(),
+            facts: facts::Facts::default(),
         })
     }
 

@@ -9,9 +9,10 @@ use gochat_proto::ids::{
 };
 use gochat_proto::kafka::Origin;
 
+use super::facts::Fact;
 use super::writer::{Draft, ack_of};
 use super::{Logic, LogicError, LogicResult};
-use crate::repo::{ConversationInfo, StoredMessage};
+use crate::repo::{ConversationInfo, RepoError, StoredMessage};
 
 const MAX_CLIENT_MSG_ID: usize = 64;
 
@@ -173,18 +174,34 @@ impl Logic {
     async fn authorize_send(&self, from: Id, frame: &SendFrame) -> LogicResult<StoredMessage> {
         let (conversation_id, to_user_id, group_id) = match (frame.to_user_id, frame.group_id) {
             (Some(to), None) => {
-                self.repo
-                    .get_user(to.0)
-                    .await
-                    .map_err(|_| LogicError::NotFound(format!("user {to} not found")))?;
-                if self.repo.is_blocked(to.0, from.0).await? {
+                let exists = self.facts.get(Fact::UserExists(to.0), async {
+                    match self.repo.get_user(to.0).await {
+                        Ok(_) => Ok(true),
+                        Err(RepoError::NotFound(_)) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                });
+                if !exists.await? {
+                    return Err(LogicError::NotFound(format!("user {to} not found")));
+                }
+                let blocked = self.facts.get(
+                    Fact::Blocked(to.0, from.0),
+                    self.repo.is_blocked(to.0, from.0),
+                );
+                if blocked.await? {
                     return Err(LogicError::Forbidden(format!(
                         "user {to} does not accept your messages"
                     )));
                 }
                 if self.config.require_friendship
                     && to != from
-                    && !self.repo.are_friends(from.0, to.0).await?
+                    && !self
+                        .facts
+                        .get(
+                            Fact::friends(from.0, to.0),
+                            self.repo.are_friends(from.0, to.0),
+                        )
+                        .await?
                 {
                     return Err(LogicError::Forbidden(format!(
                         "user {to} is not your friend"
@@ -193,7 +210,10 @@ impl Logic {
                 (single_conversation_id(from, to), to.0, 0)
             }
             (None, Some(group)) => {
-                if self.repo.get_member(group.0, from.0).await?.is_none() {
+                let member = self.facts.get(Fact::Member(group.0, from.0), async {
+                    Ok(self.repo.get_member(group.0, from.0).await?.is_some())
+                });
+                if !member.await? {
                     return Err(LogicError::Forbidden(format!(
                         "not a member of group {group}"
                     )));
