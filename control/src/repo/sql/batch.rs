@@ -1,6 +1,7 @@
 //! Group commit: a batch of messages in one transaction — one multi-row
-//! insert for the messages and one for their mentions, one high-water update
-//! per conversation, one read-cursor update per (sender, conversation) — so
+//! insert for the messages and one for their mentions, one update raising
+//! the high-water marks of all its conversations, one moving the senders'
+//! read cursors (per chunk of a few hundred rows each) — so
 //! a send path that works in batches pays one commit (one fsync) per batch,
 //! not per message. A batch that clashes with what is stored (a duplicate, a
 //! seq taken) is rolled back and stored message by message, which classifies
@@ -18,6 +19,8 @@ use crate::repo::{RepoError, RepoResult, StoreOutcome, StoredMessage};
 /// Rows per INSERT statement: far below SQLite's and MySQL's placeholder
 /// limits (32,766 and 65,535) at 12 columns a row.
 const ROWS_PER_INSERT: usize = 256;
+/// Rows per CASE update: at most 9 placeholders a row.
+const ROWS_PER_UPDATE: usize = 200;
 /// Deadlocks and lock timeouts roll a transaction back; replaying it is safe.
 const MAX_REPLAYS: usize = 5;
 
@@ -104,8 +107,9 @@ impl SqlRepo {
         codes: &[i32],
     ) -> RepoResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Conversation rows first, in id order: writers of one conversation
-        // queue on its row, and a fixed order keeps two batches from deadlocking.
+        // Conversation rows first: writers of one conversation queue on its
+        // row, and the update takes the rows in key order, so two batches
+        // queue rather than deadlock (a deadlock is replayed anyway).
         let mut tops: BTreeMap<&str, Top> = BTreeMap::new();
         let mut cursors: BTreeMap<(i64, &str), i64> = BTreeMap::new();
         for m in messages {
@@ -126,41 +130,75 @@ impl SqlRepo {
                 .or_default();
             *cursor = (*cursor).max(m.seq_id);
         }
-        for (conversation_id, top) in &tops {
-            // last_message_id first: MySQL evaluates SET left to right.
-            sqlx::query(
-                "UPDATE conversations SET last_message_id = CASE WHEN last_seq_id < ? THEN ? ELSE last_message_id END, \
-                 last_seq_id = CASE WHEN last_seq_id < ? THEN ? ELSE last_seq_id END, updated_at = ? \
-                 WHERE conversation_id = ?",
-            )
-            .bind(top.seq_id)
-            .bind(top.message_id)
-            .bind(top.seq_id)
-            .bind(top.seq_id)
-            .bind(top.timestamp)
-            .bind(*conversation_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
+        raise_high_water(&mut tx, &tops).await?;
         insert_messages(&mut tx, messages, codes).await?;
         insert_mentions(&mut tx, messages).await?;
         // The sender has read what they wrote.
-        for ((sender, conversation_id), seq_id) in &cursors {
-            sqlx::query(
-                "UPDATE user_conversations SET read_seq_id = CASE WHEN read_seq_id < ? THEN ? ELSE read_seq_id END \
-                 WHERE user_id = ? AND conversation_id = ?",
-            )
-            .bind(*seq_id)
-            .bind(*seq_id)
-            .bind(*sender)
-            .bind(*conversation_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
+        advance_read_cursors(&mut tx, &cursors).await?;
         tx.commit().await.map_err(map_err)
     }
+}
+
+/// Raises each conversation's high-water mark (and its last message) to the
+/// batch's newest, in one statement per chunk: never lowers it.
+async fn raise_high_water(
+    tx: &mut Transaction<'static, Any>,
+    tops: &BTreeMap<&str, Top>,
+) -> RepoResult<()> {
+    let tops: Vec<(&&str, &Top)> = tops.iter().collect();
+    for chunk in tops.chunks(ROWS_PER_UPDATE) {
+        let raise = "WHEN conversation_id = ? AND last_seq_id < ? THEN ? ".repeat(chunk.len());
+        let touch = "WHEN conversation_id = ? THEN ? ".repeat(chunk.len());
+        // last_message_id first: MySQL evaluates SET left to right, so it
+        // must still see the old last_seq_id.
+        let sql = format!(
+            "UPDATE conversations SET last_message_id = CASE {raise}ELSE last_message_id END, \
+             last_seq_id = CASE {raise}ELSE last_seq_id END, updated_at = CASE {touch}ELSE updated_at END \
+             WHERE conversation_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (cid, top) in chunk {
+            query = query.bind(**cid).bind(top.seq_id).bind(top.message_id);
+        }
+        for (cid, top) in chunk {
+            query = query.bind(**cid).bind(top.seq_id).bind(top.seq_id);
+        }
+        for (cid, top) in chunk {
+            query = query.bind(**cid).bind(top.timestamp);
+        }
+        for (cid, _) in chunk {
+            query = query.bind(**cid);
+        }
+        query.execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Moves each (sender, conversation) read cursor up to the sender's newest
+/// message of the batch, in one statement per chunk: never back.
+async fn advance_read_cursors(
+    tx: &mut Transaction<'static, Any>,
+    cursors: &BTreeMap<(i64, &str), i64>,
+) -> RepoResult<()> {
+    let cursors: Vec<(&(i64, &str), &i64)> = cursors.iter().collect();
+    for chunk in cursors.chunks(ROWS_PER_UPDATE) {
+        let advance = "WHEN user_id = ? AND conversation_id = ? AND read_seq_id < ? THEN ? "
+            .repeat(chunk.len());
+        let rows = vec!["(user_id = ? AND conversation_id = ?)"; chunk.len()].join(" OR ");
+        let sql = format!(
+            "UPDATE user_conversations SET read_seq_id = CASE {advance}ELSE read_seq_id END WHERE {rows}"
+        );
+        let mut query = sqlx::query(&sql);
+        for ((user, cid), seq) in chunk {
+            query = query.bind(*user).bind(*cid).bind(**seq).bind(**seq);
+        }
+        for ((user, cid), _) in chunk {
+            query = query.bind(*user).bind(*cid);
+        }
+        query.execute(&mut **tx).await.map_err(map_err)?;
+    }
+    Ok(())
 }
 
 async fn insert_messages(
