@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gochat_proto::ids::{ConversationRef, parse_conversation_id};
+use gochat_proto::ids::{ConversationRef, now_millis, parse_conversation_id};
 use sqlx::{Any, Transaction};
 
 use super::messages::{MESSAGE_COLUMNS, type_code};
@@ -88,15 +88,51 @@ impl SqlRepo {
             .map_err(map_err)?
             .into_iter()
             .collect();
+        let mut new_singles = Vec::new();
         for id in ids.iter().filter(|id| !known.contains(**id)) {
             let Some(first) = messages.iter().find(|m| m.conversation_id == *id) else {
                 continue;
             };
             match parse_conversation_id(id) {
-                Some(ConversationRef::Single) => self.ensure_single_conversation(first).await?,
+                Some(ConversationRef::Single) => new_singles.push((
+                    first.conversation_id.as_str(),
+                    first.from_user_id.min(first.to_user_id),
+                    first.from_user_id.max(first.to_user_id),
+                )),
                 _ => return Err(RepoError::NotFound(format!("conversation {id}"))),
             }
         }
+        for chunk in new_singles.chunks(ROWS_PER_INSERT) {
+            self.create_single_conversations(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// New 1:1 conversations (id, low user, high user) and both participants'
+    /// rows; ones that appeared meanwhile are left as they are.
+    async fn create_single_conversations(&self, new: &[(&str, i64, i64)]) -> RepoResult<()> {
+        let now = now_millis();
+        let ignore = self.dialect.insert_ignore();
+        let values = vec!["(?, 1, ?, ?, 0, 0, 0, ?)"; new.len()].join(", ");
+        let sql = format!(
+            "{ignore} INTO conversations (conversation_id, kind, user_low, user_high, group_id, last_seq_id, last_message_id, updated_at) VALUES {values}"
+        );
+        let mut conversations = sqlx::query(&sql);
+        for (id, low, high) in new {
+            conversations = conversations.bind(*id).bind(*low).bind(*high).bind(now);
+        }
+        conversations.execute(&self.pool).await.map_err(map_err)?;
+        let values = vec!["(?, ?, 0, ?)"; new.len() * 2].join(", ");
+        let sql = format!(
+            "{ignore} INTO user_conversations (user_id, conversation_id, read_seq_id, created_at) VALUES {values}"
+        );
+        let mut participants = sqlx::query(&sql);
+        for (id, low, high) in new {
+            for user in [low, high] {
+                participants = participants.bind(*user).bind(*id).bind(now);
+            }
+        }
+        participants.execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 

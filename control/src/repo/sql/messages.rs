@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use gochat_proto::frames::MessageType;
-use gochat_proto::ids::now_millis;
 use sqlx::any::AnyRow;
 
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
@@ -287,38 +286,6 @@ impl SqlRepo {
                 other => return other.map(|()| StoreOutcome::Stored(m.clone())),
             }
         }
-    }
-
-    pub(super) async fn ensure_single_conversation(&self, m: &StoredMessage) -> RepoResult<()> {
-        let (low, high) = (
-            m.from_user_id.min(m.to_user_id),
-            m.from_user_id.max(m.to_user_id),
-        );
-        let now = now_millis();
-        let ignore = self.dialect.insert_ignore();
-        sqlx::query(&format!(
-            "{ignore} INTO conversations (conversation_id, kind, user_low, user_high, group_id, last_seq_id, last_message_id, updated_at) \
-             VALUES (?, 1, ?, ?, 0, 0, 0, ?)"
-        ))
-        .bind(&m.conversation_id)
-        .bind(low)
-        .bind(high)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        for user in [low, high] {
-            sqlx::query(&format!(
-                "{ignore} INTO user_conversations (user_id, conversation_id, read_seq_id, created_at) VALUES (?, ?, 0, ?)"
-            ))
-            .bind(user)
-            .bind(&m.conversation_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        }
-        Ok(())
     }
 
     async fn high_water(&self, conversation_id: &str) -> RepoResult<i64> {
