@@ -83,6 +83,17 @@ async fn groups_post_system_messages_and_mentions(s: TestServer) -> Result<()> {
 }
 
 async fn health_and_metrics(s: TestServer) -> Result<()> {
+    // Traffic before the first scrape must be counted too (nextest runs each
+    // test in a process of its own, so the recorder starts fresh here).
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let (status, _) = s
+        .send(
+            &alice,
+            json!({"client_msg_id":"m1","to_user_id":bob.id,"content":"hi"}),
+        )
+        .await?;
+    assert_eq!(status, 200);
     assert_eq!(
         s.http
             .get(format!("{}/healthz", s.base))
@@ -101,6 +112,12 @@ async fn health_and_metrics(s: TestServer) -> Result<()> {
     );
     let metrics = s.http.get(format!("{}/metrics", s.base)).send().await?;
     assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await?;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gochat_messages_stored_total") && !l.ends_with(" 0")),
+        "the send before the first scrape is counted:\n{text}"
+    );
     Ok(())
 }
 

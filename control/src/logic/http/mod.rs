@@ -116,6 +116,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Health, readiness and metrics only: the HTTP face of a process without logic.
 pub fn ops_router(readiness: Arc<Readiness>) -> Router {
+    // The recorder must exist before the first metric is recorded, not at
+    // the first scrape: whatever is recorded before it is lost.
+    ops::prometheus();
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(move || ops::readyz_of(readiness.clone())))
@@ -126,6 +129,8 @@ pub fn ops_router(readiness: Arc<Readiness>) -> Router {
 /// at `/api/v1/openapi.json`. One `routes!` per path: the macro reads the path
 /// from the handlers' annotations, and every handler of a call must share it.
 pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -> Router {
+    // Installed now, not at the first scrape (see `ops_router`).
+    ops::prometheus();
     let api = OpenApiRouter::new()
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
