@@ -22,7 +22,7 @@ const ROWS_PER_INSERT: usize = 256;
 /// Rows per CASE update: at most 9 placeholders a row.
 const ROWS_PER_UPDATE: usize = 200;
 /// Deadlocks and lock timeouts roll a transaction back; replaying it is safe.
-const MAX_REPLAYS: usize = 5;
+pub(super) const MAX_REPLAYS: usize = 5;
 
 /// The newest message of one conversation in a batch.
 struct Top {

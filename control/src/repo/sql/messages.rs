@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use gochat_proto::frames::MessageType;
 use sqlx::any::AnyRow;
 
+use super::batch::MAX_REPLAYS;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
 use async_trait::async_trait;
 
@@ -282,7 +283,7 @@ impl SqlRepo {
                     );
                 }
                 // Deadlocks and lock timeouts roll the transaction back: replay it.
-                Err(e) if e.is_retryable() && replays < 5 => replays += 1,
+                Err(e) if e.is_retryable() && replays < MAX_REPLAYS => replays += 1,
                 other => return other.map(|()| StoreOutcome::Stored(m.clone())),
             }
         }
