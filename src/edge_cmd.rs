@@ -1,6 +1,7 @@
 //! `gochat edge`: one gateway on Kafka and Redis. The cores use the edge's own
 //! Kafka links; the registry side thread uses the control plane's Redis state
-//! and Kafka producer (for kicks) through [`crate::links::StateRegistry`].
+//! and Kafka producer (for kicks) through [`crate::links::StateRegistry`], and
+//! reads a new connection's groups from the control plane's repo over gRPC.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use gochat_engines::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
 use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 
-use crate::links::StateRegistry;
+use crate::links::{GrpcGroups, StateRegistry};
 
 /// A started gateway.
 pub struct Gateway {
@@ -62,9 +63,14 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
     let state =
         Arc::new(RedisState::connect(&redis.url, Names::new(redis.key_prefix.clone())).await?);
     let bus = Arc::new(KafkaBus::new(&settings)?);
+    let repo_url = config.repo_url.clone().context(
+        "gochat edge needs repo_url (GOCHAT_EDGE_REPO_URL): the control plane's gRPC \
+         address, where a new connection's groups are read",
+    )?;
     let registry = Arc::new(StateRegistry {
         state,
         bus: bus.clone(),
+        groups: Arc::new(GrpcGroups::connect_lazy(&repo_url)?),
     });
     let links = Arc::new(KafkaLinks::new(&kafka.brokers, names, &config.gateway_id));
     let ws_addr = listeners.local_addr()?;

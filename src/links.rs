@@ -1,6 +1,7 @@
 //! Adapters that let the edge run on the control plane's engines: the session
-//! registry on the control plane's state store (Redis or in-process) with
-//! kicks through its bus, and — in standalone mode — core links on the
+//! registry and gateway directory on the control plane's state store (Redis
+//! or in-process) with kicks through its bus, a connection's groups from the
+//! repo (in process or over gRPC), and — in standalone mode — core links on the
 //! in-process log. They live here, in the binary, because the edge and the
 //! control crates never depend on each other.
 
@@ -19,14 +20,54 @@ use gochat_engines::state::StateStore;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, PresenceChange, Task, TaskRecord};
 use gochat_proto::keys::{RouteChange, SessionRoute};
+use gochat_proto::repo::repo_client::RepoClient;
 use tokio::sync::mpsc;
 
 /// The edge's registry on the control plane's state store and bus.
 pub struct StateRegistry {
-    /// Sessions and revocations.
+    /// Sessions, revocations and the gateway directory.
     pub state: Arc<dyn StateStore>,
     /// Where kicks go.
     pub bus: Arc<dyn Bus>,
+    /// Where a new connection's groups are read.
+    pub groups: Arc<dyn GroupSource>,
+}
+
+/// Who a user's groups are: the repo, in process (standalone) or over gRPC
+/// (`gochat edge`).
+#[async_trait]
+pub trait GroupSource: Send + Sync + 'static {
+    /// The ids of the groups `user` is a member of.
+    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, gochat_engines::BoxError>;
+}
+
+/// The repo service over gRPC: `gochat edge`'s way to a user's groups.
+pub struct GrpcGroups(RepoClient<tonic::transport::Channel>);
+
+impl GrpcGroups {
+    /// Dials `url` (e.g. `http://127.0.0.1:9002`) lazily: the first lookup
+    /// connects, a lost connection is re-dialled by the next.
+    pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self(RepoClient::new(channel)))
+    }
+}
+
+#[async_trait]
+impl GroupSource for GrpcGroups {
+    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, gochat_engines::BoxError> {
+        let request = gochat_proto::repo::UserIdRequest { user_id: user.0 };
+        let groups = self.0.clone().list_user_groups(request).await?;
+        Ok(groups
+            .into_inner()
+            .groups
+            .into_iter()
+            .map(|g| g.group_id)
+            .collect())
+    }
 }
 
 fn registry_error(e: impl std::fmt::Display) -> RegistryError {
@@ -62,10 +103,7 @@ impl Registry for StateRegistry {
         self.state.is_revoked(jti).await.map_err(registry_error)
     }
     async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError> {
-        let key = DownstreamKey {
-            conns: vec![route.conn_id],
-            close_after: true,
-        };
+        let key = DownstreamKey::kick(route.conn_id);
         self.bus
             .send_downstream(&route.gateway_id, route.core, &key, frame)
             .await
@@ -76,6 +114,20 @@ impl Registry for StateRegistry {
         let id = format!("presence-{}", uuid::Uuid::new_v4().simple());
         self.bus
             .send_task(&TaskRecord::new(id, task))
+            .await
+            .map_err(registry_error)
+    }
+    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, RegistryError> {
+        self.groups.groups_of(user).await.map_err(registry_error)
+    }
+    async fn announce_gateway(
+        &self,
+        gateway_id: &str,
+        cores: u32,
+        ttl_secs: u64,
+    ) -> Result<(), RegistryError> {
+        self.state
+            .announce_gateway(gateway_id, cores, ttl_secs)
             .await
             .map_err(registry_error)
     }
@@ -135,6 +187,16 @@ impl Downstream for MemoryDownstream {
     }
 }
 
+/// Echo mode has no users, hence no groups.
+struct NoGroups;
+
+#[async_trait]
+impl GroupSource for NoGroups {
+    async fn groups_of(&self, _user: Id) -> Result<Vec<i64>, gochat_engines::BoxError> {
+        Ok(Vec::new())
+    }
+}
+
 /// The edge in protocol test mode (echo, no auth) on throwaway in-process
 /// engines; Autobahn|Testsuite drives it.
 pub struct EchoServer {
@@ -174,6 +236,7 @@ pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<Echo
     let registry = Arc::new(StateRegistry {
         state: Arc::new(gochat_engines::state::memory::MemoryState::new()),
         bus,
+        groups: Arc::new(NoGroups),
     });
     let (trigger, shutdown) = gochat_edge::Shutdown::new();
     let edge = gochat_edge::run(config, listeners, links, registry, shutdown)?;

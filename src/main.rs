@@ -40,6 +40,10 @@ enum Command {
         /// Browser origins allowed on the WebSocket besides the product's own (comma-separated).
         #[arg(long, default_value = "")]
         allowed_origins: String,
+        /// Groups from this many members on go through the gateways' group
+        /// rooms (default: the control plane's, 500).
+        #[arg(long)]
+        large_group_threshold: Option<usize>,
     },
     /// One WebSocket gateway on Kafka and Redis (config: TOML and
     /// `GOCHAT_EDGE_SECTION__KEY` variables).
@@ -83,12 +87,14 @@ fn main() -> anyhow::Result<()> {
             cores,
             admins,
             allowed_origins,
+            large_group_threshold,
         } => {
             let options = gochat::standalone::Options {
                 data_dir,
                 cores,
                 admin_usernames: comma_list(&admins),
                 extra_origins: comma_list(&allowed_origins),
+                large_group_threshold,
             };
             runtime()?.block_on(standalone(options, http_addr, ws_addr))
         }

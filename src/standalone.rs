@@ -14,7 +14,21 @@ use gochat_edge::config::EdgeConfig;
 use gochat_edge::{EdgeListeners, RunningEdge, Shutdown, ShutdownTrigger};
 use tokio_util::sync::CancellationToken;
 
-use crate::links::{MemoryLinks, StateRegistry};
+use crate::links::{GroupSource, MemoryLinks, StateRegistry};
+
+/// The embedded control plane's repo: where a connection's groups are read.
+struct RepoGroups(Arc<dyn gochat_control::repo::Repo>);
+
+#[async_trait::async_trait]
+impl GroupSource for RepoGroups {
+    async fn groups_of(
+        &self,
+        user: gochat_proto::ids::Id,
+    ) -> Result<Vec<i64>, gochat_engines::BoxError> {
+        let groups = self.0.list_user_groups(user.0).await?;
+        Ok(groups.into_iter().map(|g| g.group_id).collect())
+    }
+}
 
 /// The embedded gateway's id.
 pub const GATEWAY_ID: &str = "local";
@@ -30,6 +44,9 @@ pub struct Options {
     pub admin_usernames: Vec<String>,
     /// Browser origins allowed besides the product's own web origin.
     pub extra_origins: Vec<String>,
+    /// Groups from this many members on go through the group rooms
+    /// (`None`: the control plane's default).
+    pub large_group_threshold: Option<usize>,
 }
 
 /// A running standalone process.
@@ -83,6 +100,9 @@ pub fn control_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> C
     config.logic.media_dir = options.data_dir.join("media");
     config.auth.jwt_secret = secret.to_owned();
     config.auth.admin_usernames = options.admin_usernames.clone();
+    if let Some(threshold) = options.large_group_threshold {
+        config.logic.large_group_threshold = threshold;
+    }
     config
 }
 
@@ -151,6 +171,7 @@ pub async fn start(
     let registry = Arc::new(StateRegistry {
         state: control.state.clone(),
         bus,
+        groups: Arc::new(RepoGroups(control.repo.clone())),
     });
     let (edge_trigger, shutdown) = Shutdown::new();
     let edge = gochat_edge::run(

@@ -44,6 +44,9 @@ async fn cluster() -> Result<Cluster> {
             Command::new(script("cluster-up"))
                 .env("GOCHAT_CLUSTER_DIR", &dir)
                 .env("GOCHAT_BIN", env!("CARGO_BIN_EXE_gochat"))
+                // Groups of 4 or more use the group rooms, smaller ones the
+                // per-connection path: the scenarios cover both.
+                .env("GOCHAT_CLUSTER_LARGE_GROUP_THRESHOLD", "4")
                 .output()
         })
         .await??

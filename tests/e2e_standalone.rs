@@ -24,6 +24,9 @@ async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> 
         cores: 2,
         admin_usernames: vec![],
         extra_origins: vec![],
+        // Groups of 4 or more use the group rooms, smaller ones the
+        // per-connection path: the scenarios cover both.
+        large_group_threshold: Some(4),
     };
     let running = start(options, http, ws).await?;
     let target = Target {

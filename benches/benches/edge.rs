@@ -46,8 +46,13 @@ fn edge(c: &mut Criterion) {
     group.bench_function("route_record_to_8_connections", |b| {
         b.iter(|| {
             out.clear();
-            if let Some(key) = DownstreamKey::decode(black_box(key.as_bytes())) {
-                for _ in &key.conns {
+            {
+                let Some(DownstreamKey::Conns { conns, .. }) =
+                    DownstreamKey::decode(black_box(key.as_bytes()))
+                else {
+                    return;
+                };
+                for _ in &conns {
                     encode_text(black_box(MESSAGE), &mut out);
                 }
             }

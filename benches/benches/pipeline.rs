@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Result;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gochat_control::config::{AuthConfig, LogicConfig};
-use gochat_control::logic::{Logic, MessageWriter};
+use gochat_control::logic::{Logic, MessageWriter, Send};
 use gochat_control::repo::UserRepo;
 use gochat_control::repo::sql::SqlRepo;
 use gochat_engines::bus::memory::MemoryBus;
@@ -65,6 +65,19 @@ fn send_frame(client_msg_id: String, to: Id) -> SendFrame {
     }
 }
 
+/// One send as a batch of one (what a lone REST send costs).
+async fn send_one(logic: &Logic, from: Id, frame: SendFrame) -> Result<i64> {
+    let send = Send {
+        from,
+        frame,
+        origin: None,
+    };
+    match logic.send_batch(vec![send]).await?.pop() {
+        Some(ack) => Ok(ack?.seq_id),
+        None => anyhow::bail!("no result"),
+    }
+}
+
 fn pipeline(c: &mut Criterion) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -88,7 +101,7 @@ fn pipeline(c: &mut Criterion) {
             let logic = logic.clone();
             async move {
                 let frame = send_frame(format!("bench-{n}"), to);
-                logic.send(from, frame, None).await.map(|ack| ack.seq_id)
+                send_one(&logic, from, frame).await
             }
         })
     });
@@ -97,7 +110,7 @@ fn pipeline(c: &mut Criterion) {
             let logic = logic.clone();
             async move {
                 let frame = send_frame("bench-0".into(), to);
-                logic.send(from, frame, None).await.map(|ack| ack.seq_id)
+                send_one(&logic, from, frame).await
             }
         })
     });

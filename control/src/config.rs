@@ -201,7 +201,9 @@ impl Default for AuthConfig {
 pub struct LogicConfig {
     /// 1:1 chat only between friends.
     pub require_friendship: bool,
-    /// Groups from this size on get `notify` instead of `message` (docs/design.md §7).
+    /// Groups from this size on go through the edge's group rooms (one
+    /// record per gateway core, no member list per message) and push only
+    /// to mentioned members (docs/design.md §7).
     pub large_group_threshold: usize,
     /// Largest message content.
     pub max_content_bytes: usize,

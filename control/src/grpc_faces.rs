@@ -15,18 +15,19 @@ use tonic::{Request, Response, Status};
 
 use crate::bus::Bus;
 use crate::logic::to_status;
-use crate::logic::{Logic, SystemPush};
+use crate::logic::{Logic, SendQueue, SystemPush};
 use crate::task::TaskService;
 
 /// Logic over gRPC.
 pub struct LogicGrpc {
     logic: Arc<Logic>,
+    sends: SendQueue,
 }
 
 impl LogicGrpc {
     /// The tonic service.
-    pub fn service(logic: Arc<Logic>) -> LogicServer<Self> {
-        LogicServer::new(Self { logic })
+    pub fn service(logic: Arc<Logic>, sends: SendQueue) -> LogicServer<Self> {
+        LogicServer::new(Self { logic, sends })
     }
 }
 
@@ -38,7 +39,7 @@ impl PbLogic for LogicGrpc {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let cmid = frame.client_msg_id.clone();
         // Business refusals are answered as error frames, like on a WebSocket.
-        let reply = match self.logic.send(Id(r.from_user_id), frame, None).await {
+        let reply = match self.sends.send(Id(r.from_user_id), frame, None).await {
             Ok(ack) => ServerFrame::Ack(ack),
             Err(e) if e.is_retryable() => return Err(to_status(&e)),
             Err(e) => ServerFrame::error(Some(cmid), e.code(), e.public_message()),

@@ -57,7 +57,8 @@ pub trait CoreLinks: Send + Sync + 'static {
 #[error("session registry: {0}")]
 pub struct RegistryError(pub String);
 
-/// The session registry and the revocation list (Redis, or in-process maps).
+/// The session registry, the revocation list and the gateway directory
+/// (Redis, or in-process maps), and where a connection's groups are read.
 #[async_trait]
 pub trait Registry: Send + Sync + 'static {
     /// Registers (or refreshes) a device's connection; says whether another
@@ -82,4 +83,13 @@ pub trait Registry: Send + Sync + 'static {
     async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError>;
     /// A connection of `user` opened or closed: their contacts may need telling.
     async fn presence_changed(&self, user: Id) -> Result<(), RegistryError>;
+    /// The groups `user` is a member of (a new connection's rooms).
+    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, RegistryError>;
+    /// This gateway is up with `cores` cores, for `ttl_secs` unless announced again.
+    async fn announce_gateway(
+        &self,
+        gateway_id: &str,
+        cores: u32,
+        ttl_secs: u64,
+    ) -> Result<(), RegistryError>;
 }

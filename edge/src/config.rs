@@ -55,6 +55,10 @@ pub struct EdgeConfig {
     pub redis: Option<RedisConfig>,
     /// How long a session entry lives without a heartbeat.
     pub session_ttl_secs: u64,
+    /// The control plane's gRPC address serving the repo (`http://host:port`),
+    /// where a new connection's groups (its rooms) are read. Absent: the
+    /// embedding process supplies them, as in standalone.
+    pub repo_url: Option<String>,
 }
 
 impl Default for EdgeConfig {
@@ -69,6 +73,7 @@ impl Default for EdgeConfig {
             kafka: None,
             redis: None,
             session_ttl_secs: 120,
+            repo_url: None,
         }
     }
 }
@@ -141,6 +146,7 @@ impl EdgeConfig {
                 "pin_cores",
                 "driver",
                 "session_ttl_secs",
+                "repo_url",
             ],
             others: &[],
         };

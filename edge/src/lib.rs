@@ -101,7 +101,12 @@ pub fn run(
     shutdown: Shutdown,
 ) -> Result<RunningEdge, EdgeError> {
     config.validate()?;
-    let (handle, registry_thread) = registry::spawn(registry, config.session_ttl_secs)?;
+    let announcement = (!config.ws.echo).then(|| registry::Announcement {
+        gateway_id: config.gateway_id.clone(),
+        cores: u32::try_from(listeners.0.len()).unwrap_or(u32::MAX),
+    });
+    let (handle, registry_thread) =
+        registry::spawn(registry, config.session_ttl_secs, announcement)?;
     let shared = Arc::new(core::Shared {
         verifier: auth::TokenVerifier::new(&config.auth.jwt_secret),
         config,

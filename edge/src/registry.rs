@@ -1,10 +1,12 @@
 //! The side thread: the one place the edge does control-plane I/O (session
-//! registry writes, revocation checks, kicks), on a small tokio runtime of its
+//! registry writes, revocation checks, kicks, group-room fills, the gateway's
+//! announcements in the gateway directory), on a small tokio runtime of its
 //! own, so worker cores never wait on Redis. Cores talk to it through a
 //! [`RegistryHandle`]; it drains what is queued before exiting, so a drain's
 //! deregistrations are not lost.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use gochat_proto::frames::ServerFrame;
@@ -20,8 +22,9 @@ enum Command {
         user: Id,
         device: String,
         route: SessionRoute,
-        /// Told when the entry is written (connect waits for it; refreshes do not).
-        done: Option<flume::Sender<()>>,
+        /// A new connection waits for its entry to be written and gets the
+        /// user's groups (its rooms); refreshes do not wait.
+        done: Option<flume::Sender<Result<Vec<i64>, RegistryError>>>,
     },
     Unregister {
         user: Id,
@@ -54,17 +57,28 @@ impl RegistryHandle {
         });
     }
 
-    /// Registers a new connection and waits until the entry is written (or
-    /// failed), so a client whose upgrade completed is already routable.
-    pub(crate) async fn register_and_wait(&self, user: Id, device: &str, route: SessionRoute) {
+    /// Registers a new connection, waits until the entry is written (or
+    /// failed), so a client whose upgrade completed is already routable, and
+    /// answers the user's group ids (the connection's rooms).
+    pub(crate) async fn register_and_wait(
+        &self,
+        user: Id,
+        device: &str,
+        route: SessionRoute,
+    ) -> Result<Vec<i64>, RegistryError> {
         let (done, written) = flume::bounded(1);
-        self.submit(Command::Register {
-            user,
-            device: device.to_owned(),
-            route,
-            done: Some(done),
-        });
-        let _ = written.recv_async().await;
+        self.tx
+            .try_send(Command::Register {
+                user,
+                device: device.to_owned(),
+                route,
+                done: Some(done),
+            })
+            .map_err(|_| RegistryError("registry queue full".into()))?;
+        written
+            .recv_async()
+            .await
+            .map_err(|_| RegistryError("registry thread gone".into()))?
     }
 
     /// Deregisters a closed connection.
@@ -105,13 +119,28 @@ impl RegistryHandle {
     }
 }
 
+/// This gateway, as it announces itself in the gateway directory (so large
+/// groups' messages reach its cores' rooms).
+pub(crate) struct Announcement {
+    /// The gateway id.
+    pub(crate) gateway_id: String,
+    /// Its worker cores (downstream partitions).
+    pub(crate) cores: u32,
+}
+
 /// Starts the side thread; it ends on [`RegistryHandle::stop`] (or once every
-/// handle is dropped), after finishing what was queued.
+/// handle is dropped), after finishing what was queued. With an
+/// `announcement`, it returns once the gateway's first announcement was
+/// tried (so a gateway is in the directory before it accepts anyone) and
+/// repeats it every third of `ttl_secs`.
 pub(crate) fn spawn(
     registry: Arc<dyn Registry>,
     ttl_secs: u64,
+    announcement: Option<Announcement>,
 ) -> std::io::Result<(RegistryHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = flume::bounded::<Command>(QUEUE);
+    let (announced, first_announcement) = flume::bounded::<()>(1);
+    let expect_announcement = announcement.is_some();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -119,8 +148,20 @@ pub(crate) fn spawn(
         .name("edge-registry".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let mut every = tokio::time::interval(Duration::from_secs((ttl_secs / 3).max(1)));
                 let mut tasks = tokio::task::JoinSet::new();
-                while let Ok(command) = rx.recv_async().await {
+                loop {
+                    let command = tokio::select! {
+                        command = rx.recv_async() => command,
+                        _ = every.tick(), if announcement.is_some() => {
+                            if let Some(a) = &announcement {
+                                announce_gateway(registry.as_ref(), a, ttl_secs).await;
+                            }
+                            let _ = announced.try_send(());
+                            continue;
+                        }
+                    };
+                    let Ok(command) = command else { break };
                     if matches!(command, Command::Stop) {
                         break;
                     }
@@ -132,7 +173,19 @@ pub(crate) fn spawn(
                 while tasks.join_next().await.is_some() {}
             });
         })?;
+    if expect_announcement {
+        let _ = first_announcement.recv_timeout(Duration::from_secs(10));
+    }
     Ok((RegistryHandle { tx }, thread))
+}
+
+async fn announce_gateway(registry: &dyn Registry, a: &Announcement, ttl_secs: u64) {
+    if let Err(e) = registry
+        .announce_gateway(&a.gateway_id, a.cores, ttl_secs)
+        .await
+    {
+        tracing::warn!(error = %e, gateway = %a.gateway_id, "gateway not announced; will retry");
+    }
 }
 
 async fn kick(registry: &dyn Registry, route: &SessionRoute) {
@@ -160,10 +213,13 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             done,
         } => {
             let change = registry.register(user, &device, &route, ttl_secs).await;
-            // Dropping `done` wakes the waiting connect now: the entry is
-            // written, and the kicks and announcements are not its business.
+            // Answering `done` lets the waiting connect go on: the entry is
+            // written and its rooms are known; the kicks and announcements
+            // are not its business.
             let done_was_set = done.is_some();
-            drop(done);
+            if let Some(done) = done {
+                let _ = done.send(registry.groups_of(user).await);
+            }
             let opened = match change {
                 Ok(RouteChange::Registered) => true,
                 // The newest login of a device wins; the loser is told and closed.

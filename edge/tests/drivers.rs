@@ -74,9 +74,10 @@ impl CoreLinks for TestLinks {
     }
 }
 
-/// Remembers the last registered route.
+/// Remembers the last registered route and the gateway's announcement; the
+/// test user is in group 88.
 #[derive(Default)]
-struct TestRegistry(Mutex<Option<SessionRoute>>);
+struct TestRegistry(Mutex<Option<SessionRoute>>, Mutex<Option<(String, u32)>>);
 
 #[async_trait]
 impl Registry for TestRegistry {
@@ -103,6 +104,16 @@ impl Registry for TestRegistry {
         Ok(())
     }
     async fn presence_changed(&self, _: Id) -> Result<(), RegistryError> {
+        Ok(())
+    }
+    async fn groups_of(&self, _: Id) -> Result<Vec<i64>, RegistryError> {
+        Ok(vec![88])
+    }
+    async fn announce_gateway(&self, id: &str, cores: u32, _: u64) -> Result<(), RegistryError> {
+        *self
+            .1
+            .lock()
+            .map_err(|_| RegistryError("poisoned".into()))? = Some((id.to_owned(), cores));
         Ok(())
     }
 }
@@ -236,6 +247,13 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let (_, frame) = read_frame(&mut s)?;
     assert!(String::from_utf8_lossy(&frame).contains("notify"));
+    group_rooms(&down_tx, &mut s, route.conn_id)?;
+    let announced = registry.1.lock().ok().and_then(|a| a.clone());
+    assert_eq!(
+        announced,
+        Some(("t".to_owned(), 1)),
+        "announced before serving"
+    );
 
     // A valid frame, then an unmasked one (a protocol error), in one read:
     // the valid one is handled, then the connection closes with 1002.
@@ -250,6 +268,36 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
 
     trigger.fire();
     edge.join();
+    Ok(())
+}
+
+type DownTx = flume::Sender<(DownstreamKey, Bytes)>;
+
+/// The connection is in group 88's room from the start (its fill); records
+/// keyed by the room reach it unless it is the skipped sender; after a
+/// leave record they do not, after a join record for 99 those of 99 do.
+fn group_rooms(down: &DownTx, s: &mut TcpStream, conn: u64) -> std::io::Result<()> {
+    let send = |key: DownstreamKey, frame: &'static [u8]| {
+        down.send((key, Bytes::from_static(frame)))
+            .map_err(std::io::Error::other)
+    };
+    let room = |group, skip| DownstreamKey::Room { group, skip };
+    let membership = |group, joined| DownstreamKey::Membership {
+        group,
+        conns: vec![conn],
+        joined,
+    };
+    send(room(88, None), b"room-88")?;
+    assert_eq!(read_frame(s)?, (1, b"room-88".to_vec()));
+    send(room(88, Some(conn)), b"skipped")?;
+    send(room(77, None), b"not-a-member")?;
+    send(membership(88, false), b"")?;
+    send(room(88, None), b"after-leave")?;
+    send(membership(99, true), b"")?;
+    send(room(99, None), b"room-99")?;
+    send(DownstreamKey::to(vec![conn]), b"direct")?;
+    assert_eq!(read_frame(s)?, (1, b"room-99".to_vec()));
+    assert_eq!(read_frame(s)?, (1, b"direct".to_vec()));
     Ok(())
 }
 

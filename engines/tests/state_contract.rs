@@ -1,5 +1,5 @@
 //! Both state stores keep one contract (seq allocation, the session
-//! registry, revocation, rate limits): the in-process one, and Redis on the
+//! registry, the gateway directory, revocation, rate limits): the in-process one, and Redis on the
 //! dev stack.
 
 use anyhow::Result;
@@ -8,7 +8,7 @@ use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 use gochat_testkit::stack::{stack_setting, unique};
 use gochat_testkit::state_contract::{
-    batched_seq_allocation, routes_and_revocation, seq_allocation,
+    batched_seq_allocation, gateway_directory, routes_and_revocation, seq_allocation,
 };
 
 #[tokio::test]
@@ -17,6 +17,7 @@ async fn memory_state_keeps_the_contract() {
     seq_allocation(&store, "c1").await;
     batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
+    gateway_directory(&store).await;
 }
 
 #[tokio::test]
@@ -26,5 +27,6 @@ async fn redis_state_keeps_the_contract() -> Result<()> {
     seq_allocation(&store, "c1").await;
     batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
+    gateway_directory(&store).await;
     Ok(())
 }

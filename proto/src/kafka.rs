@@ -3,13 +3,15 @@
 //! - `im-upstream-topic`: [`UpstreamRecord`], a client frame plus who sent it and
 //!   through which connection; key = from_user_id.
 //! - `im-downstream-topic-{gateway}`: the value is a [`crate::frames::ServerFrame`]
-//!   byte for byte; the key is a [`DownstreamKey`] naming the connections on the
-//!   partition's core, so the edge never parses JSON on the way down.
+//!   byte for byte; the key is a [`DownstreamKey`] naming the connections (or
+//!   the group room) on the partition's core, so the edge never parses JSON on
+//!   the way down.
 //! - `im-task-topic` / `im-task-dlq`: [`TaskRecord`].
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::downstream::DownstreamKey;
 use crate::frames::ClientFrame;
 use crate::ids::Id;
 
@@ -91,58 +93,6 @@ impl<E: serde::de::Error> MissingOwned for E {
 
 fn from_value<T: serde::de::DeserializeOwned, E: serde::de::Error>(v: Value) -> Result<T, E> {
     serde_json::from_value(v).map_err(E::custom)
-}
-
-/// The connections a downstream record goes to, all on the partition's core.
-/// Encoded as decimal connection ids separated by commas (`"17,4242"`); a
-/// leading `!` asks the edge to close those connections quietly after writing
-/// the frame (a superseded login gets its `kick` that way).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DownstreamKey {
-    /// Connection ids on the core.
-    pub conns: Vec<u64>,
-    /// Close the connections after the frame.
-    pub close_after: bool,
-}
-
-impl DownstreamKey {
-    /// A key delivering to `conns`.
-    pub fn to(conns: Vec<u64>) -> Self {
-        Self {
-            conns,
-            close_after: false,
-        }
-    }
-
-    /// The record key bytes.
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(self.conns.len() * 8 + 1);
-        if self.close_after {
-            out.push('!');
-        }
-        for (i, id) in self.conns.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&id.to_string());
-        }
-        out
-    }
-
-    /// Parses record key bytes; `None` if malformed.
-    pub fn decode(key: &[u8]) -> Option<Self> {
-        let (close_after, rest) = match key.split_first() {
-            Some((b'!', rest)) => (true, rest),
-            _ => (false, key),
-        };
-        let mut conns = Vec::with_capacity(rest.len() / 4 + 1);
-        if !rest.is_empty() {
-            for part in rest.split(|b| *b == b',') {
-                conns.push(std::str::from_utf8(part).ok()?.parse().ok()?);
-            }
-        }
-        Some(Self { conns, close_after })
-    }
 }
 
 /// A task on `im-task-topic` (and, after three failures, `im-task-dlq`).
@@ -237,7 +187,8 @@ pub struct OfflinePush {
     pub push_type: String,
 }
 
-/// Payload of `group_fanout`.
+/// Payload of `group_fanout`: an `@all` in a large group, pushed to every
+/// offline member (online members got the message through the group rooms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupFanout {
     /// The group.
@@ -253,9 +204,15 @@ pub struct GroupFanout {
     /// The group's conversation.
     #[serde(default)]
     pub conversation_id: String,
-    /// The message's seq (what `notify` carries).
+    /// The message's seq.
     #[serde(default)]
     pub seq_id: i64,
+    /// The push notification's title (an `@all`: "X mentioned you").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// The push notification's body.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content: String,
 }
 
 /// Payload of `system_notice`: one batch of an admin push. The push is
@@ -323,19 +280,5 @@ mod tests {
             let record: TaskRecord = serde_json::from_value(value.clone()).expect("parses");
             assert_eq!(serde_json::to_value(&record).expect("encodes"), value);
         }
-    }
-
-    #[test]
-    fn downstream_keys_encode_and_decode() {
-        let key = DownstreamKey::to(vec![1, 42, u64::MAX]);
-        assert_eq!(DownstreamKey::decode(key.encode().as_bytes()), Some(key));
-        let kick = DownstreamKey {
-            conns: vec![7],
-            close_after: true,
-        };
-        assert_eq!(kick.encode(), "!7");
-        assert_eq!(DownstreamKey::decode(b"!7"), Some(kick));
-        assert_eq!(DownstreamKey::decode(b"1,,2"), None);
-        assert_eq!(DownstreamKey::decode(b"x"), None);
     }
 }

@@ -74,6 +74,11 @@ impl Names {
     pub fn group_members_key(&self, group: Id) -> String {
         self.named(&format!("group_members:{group}"))
     }
+    /// Redis `gateways`: hash, field = gateway id, value = `{cores}:{expires_ms}`
+    /// (the live gateways, for group-room fan-out).
+    pub fn gateways_key(&self) -> String {
+        self.named("gateways")
+    }
     /// Redis `rate:{user_id}:{second}`: sends counted per user per second.
     pub fn rate_key(&self, user: Id, second: i64) -> String {
         self.named(&format!("rate:{user}:{second}"))

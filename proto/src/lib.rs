@@ -2,7 +2,8 @@
 //!
 //! - [`auth`]: the token claims both tiers read.
 //! - [`frames`]: the client frames of docs/protocol.md (what a WebSocket or REST client sees).
-//! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing).
+//! - [`kafka`]: the values carried between tiers on Kafka (seed 002 plus routing);
+//!   [`downstream`]: the downstream record key (connections or a group room).
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
 //! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.
 //! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
@@ -11,6 +12,7 @@
 //! This crate depends on nothing of ours; `edge`, `control` and `loadgen` depend on it.
 
 pub mod auth;
+pub mod downstream;
 pub mod frames;
 pub mod ids;
 pub mod kafka;

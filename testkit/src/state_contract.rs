@@ -158,3 +158,17 @@ pub async fn batched_seq_allocation(store: &dyn StateStore, base: &str) {
     assert_eq!(store.next_seqs(&requests).await.ok(), Some(expected));
     assert_eq!(store.next_seqs(&[]).await.ok(), Some(vec![]));
 }
+
+/// The gateway directory: announced gateways with their cores, a later
+/// announcement replaces the earlier, an expired one is gone.
+pub async fn gateway_directory(store: &dyn StateStore) {
+    assert_eq!(store.gateways().await.ok(), Some(vec![]));
+    store.announce_gateway("gw-b", 4, 60).await.ok();
+    store.announce_gateway("gw-a", 2, 60).await.ok();
+    store.announce_gateway("gw-a", 3, 60).await.ok();
+    store.announce_gateway("gw-gone", 1, 0).await.ok();
+    assert_eq!(
+        store.gateways().await.ok(),
+        Some(vec![("gw-a".to_owned(), 3), ("gw-b".to_owned(), 4)])
+    );
+}

@@ -1,6 +1,7 @@
 //! Logic's consumer of `im-upstream-topic` (group `im-logic-group`): client
 //! frames from the edge, in batches ([`crate::consume_batch`]). The sends of
-//! a batch are one group commit ([`Logic::send_batch`]), in log order, so a
+//! a batch are one job on the process's [`SendQueue`] (one group commit,
+//! perhaps shared with REST sends), in log order, so a
 //! conversation's messages keep their order and one conversation's rate is
 //! not bounded by one message's latency; read cursors and typing follow.
 //! Each refusal is answered on the connection the frame came from.
@@ -12,21 +13,26 @@ use gochat_proto::frames::{ClientFrame, ServerFrame};
 use gochat_proto::kafka::{Origin, UpstreamRecord};
 use tokio_util::sync::CancellationToken;
 
-use super::{Logic, LogicError, LogicResult, Send};
+use super::{Logic, LogicError, LogicResult, Send, SendQueue};
 use crate::bus::Inbox;
 use crate::consume::Handled;
 use crate::consume_batch::consume_batches;
 
 /// Runs until `shutdown`.
-pub async fn run(logic: Arc<Logic>, inbox: impl Inbox, shutdown: CancellationToken) {
+pub async fn run(
+    logic: Arc<Logic>,
+    sends: SendQueue,
+    inbox: impl Inbox,
+    shutdown: CancellationToken,
+) {
     let max_batch = logic.consume_in_flight();
     consume_batches(inbox, shutdown, "upstream", max_batch, |records| {
-        handle(logic.clone(), records)
+        handle(logic.clone(), sends.clone(), records)
     })
     .await;
 }
 
-async fn handle(logic: Arc<Logic>, records: Vec<UpstreamRecord>) -> Handled {
+async fn handle(logic: Arc<Logic>, queue: SendQueue, records: Vec<UpstreamRecord>) -> Handled {
     let mut sends = Vec::new();
     // Where each send's refusal would go.
     let mut answers: Vec<(Option<String>, Origin)> = Vec::new();
@@ -45,7 +51,7 @@ async fn handle(logic: Arc<Logic>, records: Vec<UpstreamRecord>) -> Handled {
             frame => others.push((record.from_user_id, record.origin, frame)),
         }
     }
-    let results = match logic.send_batch(sends).await {
+    let results = match queue.submit(sends).await {
         Ok(results) => results,
         Err(e) => return Handled::Retry(e.to_string()),
     };

@@ -47,6 +47,10 @@ pub enum LogicError {
     /// Kafka failed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// Logic itself cannot take the request now (its send path is stopping,
+    /// or the group commit the request was part of failed on a dependency).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Hashing or token signing failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -81,7 +85,7 @@ impl LogicError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LogicError::Repo(e) => e.is_retryable(),
-            LogicError::State(_) => true,
+            LogicError::State(_) | LogicError::Unavailable(_) => true,
             LogicError::Bus(e) => matches!(e, BusError::Unavailable(_)),
             _ => false,
         }

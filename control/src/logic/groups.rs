@@ -109,6 +109,9 @@ impl Logic {
             .await?;
         let who = self.display_name(me).await;
         let id = Id(created.group_id);
+        let mut joined: Vec<Id> = distinct(&group.member_ids).into_iter().map(Id).collect();
+        joined.push(me);
+        self.rooms_changed(id, &joined, true).await;
         self.announce(
             id,
             format!("{who} created the group"),
@@ -185,6 +188,7 @@ impl Logic {
                 .map(shown_name)
                 .collect();
             let invitees: Vec<Id> = added.iter().copied().map(Id).collect();
+            self.rooms_changed(group, &invitees, true).await;
             self.announce(
                 group,
                 format!("{inviter} invited {}", names.join(", ")),
@@ -200,6 +204,7 @@ impl Logic {
         self.repo.get_group(group.0).await?;
         let added = self.repo.add_members(group.0, &[me.0]).await?;
         if !added.is_empty() {
+            self.rooms_changed(group, &[me], true).await;
             let who = self.display_name(me).await;
             self.announce(
                 group,
@@ -234,6 +239,8 @@ impl Logic {
         let removed = self.repo.remove_member(group.0, target.0).await?;
         self.facts.forget(&[Fact::Member(group.0, target.0)]);
         if removed {
+            // Out of the rooms before anything else is sent to the group.
+            self.rooms_changed(group, &[target], false).await;
             let name = self.display_name(target).await;
             let (content, action) = if leaving {
                 (format!("{name} left the group"), "leave")
@@ -277,6 +284,26 @@ impl Logic {
         match self.repo.get_user(user.0).await {
             Ok(u) => shown_name(&u),
             Err(_) => format!("user {user}"),
+        }
+    }
+
+    /// Tells the gateways holding the users' connections to update the
+    /// group's rooms. The change itself is already stored (so a connection
+    /// opening now reads it); a failure is retried briefly, then logged —
+    /// the connections' rooms are right again when they reconnect.
+    async fn rooms_changed(&self, group: Id, users: &[Id], joined: bool) {
+        let mut wait = std::time::Duration::from_millis(50);
+        for attempt in 1..=3 {
+            match self.writer.announce_membership(group, users, joined).await {
+                Ok(()) => return,
+                Err(e) if attempt == 3 => {
+                    tracing::error!(error = %e, %group, joined, "group rooms not updated");
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+            }
         }
     }
 

@@ -2,12 +2,14 @@
 //! on [`Logic`] — accounts and friends ([`accounts`]), groups ([`groups`]),
 //! conversations and history ([`conversations`]), admin push ([`admin`]),
 //! uploads ([`media`]), and the send path ([`pipeline`], which hands drafts to
-//! [`MessageWriter`]). The REST API ([`http`]), the gRPC face and the upstream
+//! [`MessageWriter`]; every send enters through the process's one
+//! [`SendQueue`]). The REST API ([`http`]), the gRPC face and the upstream
 //! consumer ([`consumer`]) only parse, call and map the result.
 
 mod accounts;
 mod admin;
 pub mod auth;
+mod batcher;
 pub mod consumer;
 mod conversations;
 pub mod delivery;
@@ -17,11 +19,13 @@ mod groups;
 pub mod http;
 mod media;
 mod pipeline;
+mod rooms;
 mod routing;
 mod writer;
 
 pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};
 pub use admin::SystemPush;
+pub use batcher::{BatchResult, SendLoop, SendQueue};
 pub use conversations::HistoryQuery;
 pub use error::{LogicError, LogicResult, to_status};
 pub use groups::{GroupEdit, MemberRole, NewGroup};

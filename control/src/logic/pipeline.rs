@@ -1,7 +1,8 @@
 //! The send path (docs/design.md §4): validate, de-duplicate, authorize, then
-//! hand the draft to [`MessageWriter::commit`] for seq, persistence and routing. A
-//! WebSocket send (through the upstream consumer) and `POST /messages` both
-//! enter at [`Logic::send`].
+//! hand the drafts to [`MessageWriter::commit_batch`] for seq, persistence and
+//! routing, a batch at a time ([`Logic::send_batch`]). Sends reach it only
+//! through the process's one [`super::SendQueue`]: a WebSocket send (through
+//! the upstream consumer), `POST /messages` and gRPC `Send` alike.
 
 use gochat_proto::frames::{AckFrame, SendFrame};
 use gochat_proto::ids::{
@@ -31,25 +32,6 @@ pub struct Send {
 const MAX_MENTIONS: usize = 100;
 
 impl Logic {
-    /// Handles a send by `from`; returns its ack (the same ack for a resend).
-    /// `origin` is the connection the send came through, which gets the ack frame.
-    pub async fn send(
-        &self,
-        from: Id,
-        frame: SendFrame,
-        origin: Option<&Origin>,
-    ) -> LogicResult<AckFrame> {
-        let send = Send {
-            from,
-            frame,
-            origin: origin.cloned(),
-        };
-        self.send_batch(vec![send])
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(LogicError::Internal("no result for the send".into())))
-    }
-
     /// Handles a batch of sends as one group commit; one result per send, in
     /// order. A refused send (invalid, unauthorized, rate-limited) fails
     /// alone. The outer error is the batch's: a dependency is down, and the

@@ -1,14 +1,15 @@
 //! Where a stored message, an ack, a read receipt or a typing indicator goes.
-//! Small groups and 1:1 chats get the full `message` on every live connection;
-//! large groups get a `group_fanout` task (the task service sends `notify`);
-//! offline recipients get an `offline_push` task.
+//! 1:1 chats and small groups get the full `message` on every live connection
+//! of the member list, and offline recipients an `offline_push` task; large
+//! groups go through the edge's group rooms ([`super::rooms`]) and push only
+//! to mentioned members.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
 use gochat_proto::ids::{Id, SYSTEM_USER};
-use gochat_proto::kafka::{GroupFanout, OfflinePush, Origin, Task, TaskRecord};
+use gochat_proto::kafka::{OfflinePush, Origin, Task, TaskRecord};
 
 use super::delivery::{deliver, to_origin};
 use super::writer::{Draft, MessageWriter};
@@ -103,16 +104,16 @@ impl MessageWriter {
         m: &StoredMessage,
         origin: Option<&Origin>,
     ) -> LogicResult<()> {
+        let frame = frame_bytes(&ServerFrame::Message(message_frame(m)));
+        if m.group_id != 0 && self.is_large_group(m.group_id).await? {
+            return self.route_to_rooms(m, origin, frame).await;
+        }
         let audience: Vec<Id> = self
             .audience(m.group_id, m.from_user_id, m.to_user_id)
             .await?
             .into_iter()
             .filter(|u| *u != SYSTEM_USER)
             .collect();
-        if m.group_id != 0 && audience.len() >= self.config.large_group_threshold {
-            return self.fan_out_later(m).await;
-        }
-        let frame = frame_bytes(&ServerFrame::Message(message_frame(m)));
         let delivered = deliver(
             self.state.as_ref(),
             self.bus.as_ref(),
@@ -130,55 +131,17 @@ impl MessageWriter {
         Ok(())
     }
 
-    async fn fan_out_later(&self, m: &StoredMessage) -> LogicResult<()> {
-        let task = Task::GroupFanout(GroupFanout {
-            group_id: Id(m.group_id),
-            message_id: Id(m.message_id),
-            exclude_user_ids: vec![Id(m.from_user_id)],
-            batch_size: 500,
-            conversation_id: m.conversation_id.clone(),
-            seq_id: m.seq_id,
-        });
-        self.bus.send_task(&self.task_record(task)).await?;
-        Ok(())
-    }
-
-    async fn push_offline(&self, user: Id, m: &StoredMessage) -> LogicResult<()> {
+    pub(super) async fn push_offline(&self, user: Id, m: &StoredMessage) -> LogicResult<()> {
         let mentioned = m
             .mentions
             .iter()
             .any(|x| x == "all" || *x == user.to_string());
-        let sender = if m.from_user_id == SYSTEM_USER.0 {
-            "GoChat".to_owned()
-        } else {
-            self.repo
-                .get_user(m.from_user_id)
-                .await
-                .map(|u| {
-                    if u.nickname.is_empty() {
-                        u.username
-                    } else {
-                        u.nickname
-                    }
-                })
-                .unwrap_or_default()
-        };
-        let preview: String = match m.message_type.as_str() {
-            "image" => "[image]".into(),
-            "file" => "[file]".into(),
-            "location" => "[location]".into(),
-            _ => m.content.chars().take(100).collect(),
-        };
         let task = Task::OfflinePush(OfflinePush {
             user_id: user,
             message_id: Id(m.message_id),
             conversation_id: m.conversation_id.clone(),
-            title: if mentioned {
-                format!("{sender} mentioned you")
-            } else {
-                "New message".into()
-            },
-            content: format!("{sender}: {preview}"),
+            title: self.push_title(m, mentioned).await,
+            content: self.push_text(m).await,
             push_type: if mentioned {
                 "mention"
             } else if m.from_user_id == SYSTEM_USER.0 {
@@ -192,7 +155,44 @@ impl MessageWriter {
         Ok(())
     }
 
-    fn task_record(&self, task: Task) -> TaskRecord {
+    async fn sender_name(&self, m: &StoredMessage) -> String {
+        if m.from_user_id == SYSTEM_USER.0 {
+            return "GoChat".to_owned();
+        }
+        self.repo
+            .get_user(m.from_user_id)
+            .await
+            .map(|u| {
+                if u.nickname.is_empty() {
+                    u.username
+                } else {
+                    u.nickname
+                }
+            })
+            .unwrap_or_default()
+    }
+
+    /// A push notification's title.
+    pub(super) async fn push_title(&self, m: &StoredMessage, mentioned: bool) -> String {
+        if mentioned {
+            format!("{} mentioned you", self.sender_name(m).await)
+        } else {
+            "New message".into()
+        }
+    }
+
+    /// A push notification's body: who, and a preview.
+    pub(super) async fn push_text(&self, m: &StoredMessage) -> String {
+        let preview: String = match m.message_type.as_str() {
+            "image" => "[image]".into(),
+            "file" => "[file]".into(),
+            "location" => "[location]".into(),
+            _ => m.content.chars().take(100).collect(),
+        };
+        format!("{}: {preview}", self.sender_name(m).await)
+    }
+
+    pub(super) fn task_record(&self, task: Task) -> TaskRecord {
         TaskRecord::new(format!("task-{}", self.next_id()), task)
     }
 
@@ -204,10 +204,7 @@ impl MessageWriter {
         user: Id,
         seq_id: i64,
     ) -> LogicResult<()> {
-        let audience = self
-            .audience(info.group_id, info.user_low, info.user_high)
-            .await?;
-        if info.group_id != 0 && audience.len() >= self.config.large_group_threshold {
+        if info.group_id != 0 && self.is_large_group(info.group_id).await? {
             deliver(
                 self.state.as_ref(),
                 self.bus.as_ref(),
@@ -218,6 +215,9 @@ impl MessageWriter {
             .await?;
             return Ok(());
         }
+        let audience = self
+            .audience(info.group_id, info.user_low, info.user_high)
+            .await?;
         deliver(
             self.state.as_ref(),
             self.bus.as_ref(),
@@ -238,15 +238,15 @@ impl MessageWriter {
     }
 
     pub(super) async fn route_typing(&self, info: &ConversationInfo, user: Id) -> LogicResult<()> {
+        if info.group_id != 0 && self.is_large_group(info.group_id).await? {
+            return Ok(());
+        }
         let audience: Vec<Id> = self
             .audience(info.group_id, info.user_low, info.user_high)
             .await?
             .into_iter()
             .filter(|u| *u != user)
             .collect();
-        if info.group_id != 0 && audience.len() >= self.config.large_group_threshold {
-            return Ok(());
-        }
         let frame = frame_bytes(&ServerFrame::Typing {
             conversation_id: info.conversation_id.clone(),
             user_id: user,

@@ -27,6 +27,7 @@ pub struct MessageWriter {
     pub(super) state: Arc<dyn StateStore>,
     pub(super) bus: Arc<dyn Bus>,
     pub(super) config: LogicConfig,
+    pub(super) group_sizes: super::rooms::GroupSizes,
     ids: Snowflake,
 }
 
@@ -65,6 +66,7 @@ impl MessageWriter {
             state,
             bus,
             config,
+            group_sizes: Default::default(),
             ids: Snowflake::new(node_id),
         }
     }

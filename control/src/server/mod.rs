@@ -22,7 +22,7 @@ use crate::bus::memory::MemoryBus;
 use crate::config::{ControlConfig, Service};
 use crate::grpc_faces::{LogicGrpc, TaskGrpc};
 use crate::logic::http::{ApiState, Readiness, router};
-use crate::logic::{Logic, MessageWriter};
+use crate::logic::{Logic, MessageWriter, SendQueue};
 use crate::repo::grpc::RepoServer;
 use crate::repo::{Repo, RepoError};
 use crate::state::{StateError, StateStore};
@@ -186,24 +186,33 @@ pub async fn start(
     })
 }
 
-/// The logic service and its upstream consumer.
+/// A started logic service: its rules and its one send path.
+struct LogicService {
+    logic: Arc<Logic>,
+    sends: SendQueue,
+}
+
+/// The logic service, its send loop and its upstream consumer.
 fn start_logic(
     config: &ControlConfig,
     engines: &mut Engines,
     writer: &Arc<MessageWriter>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
-) -> Result<Arc<Logic>, StartError> {
+) -> Result<LogicService, StartError> {
     let logic = Arc::new(
         Logic::new(writer.clone(), &config.auth).map_err(|e| StartError::Config(e.to_string()))?,
     );
+    let (sends, send_loop) = SendQueue::new(logic.clone(), config.logic.consume_in_flight);
+    tasks.spawn(send_loop.run(shutdown.clone()));
     let inbox = engines.inbox(Topic::Upstream)?;
     tasks.spawn(crate::logic::consumer::run(
         logic.clone(),
+        sends.clone(),
         inbox,
         shutdown.clone(),
     ));
-    Ok(logic)
+    Ok(LogicService { logic, sends })
 }
 
 /// The task service and its consumer.
@@ -233,7 +242,7 @@ fn start_task(
 }
 
 /// The REST API with logic; health, readiness and metrics without.
-fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&Arc<Logic>>) -> Router {
+fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&LogicService>) -> Router {
     let readiness = Arc::new(Readiness {
         repo: Some(engines.repo.clone()),
         state: Some(engines.state.clone()),
@@ -242,7 +251,8 @@ fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&Arc<Logic>
     match logic {
         Some(logic) => router(
             ApiState {
-                logic: logic.clone(),
+                logic: logic.logic.clone(),
+                sends: logic.sends.clone(),
                 readiness,
                 public_ws_url: config.http.public_ws_url.as_str().into(),
             },
@@ -274,7 +284,7 @@ fn serve_http(
 fn grpc_routes(
     config: &ControlConfig,
     engines: &Engines,
-    logic: Option<&Arc<Logic>>,
+    logic: Option<&LogicService>,
     task: Option<&Arc<TaskService>>,
 ) -> Routes {
     let mut routes = Routes::default();
@@ -282,7 +292,7 @@ fn grpc_routes(
         routes = routes.add_service(RepoServer::service(engines.repo.clone()));
     }
     if let Some(logic) = logic {
-        routes = routes.add_service(LogicGrpc::service(logic.clone()));
+        routes = routes.add_service(LogicGrpc::service(logic.logic.clone(), logic.sends.clone()));
     }
     if let Some(task) = task {
         routes = routes.add_service(TaskGrpc::service(task.clone(), engines.bus.clone()));

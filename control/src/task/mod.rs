@@ -1,6 +1,6 @@
 //! The task service: consumer group `im-task-group` on `im-task-topic`.
-//! `offline_push` goes to a [`providers::PushProvider`]; `group_fanout` sends a
-//! `notify` frame to the online members of a large group; `presence` tells a
+//! `offline_push` goes to a [`providers::PushProvider`]; `group_fanout` pushes
+//! an `@all` of a large group to its offline members; `presence` tells a
 //! user's friends; `system_notice` posts an admin push's notices. A failed task is
 //! re-enqueued with `retry_count + 1`; after `max_attempts` failures it goes to
 //! `im-task-dlq` with its last error (seed 002's dead-letter queue, docs/design.md appendix A).
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use gochat_proto::frames::ServerFrame;
 use gochat_proto::ids::Id;
-use gochat_proto::kafka::{GroupFanout, SystemNotice, Task, TaskRecord};
+use gochat_proto::kafka::{GroupFanout, OfflinePush, SystemNotice, Task, TaskRecord};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Inbox};
@@ -172,28 +172,36 @@ impl TaskService {
         self.deliver_in_batches(&friends, 500, frame).await
     }
 
-    /// Large groups: a `notify` to every online member, in batches, one
-    /// downstream record per (gateway, core) and batch.
+    /// An `@all` in a large group: a push to every offline member, one
+    /// registry lookup per `batch_size` members. (Online members got the
+    /// message through the group rooms.) A retry after a failed batch may
+    /// push an earlier batch twice: pushes are at least once.
     async fn fan_out(&self, fanout: &GroupFanout) -> Result<(), TaskError> {
-        let members = self
+        let members: Vec<Id> = self
             .repo
             .list_members(fanout.group_id.0)
             .await
-            .map_err(dependency)?;
-        let audience: Vec<Id> = members
+            .map_err(dependency)?
             .into_iter()
             .map(|m| Id(m.user_id))
             .filter(|u| !fanout.exclude_user_ids.contains(u))
             .collect();
-        let frame = Bytes::from(
-            ServerFrame::Notify {
-                conversation_id: fanout.conversation_id.clone(),
-                seq_id: fanout.seq_id,
-            }
-            .to_json(),
-        );
         let batch = usize::try_from(fanout.batch_size.max(1)).unwrap_or(100);
-        self.deliver_in_batches(&audience, batch, frame).await
+        for chunk in members.chunks(batch) {
+            let online = self.state.routes(chunk).await.map_err(dependency)?;
+            for user in chunk.iter().filter(|u| !online.contains_key(u)) {
+                let push = OfflinePush {
+                    user_id: *user,
+                    message_id: fanout.message_id,
+                    conversation_id: fanout.conversation_id.clone(),
+                    title: fanout.title.clone(),
+                    content: fanout.content.clone(),
+                    push_type: "mention".into(),
+                };
+                self.push.push(&push).await?;
+            }
+        }
+        Ok(())
     }
 
     /// `frame` to the online connections of `audience`, `batch` users per

@@ -5,6 +5,7 @@
 //! broker client's wake-ups.
 
 mod conn;
+mod rooms;
 mod session;
 mod wheel;
 
@@ -26,6 +27,7 @@ use crate::config::EdgeConfig;
 use crate::registry::RegistryHandle;
 use crate::ws::codec::{CloseRequest, close_code};
 use conn::Conn;
+use rooms::Rooms;
 use wheel::Wheel;
 
 /// Read buffers lent to connections for one read each.
@@ -52,6 +54,8 @@ struct Core {
     shared: Arc<Shared>,
     /// Live connections.
     table: RefCell<Slab<Rc<Conn>>>,
+    /// Group rooms: which of those connections are in which group.
+    rooms: RefCell<Rooms>,
     /// Where client frames go.
     upstream: Box<dyn Upstream>,
     /// The side thread.
@@ -128,6 +132,7 @@ impl Core {
             let mut table = self.table.borrow_mut();
             if table.get(slot).is_some_and(|c| c.id == id) {
                 table.remove(slot);
+                self.rooms.borrow_mut().forget(id);
             }
         }
     }
@@ -168,16 +173,42 @@ impl Core {
 
     fn dispatch(&self, key: &DownstreamKey, frame: &Bytes) {
         let max = self.shared.config.ws.max_outbound_bytes;
-        for id in &key.conns {
-            if let Some(conn) = self.get(*id) {
-                conn.deliver(frame.clone(), max);
-                if key.close_after {
-                    conn.request_close(CloseRequest {
-                        code: close_code::NORMAL,
-                        reason: "signed in elsewhere",
-                    });
+        match key {
+            DownstreamKey::Conns { conns, close_after } => {
+                for id in conns {
+                    let Some(conn) = self.get(*id) else { continue };
+                    conn.deliver(frame.clone(), max);
+                    if *close_after {
+                        conn.request_close(CloseRequest {
+                            code: close_code::NORMAL,
+                            reason: "signed in elsewhere",
+                        });
+                    }
                 }
             }
+            DownstreamKey::Room { group, skip } => {
+                let rooms = self.rooms.borrow();
+                for id in rooms.members(*group) {
+                    if Some(*id) == *skip {
+                        continue;
+                    }
+                    if let Some(conn) = self.get(*id) {
+                        conn.deliver(frame.clone(), max);
+                    }
+                }
+            }
+            DownstreamKey::Membership {
+                group,
+                conns,
+                joined,
+            } => {
+                let mut rooms = self.rooms.borrow_mut();
+                // A record for a connection that is gone changes nothing.
+                for id in conns.iter().filter(|id| self.get(**id).is_some()) {
+                    rooms.change(*id, *group, *joined);
+                }
+            }
+            DownstreamKey::DropRoom { group } => self.rooms.borrow_mut().drop_room(*group),
         }
     }
 }
@@ -269,6 +300,7 @@ pub(crate) async fn run_core(
         upstream: links.upstream(index),
         shared,
         table: RefCell::new(Slab::new()),
+        rooms: RefCell::default(),
         registry,
         draining: Cell::new(false),
         read_pool: RefCell::default(),

@@ -75,12 +75,27 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
     let Some(conn) = core.add(user, &device, generation) else {
         return refuse(stream, Refusal::Unavailable).await;
     };
-    // Registered before the 101: once a client's upgrade completes, messages
-    // sent to it are routed to it (no window where it looks offline).
+    // Registered, and in its group rooms, before the 101: once a client's
+    // upgrade completes, messages sent to it are routed to it (no window
+    // where it looks offline), and the pull it starts with covers whatever
+    // was sent before.
     if !ws.echo {
-        core.registry
+        core.rooms.borrow_mut().start_fill(conn.id);
+        let filled = core
+            .registry
             .register_and_wait(user, &device, route(core, &conn))
             .await;
+        match filled {
+            Ok(groups) => core.rooms.borrow_mut().finish_fill(conn.id, &groups),
+            Err(e) => {
+                // Without its rooms the connection would miss its large
+                // groups' messages: the client retries the upgrade instead.
+                tracing::warn!(error = %e, %user, "group rooms not filled; upgrade refused");
+                core.registry.unregister(user, &device, conn.id);
+                core.remove(conn.id);
+                return refuse(stream, Refusal::Unavailable).await;
+            }
+        }
     }
     let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
     if written.is_err() {

@@ -1,7 +1,7 @@
 //! In-process state for standalone mode: the same semantics as Redis, in one
 //! mutex-guarded map (standalone is one process; contention is not the limit).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ struct Inner {
     sessions: HashMap<Id, HashMap<String, (SessionRoute, Instant)>>,
     revoked: HashMap<String, Instant>,
     rates: HashMap<Id, (i64, u32)>,
+    gateways: BTreeMap<String, (u32, Instant)>,
 }
 
 /// State kept in this process.
@@ -163,6 +164,28 @@ impl StateStore for MemoryState {
             }
         });
         Ok(())
+    }
+
+    async fn announce_gateway(
+        &self,
+        gateway_id: &str,
+        cores: u32,
+        ttl_secs: u64,
+    ) -> StateResult<()> {
+        let until = Instant::now() + Duration::from_secs(ttl_secs);
+        self.with(|s| s.gateways.insert(gateway_id.to_owned(), (cores, until)));
+        Ok(())
+    }
+
+    async fn gateways(&self) -> StateResult<Vec<(String, u32)>> {
+        let now = Instant::now();
+        Ok(self.with(|s| {
+            s.gateways.retain(|_, (_, until)| *until > now);
+            s.gateways
+                .iter()
+                .map(|(id, (cores, _))| (id.clone(), *cores))
+                .collect()
+        }))
     }
 
     async fn revoke_token(&self, jti: &str, ttl_secs: u64) -> StateResult<()> {

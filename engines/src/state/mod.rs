@@ -1,5 +1,5 @@
-//! Shared fast state: the session registry, the seq allocator, token revocation
-//! and send rate limits. Redis in production ([`redis::RedisState`]), in-process
+//! Shared fast state: the session registry, the gateway directory, the seq
+//! allocator, token revocation and send rate limits. Redis in production ([`redis::RedisState`]), in-process
 //! maps in standalone mode ([`memory::MemoryState`]); both pass the same tests.
 //!
 //! The seq allocator is a cache of the durable high-water mark kept in SQL
@@ -114,6 +114,17 @@ pub trait StateStore: Send + Sync + 'static {
     ) -> StateResult<RouteChange>;
     /// Removes a device's route if it still names this connection.
     async fn unregister_route(&self, user: Id, device_id: &str, conn_id: u64) -> StateResult<()>;
+
+    /// A gateway is up with `cores` worker cores (its downstream partitions),
+    /// for `ttl_secs` unless announced again.
+    async fn announce_gateway(
+        &self,
+        gateway_id: &str,
+        cores: u32,
+        ttl_secs: u64,
+    ) -> StateResult<()>;
+    /// The gateways announced and not expired, with their core counts, by id.
+    async fn gateways(&self) -> StateResult<Vec<(String, u32)>>;
 
     /// Revokes a token id until `ttl_secs` from now (the token's own expiry).
     async fn revoke_token(&self, jti: &str, ttl_secs: u64) -> StateResult<()>;

@@ -279,6 +279,44 @@ impl StateStore for RedisState {
         Ok(())
     }
 
+    async fn announce_gateway(
+        &self,
+        gateway_id: &str,
+        cores: u32,
+        ttl_secs: u64,
+    ) -> StateResult<()> {
+        let expires = gochat_proto::ids::now_millis()
+            + i64::try_from(ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(self.names.gateways_key())
+            .arg(gateway_id)
+            .arg(format!("{cores}:{expires}"))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn gateways(&self) -> StateResult<Vec<(String, u32)>> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.names.gateways_key())
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let now = gochat_proto::ids::now_millis();
+        let mut live: Vec<(String, u32)> = all
+            .into_iter()
+            .filter_map(|(id, value)| {
+                let (cores, expires) = value.split_once(':')?;
+                let expires: i64 = expires.parse().ok()?;
+                (expires > now).then_some((id, cores.parse().ok()?))
+            })
+            .collect();
+        live.sort();
+        Ok(live)
+    }
+
     async fn revoke_token(&self, jti: &str, ttl_secs: u64) -> StateResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("SET")

@@ -242,5 +242,5 @@ pub async fn send(
     user: AuthUser,
     ApiJson(frame): ApiJson<SendFrame>,
 ) -> ApiResult<Json<AckFrame>> {
-    Ok(Json(s.logic.send(user.id, frame, None).await?))
+    Ok(Json(s.sends.send(user.id, frame, None).await?))
 }

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Logic, LogicError};
+use super::{Logic, LogicError, SendQueue};
 pub use extract::AuthUser;
 pub use ops::Readiness;
 
@@ -35,6 +35,8 @@ pub use ops::Readiness;
 pub struct ApiState {
     /// The service.
     pub logic: Arc<Logic>,
+    /// The process's one send path (`POST /messages` joins its group commits).
+    pub sends: SendQueue,
     /// Dependency checks for `/readyz`.
     pub readiness: Arc<Readiness>,
     /// Where the web client connects (see [`crate::config::HttpConfig`]).

@@ -1,0 +1,157 @@
+//! The one send path of a logic process: every send — a batch from the
+//! upstream consumer, one `POST /messages`, one gRPC `Send` — is a job on
+//! one queue, and one loop ([`SendLoop`]) turns whatever jobs are waiting
+//! into one group commit ([`Logic::send_batch`]), one commit after another.
+//!
+//! Why one loop: a commit allocates seqs and routes each conversation's
+//! messages in seq order, but two commits running side by side could route
+//! their conversations' messages interleaved (the later seq first). With
+//! every send of the process in one sequence of commits, a conversation's
+//! pushes leave this process in seq order whichever door the sends came in
+//! by, and a REST sender under load shares the consumer's group commits
+//! instead of paying one transaction per message.
+//!
+//! A job is never cancelled half-way: the loop owns the commit, so an HTTP
+//! client that hangs up mid-send still gets its message stored (its retry
+//! with the same `client_msg_id` is answered as a duplicate).
+
+use std::sync::Arc;
+
+use gochat_proto::frames::{AckFrame, SendFrame};
+use gochat_proto::ids::Id;
+use gochat_proto::kafka::Origin;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{Logic, LogicError, LogicResult, Send};
+
+/// Each send's own result, in order; the outer error is the whole batch's
+/// (a dependency is down).
+pub type BatchResult = LogicResult<Vec<LogicResult<AckFrame>>>;
+
+/// Jobs waiting beyond this make submitters wait (back-pressure), not grow
+/// memory.
+const QUEUE_JOBS: usize = 1024;
+
+struct Job {
+    sends: Vec<Send>,
+    reply: oneshot::Sender<BatchResult>,
+}
+
+/// Where sends are submitted; cheap to clone.
+#[derive(Clone)]
+pub struct SendQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The loop that commits the queued sends; run it once per process.
+pub struct SendLoop {
+    logic: Arc<Logic>,
+    jobs: mpsc::Receiver<Job>,
+    max_batch: usize,
+}
+
+impl SendQueue {
+    /// A queue and its loop; a commit takes whole jobs up to `max_batch`
+    /// sends (a larger job goes alone).
+    pub fn new(logic: Arc<Logic>, max_batch: usize) -> (Self, SendLoop) {
+        let (tx, rx) = mpsc::channel(QUEUE_JOBS);
+        let send_loop = SendLoop {
+            logic,
+            jobs: rx,
+            max_batch: max_batch.max(1),
+        };
+        (Self { jobs: tx }, send_loop)
+    }
+
+    /// Commits `sends` in order, in one of the loop's group commits.
+    pub async fn submit(&self, sends: Vec<Send>) -> BatchResult {
+        if sends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let stopped = || LogicError::Unavailable("the send path is stopping".into());
+        self.jobs
+            .send(Job { sends, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// One send by `from`; its ack (the same ack for a resend).
+    pub async fn send(
+        &self,
+        from: Id,
+        frame: SendFrame,
+        origin: Option<Origin>,
+    ) -> LogicResult<AckFrame> {
+        let send = Send {
+            from,
+            frame,
+            origin,
+        };
+        self.submit(vec![send])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(LogicError::Internal("no result for the send".into())))
+    }
+}
+
+impl SendLoop {
+    /// Commits jobs until `shutdown` (a commit under way is finished first)
+    /// or until every queue handle is gone.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                job = self.jobs.recv() => job,
+            };
+            let Some(first) = first else { break };
+            let mut jobs = vec![first];
+            let mut count = jobs[0].sends.len();
+            // Whatever else is waiting now, without waiting for more.
+            while count < self.max_batch {
+                match self.jobs.try_recv() {
+                    Ok(job) => {
+                        count += job.sends.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs).await;
+        }
+    }
+
+    async fn commit(&self, jobs: Vec<Job>) {
+        let mut sizes = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut sends = Vec::new();
+        for job in jobs {
+            sizes.push(job.sends.len());
+            replies.push(job.reply);
+            sends.extend(job.sends);
+        }
+        metrics::histogram!("gochat_send_commit_sends").record(sends.len() as f64);
+        match self.logic.send_batch(sends).await {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for (reply, size) in replies.into_iter().zip(sizes) {
+                    // A submitter that went away needs no answer.
+                    let _ = reply.send(Ok(results.by_ref().take(size).collect()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = replies.len(), "a send commit failed");
+                let shared = e.to_string();
+                let mut replies = replies.into_iter();
+                if let Some(first) = replies.next() {
+                    let _ = first.send(Err(e));
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(LogicError::Unavailable(shared.clone())));
+                }
+            }
+        }
+    }
+}
