@@ -300,6 +300,98 @@ async fn next_message(client: &mut Client, gid: &str) -> Result<serde_json::Valu
     }
 }
 
+/// A 2,000-member group, every member connected, half on each gateway;
+/// four members on both gateways send at once: every connection gets every
+/// message it did not send exactly once, in seq order, gap-free.
+pub async fn large_group_delivers_exactly_once_in_order(t: &Target) -> Result<()> {
+    use futures::{StreamExt, TryStreamExt};
+    const MEMBERS: usize = 2_000;
+    const SENDERS: usize = 4;
+    const PER_SENDER: usize = 5;
+    let tag = unique("big");
+    let users: Vec<crate::support::User> = futures::stream::iter(0..MEMBERS)
+        .map(|i| {
+            let name = format!("{tag}_{i}");
+            async move { t.user(&name).await }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let owner = &users[0];
+    let ids: Vec<&str> = users[1..].iter().map(|u| u.id.as_str()).collect();
+    let (_, group) = t
+        .post(
+            owner,
+            "/groups",
+            json!({"name":"big","member_ids":ids[..499]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    for chunk in ids[499..].chunks(500) {
+        let (status, body) = t
+            .post(
+                owner,
+                &format!("/groups/{gid}/members"),
+                json!({"user_ids": chunk}),
+            )
+            .await?;
+        anyhow::ensure!(status < 300, "invite: {status} {body}");
+    }
+    let mut clients: Vec<Client> = futures::stream::iter(users.iter().enumerate())
+        .map(|(i, u)| t.connect(u, i % 2))
+        .buffered(32)
+        .try_collect()
+        .await?;
+    // Senders 0..4 alternate gateways (even on gateway 0, odd on 1).
+    for (n, client) in clients.iter_mut().take(SENDERS).enumerate() {
+        for i in 0..PER_SENDER {
+            client
+                .send(json!({"type":"send","client_msg_id":format!("b{n}-{i}"),"group_id":gid,"content":format!("{n}-{i}")}))
+                .await?;
+        }
+    }
+    let receivers = clients.iter_mut().enumerate().map(|(i, client)| {
+        let gid = gid.clone();
+        async move {
+            let expected = SENDERS * PER_SENDER - if i < SENDERS { PER_SENDER } else { 0 };
+            let mut seqs = Vec::new();
+            let mut acks = 0;
+            while seqs.len() < expected || (i < SENDERS && acks < PER_SENDER) {
+                let frame = client.next().await?;
+                match frame["type"].as_str() {
+                    Some("ack") => acks += 1,
+                    Some("message") if frame["group_id"].as_str() == Some(gid.as_str()) => {
+                        seqs.push(frame["seq_id"].as_i64().unwrap_or(-1));
+                    }
+                    Some("error") => anyhow::bail!("member {i}: {frame}"),
+                    _ => {}
+                }
+            }
+            anyhow::ensure!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "member {i}: out of order or twice: {seqs:?}"
+            );
+            anyhow::Ok(seqs)
+        }
+    });
+    let all = futures::future::try_join_all(receivers).await?;
+    // Every message once: the union of what members got is gap-free.
+    let mut union: Vec<i64> = all.iter().flatten().copied().collect();
+    union.sort_unstable();
+    union.dedup();
+    let first = union.first().copied().unwrap_or(0);
+    assert_eq!(
+        union,
+        (first..first + (SENDERS * PER_SENDER) as i64).collect::<Vec<_>>()
+    );
+    // Nothing more arrives (a duplicate would be behind what was read).
+    for client in clients.iter_mut().take(8) {
+        client.send(json!({"type":"ping"})).await?;
+        assert_eq!(client.next().await?["type"], "pong");
+    }
+    Ok(())
+}
+
 pub async fn group_send_reaches_members_on_both_gateways(t: &Target) -> Result<()> {
     let owner = t.user(&unique("owner")).await?;
     let m1 = t.user(&unique("m1_")).await?;

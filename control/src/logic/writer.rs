@@ -28,6 +28,7 @@ pub struct MessageWriter {
     pub(super) bus: Arc<dyn Bus>,
     pub(super) config: LogicConfig,
     pub(super) group_sizes: super::rooms::GroupSizes,
+    turn: tokio::sync::Mutex<()>,
     ids: Snowflake,
 }
 
@@ -67,6 +68,7 @@ impl MessageWriter {
             bus,
             config,
             group_sizes: Default::default(),
+            turn: tokio::sync::Mutex::new(()),
             ids: Snowflake::new(node_id),
         }
     }
@@ -102,6 +104,11 @@ impl MessageWriter {
         &self,
         mut drafts: Vec<Draft>,
     ) -> LogicResult<Vec<LogicResult<AckFrame>>> {
+        // One commit at a time in this process, from allocation to routing:
+        // commits side by side could push a conversation's messages out of
+        // seq order. The send loop commits one batch after another anyway;
+        // this keeps group notices and system notices in that line too.
+        let _turn = self.turn.lock().await;
         let mut results: Vec<Option<LogicResult<AckFrame>>> = drafts.iter().map(|_| None).collect();
         let mut stored: Vec<usize> = Vec::new();
         let mut pending: Vec<usize> = (0..drafts.len()).collect();
