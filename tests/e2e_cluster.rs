@@ -298,22 +298,38 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() -> Result<()> {
     let cluster =
         cluster_with(&[("GOCHAT_CLUSTER_CONTROL__LOGIC__SENDS_PER_SECOND", "100000")]).await?;
     let t = &cluster.target;
-    let alice = t.user("alice").await?;
     let bob = t.user("bob").await?;
-    let mut a = t.connect(&alice, 0).await?;
-    const SENDS: usize = 400;
-    for i in 0..SENDS {
-        a.send(json!({"type":"send","client_msg_id":format!("k{i}"),"to_user_id":bob.id,"content":format!("n{i}")}))
-            .await?;
+    // 16 senders, 25 sends each at once (under the edge's per-connection
+    // frame rate), on both gateways.
+    const SENDERS: usize = 16;
+    const EACH: usize = 25;
+    let mut senders = Vec::new();
+    for n in 0..SENDERS {
+        let user = t.user(&format!("sender{n}")).await?;
+        let client = t.connect(&user, n % 2).await?;
+        senders.push((user, client));
     }
-    let mut acks: std::collections::HashMap<String, serde_json::Value> = Default::default();
-    while acks.len() < 40 {
-        let ack = a.next_of("ack").await?;
-        acks.insert(
-            ack["client_msg_id"].as_str().unwrap_or_default().to_owned(),
-            ack,
-        );
+    for (_, client) in senders.iter_mut() {
+        for i in 0..EACH {
+            client
+                .send(json!({"type":"send","client_msg_id":format!("k{i}"),"to_user_id":bob.id,"content":format!("n{i}")}))
+                .await?;
+        }
     }
+    let mut acks: Vec<std::collections::HashMap<String, serde_json::Value>> =
+        vec![Default::default(); SENDERS];
+    let total = |acks: &[std::collections::HashMap<String, serde_json::Value>]| {
+        acks.iter().map(|a| a.len()).sum::<usize>()
+    };
+    // Kill once some sends are acked and the rest are in flight.
+    let first = senders[0].1.next_of("ack").await?;
+    acks[0].insert(
+        first["client_msg_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        first,
+    );
     let control = cluster.pid("control")?;
     assert!(
         Command::new("kill")
@@ -326,39 +342,55 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() -> Result<()> {
         .env("GOCHAT_CLUSTER_DIR", &cluster.dir)
         .status()?;
     assert!(restarted.success(), "cluster-restart control");
-    // The edge keeps the connection; the restarted logic answers the
-    // redelivered records on it (a resend of a stored one acks again).
+    // The edges keep the connections; the restarted logic answers the
+    // redelivered records on them (a redelivered stored send acks again).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while acks.len() < SENDS && std::time::Instant::now() < deadline {
-        let Ok(frame) = a.next().await else { continue };
-        if frame["type"] != "ack" {
-            continue;
-        }
-        let cmid = frame["client_msg_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(first) = acks.get(&cmid) {
-            assert_eq!(first, &frame, "a second ack names the first's seq and id");
-        } else {
-            acks.insert(cmid, frame);
+    while total(&acks) < SENDERS * EACH && std::time::Instant::now() < deadline {
+        for (n, (_, client)) in senders.iter_mut().enumerate() {
+            while acks[n].len() < EACH {
+                let Ok(frame) = client.next().await else {
+                    break;
+                };
+                anyhow::ensure!(frame["type"] != "error", "refused: {frame}");
+                if frame["type"] != "ack" {
+                    continue;
+                }
+                let cmid = frame["client_msg_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                match acks[n].get(&cmid) {
+                    Some(first) => {
+                        assert_eq!(first, &frame, "a second ack names the same seq and id")
+                    }
+                    None => {
+                        acks[n].insert(cmid, frame);
+                    }
+                }
+            }
         }
     }
-    assert_eq!(acks.len(), SENDS, "every send acked after the restart");
-    let cid = acks["k0"]["conversation_id"]
-        .as_str()
-        .context("cid")?
-        .to_owned();
-    let stored = t.pull_all(&bob, &cid).await?;
-    assert_eq!(stored.len(), SENDS, "stored exactly once each");
-    let seqs: Vec<i64> = stored.iter().filter_map(|m| m["seq_id"].as_i64()).collect();
-    assert_eq!(seqs, (1..=SENDS as i64).collect::<Vec<_>>(), "gap-free");
-    for m in &stored {
-        let ack = &acks[m["client_msg_id"].as_str().unwrap_or_default()];
-        assert_eq!(
-            (&m["seq_id"], &m["message_id"]),
-            (&ack["seq_id"], &ack["message_id"])
-        );
+    assert_eq!(
+        total(&acks),
+        SENDERS * EACH,
+        "every send acked after the restart"
+    );
+    for (n, (_, _)) in senders.iter().enumerate() {
+        let cid = acks[n]["k0"]["conversation_id"]
+            .as_str()
+            .context("cid")?
+            .to_owned();
+        let stored = t.pull_all(&bob, &cid).await?;
+        assert_eq!(stored.len(), EACH, "stored exactly once each");
+        let seqs: Vec<i64> = stored.iter().filter_map(|m| m["seq_id"].as_i64()).collect();
+        assert_eq!(seqs, (1..=EACH as i64).collect::<Vec<_>>(), "gap-free");
+        for m in &stored {
+            let ack = &acks[n][m["client_msg_id"].as_str().unwrap_or_default()];
+            assert_eq!(
+                (&m["seq_id"], &m["message_id"]),
+                (&ack["seq_id"], &ack["message_id"])
+            );
+        }
     }
     Ok(())
 }

@@ -55,11 +55,12 @@ async fn next(consumer: &StreamConsumer) -> Result<(i32, String, Value)> {
         .await
         .context("no record within 30 s")??;
     let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-    Ok((
-        m.partition(),
-        key,
-        serde_json::from_slice(m.payload().unwrap_or_default())?,
-    ))
+    // Membership records carry no frame.
+    let frame = match m.payload().unwrap_or_default() {
+        [] => Value::Null,
+        payload => serde_json::from_slice(payload)?,
+    };
+    Ok((m.partition(), key, frame))
 }
 
 fn route(core: u32, conn_id: u64) -> SessionRoute {
@@ -367,17 +368,24 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     Ok(())
 }
 
+/// A large group's message is one record per core of every live gateway,
+/// keyed by the group's room (the sender's connection skipped on its core);
+/// a member who joins while connected gets a membership record on the core
+/// of each connection, before the group's next message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_groups_get_notify_through_the_task_service() -> Result<()> {
+async fn large_groups_go_to_every_gateway_core_by_room() -> Result<()> {
     let mut config = test_config(Backend::Real).await?;
     config.logic.large_group_threshold = 3;
     let s = start_with(config).await?;
     let settings = settings(&s)?;
     let downstream = settings.names.downstream_topic(GATEWAY);
     ensure_topics(&settings, &[(downstream.clone(), 2)]).await?;
+    let running = s.running.as_ref().context("running")?;
+    running.state.announce_gateway(GATEWAY, 2, 60).await?;
     let alice = s.user("alice").await?;
     let bob = s.user("bob").await?;
     let carol = s.user("carol").await?;
+    let dave = s.user("dave").await?;
     let (_, group) = s
         .post(
             &alice,
@@ -386,11 +394,14 @@ async fn large_groups_get_notify_through_the_task_service() -> Result<()> {
         )
         .await?;
     let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
-    let running = s.running.as_ref().context("running")?;
     running
         .state
-        .register_route(Id(bob.id.parse()?), "web", &route(0, 22), 60)
+        .register_route(Id(dave.id.parse()?), "web", &route(1, 44), 60)
         .await?;
+    let (status, _) = s
+        .post(&dave, &format!("/groups/{gid}/join"), json!({}))
+        .await?;
+    assert_eq!(status, 200);
     let (status, ack) = s
         .send(
             &alice,
@@ -399,20 +410,20 @@ async fn large_groups_get_notify_through_the_task_service() -> Result<()> {
         .await?;
     assert_eq!(status, 200);
     let consumer = reader(&settings, &downstream, 2)?;
-    loop {
+    let mut joined = false;
+    let mut rooms = std::collections::BTreeSet::new();
+    while rooms.len() < 2 {
         let (partition, key, frame) = next(&consumer).await?;
-        assert_ne!(
-            frame["type"], "message",
-            "large groups get no full message push"
-        );
-        if frame["type"] == "notify" && frame["seq_id"] == ack["seq_id"] {
-            assert_eq!((partition, key.as_str()), (0, "22"));
-            assert_eq!(
-                frame["conversation_id"].as_str(),
-                Some(format!("g{gid}").as_str())
-            );
-            break;
+        if key == format!("+{gid}:44") {
+            assert_eq!(partition, 1, "on the core of dave's connection");
+            joined = true;
+        }
+        if frame["type"] == "message" && frame["seq_id"] == ack["seq_id"] {
+            assert_eq!(key, format!("r{gid}"), "keyed by the room, not the members");
+            assert!(joined, "the join record comes before the next message");
+            rooms.insert(partition);
         }
     }
+    assert_eq!(rooms, [0, 1].into_iter().collect());
     Ok(())
 }

@@ -112,10 +112,22 @@ impl KafkaDownstream {
             .set("enable.auto.commit", "false")
             .set("fetch.wait.max.ms", "10")
             .create()?;
-        let mut list = TopicPartitionList::new();
+        let partition = i32::try_from(core).unwrap_or(0);
         // A (re)started gateway has no connections yet: old frames are for
-        // connections that are gone, whose clients pull on reconnect.
-        list.add_partition_offset(topic, i32::try_from(core).unwrap_or(0), Offset::End)?;
+        // connections that are gone, whose clients pull on reconnect. The
+        // end is read now, before the core accepts anyone, and assigned as
+        // an explicit offset: `Offset::End` is resolved lazily, when the
+        // fetcher first starts, and a record produced before that (the
+        // first message to a connection that has just opened) was skipped.
+        let start = match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok((_, high)) => Offset::Offset(high),
+            Err(e) => {
+                tracing::warn!(%topic, partition, error = %e, "end offset not read; starting at the end when fetching starts");
+                Offset::End
+            }
+        };
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, start)?;
         consumer.assign(&list)?;
         let waker = Arc::new(AtomicWaker::new());
         let wake = waker.clone();

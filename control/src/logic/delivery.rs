@@ -1,6 +1,8 @@
 //! Delivery to live connections, shared by logic and task: look the users up in
 //! the session registry, group their connections by (gateway, core) and produce
 //! one downstream record per group, the frame serialised once (docs/design.md §7).
+//! [`plan_delivery`] only works out the records, so a batch can send all of
+//! its records together, in order.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,7 +10,7 @@ use bytes::Bytes;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, Origin};
 
-use crate::bus::{Bus, BusResult};
+use crate::bus::{Bus, BusResult, DownstreamRecord};
 use crate::state::StateStore;
 
 /// Who was reached.
@@ -27,6 +29,19 @@ pub async fn deliver(
     skip: Option<&Origin>,
     frame: Bytes,
 ) -> Result<Delivered, DeliveryError> {
+    let (records, delivered) = plan_delivery(state, users, skip, frame).await?;
+    bus.send_downstream_many(&records).await?;
+    Ok(delivered)
+}
+
+/// What [`deliver`] would send, without sending it: one record per
+/// (gateway, core) holding connections of `users`, and who is online.
+pub async fn plan_delivery(
+    state: &dyn StateStore,
+    users: &[Id],
+    skip: Option<&Origin>,
+    frame: Bytes,
+) -> Result<(Vec<DownstreamRecord>, Delivered), DeliveryError> {
     let routes = state.routes(users).await?;
     let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
     let mut delivered = Delivered::default();
@@ -46,11 +61,26 @@ pub async fn deliver(
             }
         }
     }
-    for ((gateway, core), conns) in by_core {
-        bus.send_downstream(&gateway, core, &DownstreamKey::to(conns), frame.clone())
-            .await?;
+    let records = by_core
+        .into_iter()
+        .map(|((gateway_id, core), conns)| DownstreamRecord {
+            gateway_id,
+            core,
+            key: DownstreamKey::to(conns),
+            frame: frame.clone(),
+        })
+        .collect();
+    Ok((records, delivered))
+}
+
+/// The record that answers one connection.
+pub fn origin_record(origin: &Origin, frame: Bytes) -> DownstreamRecord {
+    DownstreamRecord {
+        gateway_id: origin.gateway_id.clone(),
+        core: origin.core,
+        key: DownstreamKey::to(vec![origin.conn_id]),
+        frame,
     }
-    Ok(delivered)
 }
 
 /// Sends a frame to one connection.

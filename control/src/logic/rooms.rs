@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gochat_proto::ids::Id;
-use gochat_proto::kafka::{DownstreamKey, GroupFanout, Origin, Task};
+use gochat_proto::kafka::{DownstreamKey, GroupFanout, Origin, Task, TaskRecord};
+use tokio::sync::OnceCell;
 
 use super::LogicResult;
-use super::delivery::DeliveryError;
+use super::routing::Routed;
 use super::writer::MessageWriter;
+use crate::bus::DownstreamRecord;
 use crate::repo::StoredMessage;
 
 /// How long a group's size is trusted.
@@ -69,21 +71,41 @@ impl MessageWriter {
 
     /// A large group's message: one record per live gateway core to the
     /// group's room there (the sender's connection skipped; it gets the
-    /// ack), then pushes for the mentioned members who are offline.
-    pub(super) async fn route_to_rooms(
+    /// ack), and pushes for the mentioned members who are offline. The live
+    /// gateways are read once per batch (`gateways`).
+    pub(super) async fn plan_rooms(
         &self,
         m: &StoredMessage,
         origin: Option<&Origin>,
         frame: Bytes,
-    ) -> LogicResult<()> {
-        to_rooms(self, m.group_id, origin, frame).await?;
-        self.push_mentions(m).await
+        gateways: &OnceCell<Vec<(String, u32)>>,
+    ) -> LogicResult<Routed> {
+        let gateways = gateways.get_or_try_init(|| self.state.gateways()).await?;
+        let mut records = Vec::new();
+        for (gateway, cores) in gateways {
+            for core in 0..*cores {
+                let skip = origin
+                    .filter(|o| o.gateway_id == *gateway && o.core == core)
+                    .map(|o| o.conn_id);
+                records.push(DownstreamRecord {
+                    gateway_id: gateway.clone(),
+                    core,
+                    key: DownstreamKey::Room {
+                        group: m.group_id,
+                        skip,
+                    },
+                    frame: frame.clone(),
+                });
+            }
+        }
+        let tasks = self.mention_pushes(m).await?;
+        Ok(Routed { records, tasks })
     }
 
     /// In a large group only a mention pushes: each mentioned member who is
     /// offline, and for `@all` every offline member, through the task
     /// service in batches.
-    async fn push_mentions(&self, m: &StoredMessage) -> LogicResult<()> {
+    async fn mention_pushes(&self, m: &StoredMessage) -> LogicResult<Vec<TaskRecord>> {
         if m.mentions.iter().any(|x| x == "all") {
             let task = Task::GroupFanout(GroupFanout {
                 group_id: Id(m.group_id),
@@ -95,8 +117,7 @@ impl MessageWriter {
                 title: self.push_title(m, true).await,
                 content: self.push_text(m).await,
             });
-            self.bus.send_task(&self.task_record(task)).await?;
-            return Ok(());
+            return Ok(vec![self.task_record(task)]);
         }
         let mut mentioned = Vec::new();
         for user in m.mentions.iter().filter_map(|x| x.parse::<Id>().ok()) {
@@ -109,13 +130,14 @@ impl MessageWriter {
             }
         }
         if mentioned.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let online = self.state.routes(&mentioned).await?;
+        let mut tasks = Vec::new();
         for user in mentioned.into_iter().filter(|u| !online.contains_key(u)) {
-            self.push_offline(user, m).await?;
+            tasks.push(self.offline_push(user, m).await);
         }
-        Ok(())
+        Ok(tasks)
     }
 
     /// Users joined (`joined`) or left a group: every core holding one of
@@ -148,29 +170,4 @@ impl MessageWriter {
         }
         Ok(())
     }
-}
-
-/// `frame` to the group's room on every core of every live gateway.
-async fn to_rooms(
-    writer: &MessageWriter,
-    group: i64,
-    origin: Option<&Origin>,
-    frame: Bytes,
-) -> Result<(), DeliveryError> {
-    let gateways = writer.state.gateways().await?;
-    let mut sends = Vec::new();
-    for (gateway, cores) in &gateways {
-        for core in 0..*cores {
-            let skip = origin
-                .filter(|o| o.gateway_id == *gateway && o.core == core)
-                .map(|o| o.conn_id);
-            let key = DownstreamKey::Room { group, skip };
-            let frame = frame.clone();
-            sends.push(async move { writer.bus.send_downstream(gateway, core, &key, frame).await });
-        }
-    }
-    for sent in futures::future::join_all(sends).await {
-        sent?;
-    }
-    Ok(())
 }

@@ -4,16 +4,17 @@
 //! groups go through the edge's group rooms ([`super::rooms`]) and push only
 //! to mentioned members.
 
-use std::collections::BTreeMap;
+use tokio::sync::OnceCell;
 
 use bytes::Bytes;
 use gochat_proto::frames::{AckFrame, MessageFrame, MessageType, ServerFrame};
 use gochat_proto::ids::{Id, SYSTEM_USER};
 use gochat_proto::kafka::{OfflinePush, Origin, Task, TaskRecord};
 
-use super::delivery::{deliver, to_origin};
+use super::LogicResult;
+use super::delivery::{deliver, origin_record, plan_delivery, to_origin};
 use super::writer::{Draft, MessageWriter};
-use super::{LogicError, LogicResult};
+use crate::bus::DownstreamRecord;
 use crate::repo::{ConversationInfo, StoredMessage};
 
 /// The client's view of a stored message.
@@ -34,11 +35,24 @@ pub fn message_frame(m: &StoredMessage) -> MessageFrame {
     }
 }
 
+/// What routing one stored message takes: its downstream records, in the
+/// order they must arrive, and its tasks (offline pushes).
+#[derive(Default)]
+pub(super) struct Routed {
+    pub(super) records: Vec<DownstreamRecord>,
+    pub(super) tasks: Vec<TaskRecord>,
+}
+
 fn frame_bytes(frame: &ServerFrame) -> Bytes {
     Bytes::from(frame.to_json())
 }
 
 impl MessageWriter {
+    /// The record carrying `ack` to the connection the send came through.
+    pub(super) fn ack_record(ack: &AckFrame, origin: &Origin) -> DownstreamRecord {
+        origin_record(origin, frame_bytes(&ServerFrame::Ack(ack.clone())))
+    }
+
     pub(super) async fn route_ack(
         &self,
         ack: &AckFrame,
@@ -55,28 +69,39 @@ impl MessageWriter {
         Ok(())
     }
 
-    /// Routes the stored drafts at `stored`: each conversation's messages in
-    /// seq order, different conversations concurrently.
-    pub(super) async fn route_batch(&self, drafts: &[Draft], stored: &[usize]) -> LogicResult<()> {
-        let mut by_conversation: BTreeMap<&str, Vec<&Draft>> = BTreeMap::new();
-        for &i in stored {
-            let d = &drafts[i];
-            by_conversation
-                .entry(d.message.conversation_id.as_str())
-                .or_default()
-                .push(d);
+    /// Routes the stored drafts at `stored` and sends `acks` behind them.
+    /// Every message's records are worked out first (registry lookups run
+    /// concurrently), then all the batch's records go to the log in one
+    /// ordered sequence — each conversation's messages in seq order, each
+    /// ack after its message — queued together rather than one round trip
+    /// each; then the offline pushes.
+    pub(super) async fn route_batch(
+        &self,
+        drafts: &[Draft],
+        stored: &[usize],
+        acks: Vec<DownstreamRecord>,
+    ) -> LogicResult<()> {
+        let mut order: Vec<&Draft> = stored.iter().map(|&i| &drafts[i]).collect();
+        order.sort_by(|a, b| {
+            (a.message.conversation_id.as_str(), a.message.seq_id)
+                .cmp(&(b.message.conversation_id.as_str(), b.message.seq_id))
+        });
+        let gateways = OnceCell::new();
+        let plans = order
+            .iter()
+            .map(|d| self.plan_message(&d.message, d.origin.as_ref(), &gateways));
+        let mut records = Vec::new();
+        let mut tasks = Vec::new();
+        for plan in futures::future::join_all(plans).await {
+            let plan = plan?;
+            records.extend(plan.records);
+            tasks.extend(plan.tasks);
         }
-        let routes = by_conversation
-            .into_values()
-            .map(|mut conversation| async move {
-                conversation.sort_by_key(|d| d.message.seq_id);
-                for d in conversation {
-                    self.route_message(&d.message, d.origin.as_ref()).await?;
-                }
-                Ok::<(), LogicError>(())
-            });
-        for routed in futures::future::join_all(routes).await {
-            routed?;
+        records.extend(acks);
+        self.bus.send_downstream_many(&records).await?;
+        let tasks = tasks.iter().map(|t| self.bus.send_task(t));
+        for sent in futures::future::join_all(tasks).await {
+            sent?;
         }
         Ok(())
     }
@@ -99,14 +124,16 @@ impl MessageWriter {
         })
     }
 
-    pub(super) async fn route_message(
+    /// Where one stored message goes: its records and offline pushes.
+    async fn plan_message(
         &self,
         m: &StoredMessage,
         origin: Option<&Origin>,
-    ) -> LogicResult<()> {
+        gateways: &OnceCell<Vec<(String, u32)>>,
+    ) -> LogicResult<Routed> {
         let frame = frame_bytes(&ServerFrame::Message(message_frame(m)));
         if m.group_id != 0 && self.is_large_group(m.group_id).await? {
-            return self.route_to_rooms(m, origin, frame).await;
+            return self.plan_rooms(m, origin, frame, gateways).await;
         }
         let audience: Vec<Id> = self
             .audience(m.group_id, m.from_user_id, m.to_user_id)
@@ -114,24 +141,20 @@ impl MessageWriter {
             .into_iter()
             .filter(|u| *u != SYSTEM_USER)
             .collect();
-        let delivered = deliver(
-            self.state.as_ref(),
-            self.bus.as_ref(),
-            &audience,
-            origin,
-            frame,
-        )
-        .await?;
+        let (records, delivered) =
+            plan_delivery(self.state.as_ref(), &audience, origin, frame).await?;
+        let mut tasks = Vec::new();
         for user in audience
             .iter()
             .filter(|u| u.0 != m.from_user_id && !delivered.online.contains(u))
         {
-            self.push_offline(*user, m).await?;
+            tasks.push(self.offline_push(*user, m).await);
         }
-        Ok(())
+        Ok(Routed { records, tasks })
     }
 
-    pub(super) async fn push_offline(&self, user: Id, m: &StoredMessage) -> LogicResult<()> {
+    /// The offline push of `m` to `user`.
+    pub(super) async fn offline_push(&self, user: Id, m: &StoredMessage) -> TaskRecord {
         let mentioned = m
             .mentions
             .iter()
@@ -151,8 +174,7 @@ impl MessageWriter {
             }
             .into(),
         });
-        self.bus.send_task(&self.task_record(task)).await?;
-        Ok(())
+        self.task_record(task)
     }
 
     async fn sender_name(&self, m: &StoredMessage) -> String {

@@ -162,14 +162,15 @@ impl MessageWriter {
         }
         metrics::counter!("gochat_messages_stored_total").increment(stored.len() as u64);
         stored.sort_unstable();
-        self.route_batch(&drafts, &stored).await?;
-        let acks = drafts.iter().zip(&results).filter_map(|(d, r)| match r {
-            Some(Ok(ack)) => Some(self.route_ack(ack, d.origin.as_ref())),
-            _ => None,
-        });
-        for sent in futures::future::join_all(acks).await {
-            sent?;
-        }
+        let acks = drafts
+            .iter()
+            .zip(&results)
+            .filter_map(|(d, r)| match (r, &d.origin) {
+                (Some(Ok(ack)), Some(origin)) => Some(Self::ack_record(ack, origin)),
+                _ => None,
+            })
+            .collect();
+        self.route_batch(&drafts, &stored, acks).await?;
         Ok(results
             .into_iter()
             .map(|r| {

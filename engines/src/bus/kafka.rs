@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{Bus, BusError, BusResult, Delivery, Inbox, Position};
+use super::{Bus, BusError, BusResult, Delivery, DownstreamRecord, Inbox, Position};
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -158,6 +158,46 @@ impl Bus for KafkaBus {
             &frame,
         )
         .await
+    }
+    async fn send_downstream_many(&self, records: &[DownstreamRecord]) -> BusResult<()> {
+        let mut deliveries = Vec::with_capacity(records.len());
+        // Queued one by one, in order, each before the next: librdkafka keeps
+        // a partition's queue in that order (idempotent producer: also across
+        // retries). A full queue is waited out for this record, so none
+        // overtakes it.
+        for r in records {
+            let topic = self.names.downstream_topic(&r.gateway_id);
+            let key = r.key.encode();
+            let partition = i32::try_from(r.core)
+                .map_err(|_| BusError::Rejected(format!("core {}", r.core).into()))?;
+            let started = std::time::Instant::now();
+            loop {
+                let record = FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&r.frame[..])
+                    .partition(partition);
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                        if started.elapsed() < SEND_TIMEOUT =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(map_err(e)),
+                }
+            }
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(map_err(e)),
+                Err(_) => return Err(BusError::Unavailable("producer closed".into())),
+            }
+        }
+        Ok(())
     }
     async fn send_task(&self, record: &TaskRecord) -> BusResult<()> {
         self.produce(

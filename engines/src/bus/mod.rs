@@ -24,6 +24,19 @@ pub enum BusError {
 /// Result alias for bus calls.
 pub type BusResult<T> = Result<T, BusError>;
 
+/// One downstream record: for which gateway core, what to do, the frame.
+#[derive(Debug, Clone)]
+pub struct DownstreamRecord {
+    /// The gateway (names the topic).
+    pub gateway_id: String,
+    /// Its core (the partition).
+    pub core: u32,
+    /// Connections or room.
+    pub key: DownstreamKey,
+    /// The server frame (empty for a membership record).
+    pub frame: Bytes,
+}
+
 /// Producing side of the log.
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
@@ -40,6 +53,18 @@ pub trait Bus: Send + Sync + 'static {
         key: &DownstreamKey,
         frame: Bytes,
     ) -> BusResult<()>;
+    /// Downstream records in this order: each partition (gateway core) gets
+    /// its records in the order given. All are queued before any is waited
+    /// for, so a batch's records travel together (one produce request per
+    /// partition, not one round trip per record); returns once all are
+    /// acknowledged.
+    async fn send_downstream_many(&self, records: &[DownstreamRecord]) -> BusResult<()> {
+        for r in records {
+            self.send_downstream(&r.gateway_id, r.core, &r.key, r.frame.clone())
+                .await?;
+        }
+        Ok(())
+    }
     /// A task (`im-task-topic`, key = its target).
     async fn send_task(&self, record: &TaskRecord) -> BusResult<()>;
     /// A task that failed for good (`im-task-dlq`).
