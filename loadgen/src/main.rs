@@ -10,7 +10,8 @@
 //! real users through the REST API first (needed for sending).
 //!
 //! Two more shapes of load: `--group` sends to one group of every registered
-//! user (one send, N deliveries: the edge's fan-out path), and `--echo` drives
+//! user (one send, N deliveries: the edge's fan-out path; `--members M` makes
+//! it M members, only `--connections` of them online), and `--echo` drives
 //! `gochat echo` (the edge's WebSocket path without a backend). `--server-pid`
 //! turns either into frames per CPU-second of the server, a per-core figure.
 
@@ -73,6 +74,10 @@ struct Args {
     /// Sends go to one group of all the registered users instead of 1:1.
     #[arg(long)]
     group: bool,
+    /// With `--group`: the group has this many members (registered too),
+    /// of whom only the first `--connections` are online (0: all connected).
+    #[arg(long, default_value_t = 0)]
+    members: usize,
     /// Drive `gochat echo`: no tokens, every connection keeps `--window`
     /// frames in flight.
     #[arg(long)]
@@ -115,13 +120,19 @@ async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
     let http = args.http.as_deref().context("--register needs --http")?;
     let client = reqwest::Client::new();
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
-    eprintln!("registering {} users…", args.connections);
-    let users = setup::register_users(&client, http, &run, args.connections).await?;
+    if args.members > 0 && (!args.group || args.members < args.connections) {
+        bail!("--members is for --group, and at least --connections");
+    }
+    let count = args.members.max(args.connections);
+    eprintln!("registering {count} users…");
+    let mut users = setup::register_users(&client, http, &run, count).await?;
     let group = if args.group {
         Some(setup::create_group(&client, http, &run, &users).await?)
     } else {
         None
     };
+    // The first `--connections` members are the online ones.
+    users.truncate(args.connections);
     Ok((users, group))
 }
 

@@ -37,31 +37,34 @@ pub fn mint(user: i64, secret: &str) -> Result<String> {
     )?)
 }
 
-/// Real users `lg_<run>_<i>`, registered through the REST API.
+/// Real users `lg_<run>_<i>`, registered through the REST API, a few at a
+/// time (each costs the server a password hash); ids in order of `i`.
 pub async fn register_users(
     client: &reqwest::Client,
     http: &str,
     run: &str,
     count: usize,
 ) -> Result<Vec<i64>> {
-    let mut ids = Vec::with_capacity(count);
-    for i in 0..count {
-        let name = format!("lg_{run}_{i}");
-        let r: Value = client
-            .post(format!("{http}/api/v1/auth/register"))
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        ids.push(
-            r["user_id"]
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(0..count)
+        .map(|i| async move {
+            let name = format!("lg_{run}_{i}");
+            let r: Value = client
+                .post(format!("{http}/api/v1/auth/register"))
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let id: i64 = r["user_id"]
                 .as_str()
                 .context("register answered no user_id")?
-                .parse()?,
-        );
-    }
-    Ok(ids)
+                .parse()?;
+            anyhow::Ok(id)
+        })
+        .buffered(8)
+        .try_collect()
+        .await
 }
 
 /// Logs in `lg_<run>_0` and makes a group of every user in `members`

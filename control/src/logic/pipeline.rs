@@ -11,7 +11,7 @@ use gochat_proto::ids::{
 use gochat_proto::kafka::Origin;
 
 use super::facts::Fact;
-use super::writer::{Draft, ack_of};
+use super::writer::{Draft, ack_of, stage_done};
 use super::{Logic, LogicError, LogicResult};
 use crate::repo::{ConversationInfo, RepoError, StoredMessage};
 
@@ -52,7 +52,9 @@ impl Logic {
             .iter()
             .map(|&i| (sends[i].from.0, sends[i].frame.client_msg_id.clone()))
             .collect();
+        let started = std::time::Instant::now();
         let originals = self.repo.find_messages(&keys).await?;
+        stage_done("dedup", started);
         let mut fresh = Vec::new();
         let mut resent = Vec::new();
         for (&i, original) in valid.iter().zip(originals) {
@@ -67,7 +69,9 @@ impl Logic {
         }
         // Each check reads only its own send: they run concurrently.
         let checks = fresh.iter().map(|&i| self.admit_send(&sends[i]));
+        let started = std::time::Instant::now();
         let checks = futures::future::join_all(checks).await;
+        stage_done("authorize", started);
         let mut drafts = Vec::new();
         let mut placed = Vec::new();
         for (&i, checked) in fresh.iter().zip(checks) {

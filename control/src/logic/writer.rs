@@ -41,6 +41,13 @@ pub struct Draft {
     pub origin: Option<Origin>,
 }
 
+/// Records how long a stage of the send path took for one batch
+/// (`gochat_send_stage_seconds{stage}`: dedup, authorize, seq, persist, route).
+pub(super) fn stage_done(stage: &'static str, since: std::time::Instant) {
+    metrics::histogram!("gochat_send_stage_seconds", "stage" => stage)
+        .record(since.elapsed().as_secs_f64());
+}
+
 /// Builds the ack of a stored message.
 pub fn ack_of(message: &StoredMessage) -> AckFrame {
     AckFrame {
@@ -116,7 +123,9 @@ impl MessageWriter {
             if pending.is_empty() {
                 break;
             }
+            let started = std::time::Instant::now();
             self.allocate_seqs(&mut drafts, &pending).await?;
+            stage_done("seq", started);
             let batch: Vec<StoredMessage> = pending
                 .iter()
                 .map(|&i| {
@@ -126,7 +135,9 @@ impl MessageWriter {
                     m.clone()
                 })
                 .collect();
+            let started = std::time::Instant::now();
             let outcomes = self.store(&batch).await?;
+            stage_done("persist", started);
             let mut again = Vec::new();
             for (&i, outcome) in pending.iter().zip(outcomes) {
                 match outcome {
@@ -170,7 +181,9 @@ impl MessageWriter {
                 _ => None,
             })
             .collect();
+        let started = std::time::Instant::now();
         self.route_batch(&drafts, &stored, acks).await?;
+        stage_done("route", started);
         Ok(results
             .into_iter()
             .map(|r| {
@@ -237,7 +250,9 @@ impl MessageWriter {
                 .iter()
                 .map(|&i| drafts[i].message.conversation_id.clone())
                 .collect();
-            for conversation_id in &conversations {
+            // Many new conversations in one batch are common (first
+            // messages): seed them side by side, not one round trip pair each.
+            let seeds = conversations.iter().map(|conversation_id| async move {
                 let high_water = self
                     .repo
                     .get_conversation(conversation_id)
@@ -245,6 +260,10 @@ impl MessageWriter {
                     .map(|c| c.last_seq_id)
                     .unwrap_or(0);
                 self.state.seed_seq(conversation_id, high_water).await?;
+                Ok::<(), LogicError>(())
+            });
+            for seeded in futures::future::join_all(seeds).await {
+                seeded?;
             }
             asking = missing;
         }
