@@ -209,6 +209,10 @@ pub struct LogicConfig {
     pub max_content_bytes: usize,
     /// Sends per user per second.
     pub sends_per_second: u32,
+    /// `@all` offline-push fan-outs per large group per minute; beyond it an
+    /// `@all` message is still delivered to everyone online, but pushes only
+    /// to the members it names (0: `@all` never pushes in a large group).
+    pub mention_all_per_minute: u32,
     /// Where uploads are stored (served at `/media/`).
     pub media_dir: PathBuf,
     /// Upstream records handled at once: the most one batch (one group
@@ -223,6 +227,7 @@ impl Default for LogicConfig {
             large_group_threshold: 500,
             max_content_bytes: 16 * 1024,
             sends_per_second: 20,
+            mention_all_per_minute: 1,
             media_dir: PathBuf::from("data/media"),
             consume_in_flight: 128,
         }

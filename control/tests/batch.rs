@@ -2,7 +2,8 @@
 //! fails alone while the rest of its batch is stored in order; sends of one
 //! conversation in one batch get consecutive seqs in batch order; a replayed
 //! batch (a redelivery after a crash) stores nothing twice and answers the
-//! same acks.
+//! same acks. In a large group, only mentions push to offline members, and
+//! `@all` within its budget.
 
 mod support;
 
@@ -12,20 +13,26 @@ use anyhow::Result;
 use gochat_control::config::{AuthConfig, LogicConfig};
 use gochat_control::logic::{Logic, MessageWriter, Send};
 use gochat_control::repo::sql::SqlRepo;
-use gochat_control::repo::{MessageRepo, Page, UserRepo};
-use gochat_engines::bus::memory::{MemoryBus, MemoryInboxes};
+use gochat_control::repo::{GroupRepo, MessageRepo, Page, UserRepo};
+use gochat_engines::bus::Inbox;
+use gochat_engines::bus::memory::{MemoryBus, MemoryInbox, MemoryInboxes};
 use gochat_engines::state::memory::MemoryState;
 use gochat_proto::frames::{ErrorCode, SendFrame};
 use gochat_proto::ids::{Id, single_conversation_id};
+use gochat_proto::kafka::{Task, TaskRecord};
 
 /// Logic on SQLite and the in-process engines; the log's consuming ends are
 /// returned so the log stays open (offline pushes are produced to it).
 async fn logic_on_sqlite() -> Result<(Arc<Logic>, Arc<SqlRepo>, MemoryInboxes)> {
+    logic_with(LogicConfig::default()).await
+}
+
+async fn logic_with(config: LogicConfig) -> Result<(Arc<Logic>, Arc<SqlRepo>, MemoryInboxes)> {
     let repo = Arc::new(SqlRepo::connect(&support::fresh_sqlite(), 1).await?);
     let (bus, inboxes) = MemoryBus::new();
     let config = LogicConfig {
         sends_per_second: 1_000,
-        ..LogicConfig::default()
+        ..config
     };
     let writer = MessageWriter::new(
         repo.clone(),
@@ -123,5 +130,89 @@ async fn a_bad_send_fails_alone_and_the_batch_keeps_its_order() -> Result<()> {
     }
     let page = repo.list_messages(&ab, Page::After(0), 10).await?;
     assert_eq!(page.messages.len(), 3, "nothing stored twice");
+    Ok(())
+}
+
+fn group_send(from: i64, group: i64, client_msg_id: &str, mentions: &[&str]) -> Send {
+    Send {
+        from: Id(from),
+        frame: SendFrame {
+            client_msg_id: client_msg_id.into(),
+            to_user_id: None,
+            group_id: Some(Id(group)),
+            message_type: Default::default(),
+            content: "hello".into(),
+            metadata: serde_json::json!({}),
+            mentions: mentions.iter().map(|m| (*m).to_owned()).collect(),
+        },
+        origin: None,
+    }
+}
+
+/// The tasks on the log until it has been quiet for a moment.
+async fn tasks_now(inbox: &mut MemoryInbox) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    while let Ok(Some(d)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), inbox.next()).await
+    {
+        if let Ok(record) = serde_json::from_slice::<TaskRecord>(&d.payload) {
+            tasks.push(record.task);
+        }
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn large_groups_push_only_mentions_and_all_within_its_budget() -> Result<()> {
+    let config = LogicConfig {
+        large_group_threshold: 3,
+        mention_all_per_minute: 1,
+        ..LogicConfig::default()
+    };
+    let (logic, repo, mut log) = logic_with(config).await?;
+    let a = repo.create_user("alice", "h", "").await?.user_id;
+    let b = repo.create_user("bob", "h", "").await?.user_id;
+    let c = repo.create_user("carol", "h", "").await?.user_id;
+    let outsider = repo.create_user("dave", "h", "").await?.user_id;
+    let g = repo.create_group(a, "big", &[b, c]).await?.group_id;
+    let pushed_to = |tasks: &[Task]| -> Vec<i64> {
+        tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::OfflinePush(p) => Some(p.user_id.0),
+                _ => None,
+            })
+            .collect()
+    };
+    let fanouts = |tasks: &[Task]| {
+        tasks
+            .iter()
+            .filter(|t| matches!(t, Task::GroupFanout(_)))
+            .count()
+    };
+    // No mention: nobody offline is pushed. A mention of bob (and of
+    // someone outside the group): bob only.
+    let (bs, os) = (b.to_string(), outsider.to_string());
+    logic
+        .send_batch(vec![
+            group_send(a, g, "g1", &[]),
+            group_send(a, g, "g2", &[bs.as_str(), os.as_str()]),
+        ])
+        .await?;
+    let tasks = tasks_now(&mut log.tasks).await;
+    assert_eq!((pushed_to(&tasks), fanouts(&tasks)), (vec![b], 0));
+    // @all: one fan-out task; a second @all within the minute is over the
+    // budget and pushes only whom it names.
+    let cs = c.to_string();
+    logic
+        .send_batch(vec![group_send(a, g, "g3", &["all"])])
+        .await?;
+    let tasks = tasks_now(&mut log.tasks).await;
+    assert_eq!((pushed_to(&tasks), fanouts(&tasks)), (vec![], 1));
+    logic
+        .send_batch(vec![group_send(a, g, "g4", &["all", cs.as_str()])])
+        .await?;
+    let tasks = tasks_now(&mut log.tasks).await;
+    assert_eq!((pushed_to(&tasks), fanouts(&tasks)), (vec![c], 0));
     Ok(())
 }

@@ -8,7 +8,7 @@ use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 use gochat_testkit::stack::{stack_setting, unique};
 use gochat_testkit::state_contract::{
-    batched_seq_allocation, gateway_directory, routes_and_revocation, seq_allocation,
+    batched_seq_allocation, gateway_directory, named_budgets, routes_and_revocation, seq_allocation,
 };
 
 #[tokio::test]
@@ -18,6 +18,7 @@ async fn memory_state_keeps_the_contract() {
     batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
     gateway_directory(&store).await;
+    named_budgets(&store, "budget").await;
 }
 
 #[tokio::test]
@@ -28,5 +29,6 @@ async fn redis_state_keeps_the_contract() -> Result<()> {
     batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
     gateway_directory(&store).await;
+    named_budgets(&store, "budget").await;
     Ok(())
 }

@@ -79,6 +79,11 @@ impl Names {
     pub fn gateways_key(&self) -> String {
         self.named("gateways")
     }
+    /// Redis `limit:{name}:{window}`: uses of a named budget in one window
+    /// (e.g. `mention_all:{group_id}`).
+    pub fn limit_key(&self, name: &str, window: i64) -> String {
+        self.named(&format!("limit:{name}:{window}"))
+    }
     /// Redis `rate:{user_id}:{second}`: sends counted per user per second.
     pub fn rate_key(&self, user: Id, second: i64) -> String {
         self.named(&format!("rate:{user}:{second}"))

@@ -172,3 +172,16 @@ pub async fn gateway_directory(store: &dyn StateStore) {
         Some(vec![("gw-a".to_owned(), 3), ("gw-b".to_owned(), 4)])
     );
 }
+
+/// Named budgets: `limit` uses per window, then refusals; budgets apart.
+pub async fn named_budgets(store: &dyn StateStore, base: &str) {
+    let name = format!("{base}-a");
+    for _ in 0..2 {
+        assert_eq!(store.allow(&name, 2, 3600).await.ok(), Some(true));
+    }
+    assert_eq!(store.allow(&name, 2, 3600).await.ok(), Some(false));
+    assert_eq!(
+        store.allow(&format!("{base}-b"), 2, 3600).await.ok(),
+        Some(true)
+    );
+}

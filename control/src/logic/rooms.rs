@@ -103,10 +103,10 @@ impl MessageWriter {
     }
 
     /// In a large group only a mention pushes: each mentioned member who is
-    /// offline, and for `@all` every offline member, through the task
-    /// service in batches.
+    /// offline, and for `@all` (within its budget) every offline member,
+    /// through the task service in batches.
     async fn mention_pushes(&self, m: &StoredMessage) -> LogicResult<Vec<TaskRecord>> {
-        if m.mentions.iter().any(|x| x == "all") {
+        if m.mentions.iter().any(|x| x == "all") && self.allow_mention_all(m.group_id).await? {
             let task = Task::GroupFanout(GroupFanout {
                 group_id: Id(m.group_id),
                 message_id: Id(m.message_id),
@@ -138,6 +138,21 @@ impl MessageWriter {
             tasks.push(self.offline_push(user, m).await);
         }
         Ok(tasks)
+    }
+
+    /// An `@all` push to every offline member of a large group is costly
+    /// and noisy: a budget per group (`logic.mention_all_per_minute`).
+    async fn allow_mention_all(&self, group: i64) -> LogicResult<bool> {
+        let limit = self.config.mention_all_per_minute;
+        let allowed = limit > 0
+            && self
+                .state
+                .allow(&format!("mention_all:{group}"), limit, 60)
+                .await?;
+        if !allowed {
+            metrics::counter!("gochat_mention_all_limited_total").increment(1);
+        }
+        Ok(allowed)
     }
 
     /// Users joined (`joined`) or left a group: every core holding one of

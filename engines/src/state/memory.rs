@@ -18,6 +18,7 @@ struct Inner {
     sessions: HashMap<Id, HashMap<String, (SessionRoute, Instant)>>,
     revoked: HashMap<String, Instant>,
     rates: HashMap<Id, (i64, u32)>,
+    budgets: HashMap<String, (i64, u32)>,
     gateways: BTreeMap<String, (u32, Instant)>,
 }
 
@@ -211,6 +212,22 @@ impl StateStore for MemoryState {
             }
             entry.1 += 1;
             entry.1 <= per_second
+        }))
+    }
+
+    async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool> {
+        let window =
+            gochat_proto::ids::now_millis() / 1000 / i64::try_from(window_secs.max(1)).unwrap_or(1);
+        Ok(self.with(|s| {
+            if s.budgets.len() > 100_000 {
+                s.budgets.retain(|_, (w, _)| *w == window);
+            }
+            let entry = s.budgets.entry(name.to_owned()).or_insert((window, 0));
+            if entry.0 != window {
+                *entry = (window, 0);
+            }
+            entry.1 += 1;
+            entry.1 <= limit
         }))
     }
 }

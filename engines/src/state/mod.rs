@@ -133,4 +133,7 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Counts a send; false when the user is over `per_second` in this second.
     async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool>;
+    /// Counts one use of the budget `name`; false when it was used `limit`
+    /// times already in this window of `window_secs` (fixed windows).
+    async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool>;
 }

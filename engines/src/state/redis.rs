@@ -353,4 +353,20 @@ impl StateStore for RedisState {
             .map_err(unavailable)?;
         Ok(count <= u64::from(per_second))
     }
+
+    async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool> {
+        let window_secs = window_secs.max(1);
+        let window =
+            gochat_proto::ids::now_millis() / 1000 / i64::try_from(window_secs).unwrap_or(1);
+        let key = self.names.limit_key(name, window);
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .incr(&key, 1)
+            .expire(&key, i64::try_from(window_secs * 2).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(count <= u64::from(limit))
+    }
 }
