@@ -179,6 +179,11 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once (0: one per CPU). Each holds
+    /// `argon2_memory_kib` while it runs; logins and registrations beyond
+    /// this wait their turn (a few seconds at most, then 429), so a flood of
+    /// logins costs bounded memory.
+    pub max_concurrent_hashes: usize,
     /// Usernames allowed to call `/admin/*`.
     pub admin_usernames: Vec<String>,
 }
@@ -190,6 +195,7 @@ impl Default for AuthConfig {
             token_ttl_secs: 7 * 24 * 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            max_concurrent_hashes: 0,
             admin_usernames: Vec::new(),
         }
     }

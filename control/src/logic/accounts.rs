@@ -83,10 +83,12 @@ impl Logic {
         }
         let logic = self.clone();
         let password = account.password;
-        // Argon2 is deliberately slow: keep it off the async workers.
-        let hash = tokio::task::spawn_blocking(move || logic.auth.hash_password(&password))
+        // Argon2 is deliberately slow: off the async workers, a few at a time.
+        let hash = self
+            .auth
+            .hashing(move || logic.auth.hash_password(&password))
             .await
-            .map_err(|e| LogicError::Internal(Box::new(e)))??;
+            .ok_or(LogicError::RateLimited)??;
         self.repo
             .create_user(&account.username, &hash, &account.nickname)
             .await
@@ -114,17 +116,19 @@ impl Logic {
         };
         let logic = self.clone();
         let stored = auth.as_ref().map(|a| a.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => logic.auth.verify_password(&password, &hash),
-            // Hash anyway so unknown usernames take as long as wrong passwords.
-            None => logic
-                .auth
-                .hash_password(&password)
-                .map(|_| false)
-                .unwrap_or(false),
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .auth
+            .hashing(move || match stored {
+                Some(hash) => logic.auth.verify_password(&password, &hash),
+                // Hash anyway so unknown usernames take as long as wrong passwords.
+                None => logic
+                    .auth
+                    .hash_password(&password)
+                    .map(|_| false)
+                    .unwrap_or(false),
+            })
+            .await
+            .ok_or(LogicError::RateLimited)?;
         let user = auth
             .and_then(|a| a.user)
             .filter(|_| ok)

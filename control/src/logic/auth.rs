@@ -2,6 +2,8 @@
 //! `did`). A token is revoked by its `jti` in the state store on logout, for as
 //! long as it would otherwise stay valid; the edge checks the same key at connect.
 
+use std::sync::Arc;
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -31,7 +33,71 @@ pub struct Authenticator {
     validation: Validation,
     ttl_secs: u64,
     argon: Argon2<'static>,
+    /// Where hashes run.
+    hashing: HashPool,
 }
+
+/// A few threads of its own that compute password hashes, one turn each.
+/// A hash holds `argon2_memory_kib` while it runs; on tokio's blocking pool
+/// every new thread brought a new allocator arena that kept its last hash's
+/// memory (64 wrong logins at once grew the process by over 300 MiB even
+/// when only two ran at a time). A fixed few threads reuse theirs.
+struct HashPool {
+    jobs: std::sync::mpsc::Sender<HashJob>,
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+impl HashPool {
+    fn new(threads: usize) -> Result<Self, AuthError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<HashJob>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take the next job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| AuthError::Hash(format!("hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            jobs,
+            turns: Arc::new(tokio::sync::Semaphore::new(threads)),
+        })
+    }
+
+    /// Runs `f` on a hashing thread once one is free; `None` when none was
+    /// free within [`HASH_WAIT`].
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let turn = tokio::time::timeout(HASH_WAIT, self.turns.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _turn = turn;
+            let _ = done.send(f());
+        });
+        self.jobs.send(job).ok()?;
+        result.await.ok()
+    }
+}
+
+/// How long a login or registration waits for a turn to hash before it is
+/// told to come back (429).
+const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Authenticator {
     /// From validated config.
@@ -47,7 +113,21 @@ impl Authenticator {
             validation,
             ttl_secs: config.token_ttl_secs,
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            hashing: HashPool::new(match config.max_concurrent_hashes {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            })?,
         })
+    }
+
+    /// Runs `f` (a hash or a verification) on one of the hashing threads;
+    /// `None` when all stayed busy for a few seconds (tell the client to
+    /// come back).
+    pub async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        self.hashing.run(f).await
     }
 
     /// A PHC-format argon2id hash with a fresh salt.
