@@ -37,8 +37,9 @@ pub struct StateRegistry {
 /// (`gochat edge`).
 #[async_trait]
 pub trait GroupSource: Send + Sync + 'static {
-    /// The ids of the groups `user` is a member of.
-    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, gochat_engines::BoxError>;
+    /// The ids of the groups `user` is a member of; `None` when there is no
+    /// such user.
+    async fn groups_of(&self, user: Id) -> Result<Option<Vec<i64>>, gochat_engines::BoxError>;
 }
 
 /// The repo service over gRPC: `gochat edge`'s way to a user's groups.
@@ -58,15 +59,21 @@ impl GrpcGroups {
 
 #[async_trait]
 impl GroupSource for GrpcGroups {
-    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, gochat_engines::BoxError> {
-        let request = gochat_proto::repo::UserIdRequest { user_id: user.0 };
-        let groups = self.0.clone().list_user_groups(request).await?;
-        Ok(groups
-            .into_inner()
-            .groups
-            .into_iter()
-            .map(|g| g.group_id)
-            .collect())
+    async fn groups_of(&self, user: Id) -> Result<Option<Vec<i64>>, gochat_engines::BoxError> {
+        let request = || gochat_proto::repo::UserIdRequest { user_id: user.0 };
+        match self.0.clone().get_user(request()).await {
+            Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+            other => other?,
+        };
+        let groups = self.0.clone().list_user_groups(request()).await?;
+        Ok(Some(
+            groups
+                .into_inner()
+                .groups
+                .into_iter()
+                .map(|g| g.group_id)
+                .collect(),
+        ))
     }
 }
 
@@ -117,7 +124,7 @@ impl Registry for StateRegistry {
             .await
             .map_err(registry_error)
     }
-    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, RegistryError> {
+    async fn groups_of(&self, user: Id) -> Result<Option<Vec<i64>>, RegistryError> {
         self.groups.groups_of(user).await.map_err(registry_error)
     }
     async fn announce_gateway(
@@ -192,8 +199,8 @@ struct NoGroups;
 
 #[async_trait]
 impl GroupSource for NoGroups {
-    async fn groups_of(&self, _user: Id) -> Result<Vec<i64>, gochat_engines::BoxError> {
-        Ok(Vec::new())
+    async fn groups_of(&self, _user: Id) -> Result<Option<Vec<i64>>, gochat_engines::BoxError> {
+        Ok(Some(Vec::new()))
     }
 }
 

@@ -24,9 +24,13 @@ impl GroupSource for RepoGroups {
     async fn groups_of(
         &self,
         user: gochat_proto::ids::Id,
-    ) -> Result<Vec<i64>, gochat_engines::BoxError> {
+    ) -> Result<Option<Vec<i64>>, gochat_engines::BoxError> {
+        match self.0.get_user(user.0).await {
+            Err(gochat_control::repo::RepoError::NotFound(_)) => return Ok(None),
+            other => other?,
+        };
         let groups = self.0.list_user_groups(user.0).await?;
-        Ok(groups.into_iter().map(|g| g.group_id).collect())
+        Ok(Some(groups.into_iter().map(|g| g.group_id).collect()))
     }
 }
 

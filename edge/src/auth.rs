@@ -15,7 +15,8 @@ impl TokenVerifier {
     /// A verifier for `secret`.
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = gochat_proto::auth::LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
@@ -23,8 +24,11 @@ impl TokenVerifier {
         }
     }
 
-    /// The claims of a valid, unexpired token.
+    /// The claims of a valid, unexpired token naming a user.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        if token.len() > gochat_proto::auth::MAX_TOKEN_BYTES {
+            return None;
+        }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .ok()?
             .claims;

@@ -83,8 +83,9 @@ pub trait Registry: Send + Sync + 'static {
     async fn kick(&self, route: &SessionRoute, frame: Bytes) -> Result<(), RegistryError>;
     /// A connection of `user` opened or closed: their contacts may need telling.
     async fn presence_changed(&self, user: Id) -> Result<(), RegistryError>;
-    /// The groups `user` is a member of (a new connection's rooms).
-    async fn groups_of(&self, user: Id) -> Result<Vec<i64>, RegistryError>;
+    /// The groups `user` is a member of (a new connection's rooms); `None`
+    /// when there is no such user (a validly signed token naming nobody).
+    async fn groups_of(&self, user: Id) -> Result<Option<Vec<i64>>, RegistryError>;
     /// This gateway is up with `cores` cores, for `ttl_secs` unless announced again.
     async fn announce_gateway(
         &self,

@@ -24,7 +24,7 @@ enum Command {
         route: SessionRoute,
         /// A new connection waits for its entry to be written and gets the
         /// user's groups (its rooms); refreshes do not wait.
-        done: Option<flume::Sender<Result<Vec<i64>, RegistryError>>>,
+        done: Option<flume::Sender<Result<Option<Vec<i64>>, RegistryError>>>,
     },
     Unregister {
         user: Id,
@@ -59,13 +59,14 @@ impl RegistryHandle {
 
     /// Registers a new connection, waits until the entry is written (or
     /// failed), so a client whose upgrade completed is already routable, and
-    /// answers the user's group ids (the connection's rooms).
+    /// answers the user's group ids (the connection's rooms; `None`: no
+    /// such user).
     pub(crate) async fn register_and_wait(
         &self,
         user: Id,
         device: &str,
         route: SessionRoute,
-    ) -> Result<Vec<i64>, RegistryError> {
+    ) -> Result<Option<Vec<i64>>, RegistryError> {
         let (done, written) = flume::bounded(1);
         self.tx
             .try_send(Command::Register {

@@ -106,8 +106,9 @@ impl Registry for TestRegistry {
     async fn presence_changed(&self, _: Id) -> Result<(), RegistryError> {
         Ok(())
     }
-    async fn groups_of(&self, _: Id) -> Result<Vec<i64>, RegistryError> {
-        Ok(vec![88])
+    async fn groups_of(&self, user: Id) -> Result<Option<Vec<i64>>, RegistryError> {
+        // User 42 exists and is in group 88; nobody else exists.
+        Ok((user == Id(42)).then(|| vec![88]))
     }
     async fn announce_gateway(&self, id: &str, cores: u32, _: u64) -> Result<(), RegistryError> {
         *self

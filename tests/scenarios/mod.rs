@@ -24,6 +24,7 @@ macro_rules! every_scenario {
             group_rooms_follow_membership_live,
             group_send_reaches_members_on_both_gateways,
             refused_upgrades,
+            bad_tokens_are_refused_on_rest_and_upgrade,
             bad_frames_leave_others_untouched,
             second_login_of_a_device_kicks_the_first,
             presence_reaches_friends
@@ -467,6 +468,105 @@ pub async fn refused_upgrades(t: &Target) -> Result<()> {
         upgrade_status(&format!("{ws}?token={}", alice.token), Some(&t.base)).await?,
         None,
         "own origin"
+    );
+    Ok(())
+}
+
+/// The JWT negative matrix: each token is refused with 401 by the REST API
+/// and by the gateway's upgrade, while the same shape, correct, is accepted.
+pub async fn bad_tokens_are_refused_on_rest_and_upgrade(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let now = gochat_proto::auth::unix_secs() as i64;
+    let claims = |sub: &str, exp: i64, iat: i64, extra: serde_json::Value| {
+        let mut c = json!({"sub": sub, "exp": exp, "iat": iat, "jti": uuid::Uuid::new_v4().simple().to_string(), "did": "x"});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
+    };
+    let sign = |claims: &serde_json::Value, secret: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap_or_default()
+    };
+    let good = claims(&alice.id, now + 600, now, json!({}));
+    let valid = sign(&good, &t.secret);
+    // The same claims, unsigned, under `"alg":"none"`.
+    let payload = valid.split('.').nth(1).unwrap_or_default();
+    let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    let cases = [
+        ("alg none", alg_none),
+        (
+            "wrong key",
+            sign(&good, "another-secret-another-secret-another"),
+        ),
+        (
+            "expired",
+            sign(
+                &claims(&alice.id, now - 600, now - 1200, json!({})),
+                &t.secret,
+            ),
+        ),
+        (
+            "nbf in the future",
+            sign(
+                &claims(&alice.id, now + 7200, now, json!({"nbf": now + 3600})),
+                &t.secret,
+            ),
+        ),
+        (
+            "iat in the future",
+            sign(
+                &claims(&alice.id, now + 7200, now + 3600, json!({})),
+                &t.secret,
+            ),
+        ),
+        (
+            "sub 0 (system)",
+            sign(&claims("0", now + 600, now, json!({})), &t.secret),
+        ),
+        (
+            "sub negative",
+            sign(&claims("-5", now + 600, now, json!({})), &t.secret),
+        ),
+        (
+            "sub unknown",
+            sign(&claims("987654321", now + 600, now, json!({})), &t.secret),
+        ),
+        (
+            "oversized",
+            sign(
+                &claims(&alice.id, now + 600, now, json!({"pad": "x".repeat(4000)})),
+                &t.secret,
+            ),
+        ),
+        ("malformed", "a.b.c".to_owned()),
+    ];
+    let ws = &t.ws[0];
+    for (what, token) in &cases {
+        let r = t
+            .http
+            .get(t.url("/users/me"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 401, "REST, {what}");
+        let status = upgrade_status(&format!("{ws}?token={token}"), None).await?;
+        assert_eq!(status, Some(401), "upgrade, {what}");
+    }
+    let r = t
+        .http
+        .get(t.url("/users/me"))
+        .bearer_auth(&valid)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "the valid token");
+    assert_eq!(
+        upgrade_status(&format!("{ws}?token={valid}"), None).await?,
+        None
     );
     Ok(())
 }

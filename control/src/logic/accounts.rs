@@ -154,7 +154,24 @@ impl Logic {
         let id = claims
             .user_id()
             .ok_or_else(|| unauthorized("invalid token"))?;
+        // A validly signed token for a user that does not exist (deleted, or
+        // minted by whoever holds the secret) names nobody.
+        if !self.user_exists(id).await? {
+            return Err(unauthorized("invalid token"));
+        }
         Ok((id, claims))
+    }
+
+    /// Does the user exist? (A fact: kept for a moment, see `facts`.)
+    pub(super) async fn user_exists(&self, user: Id) -> LogicResult<bool> {
+        let lookup = async {
+            match self.repo.get_user(user.0).await {
+                Ok(_) => Ok(true),
+                Err(RepoError::NotFound(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        Ok(self.facts.get(Fact::UserExists(user.0), lookup).await?)
     }
 
     /// Revokes the token until it would have expired anyway.

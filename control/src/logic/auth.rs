@@ -105,7 +105,8 @@ impl Authenticator {
         let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
             .map_err(|e| AuthError::Hash(e.to_string()))?;
         let mut validation = Validation::new(JwtAlgorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = gochat_proto::auth::LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(Self {
             encoding: EncodingKey::from_secret(config.jwt_secret.as_bytes()),
@@ -169,6 +170,9 @@ impl Authenticator {
 
     /// Checks signature and expiry (revocation is the caller's second step).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if token.len() > gochat_proto::auth::MAX_TOKEN_BYTES {
+            return Err(AuthError::InvalidToken("token too long".into()));
+        }
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))

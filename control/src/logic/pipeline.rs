@@ -13,7 +13,7 @@ use gochat_proto::kafka::Origin;
 use super::facts::Fact;
 use super::writer::{Draft, ack_of, stage_done};
 use super::{Logic, LogicError, LogicResult};
-use crate::repo::{ConversationInfo, RepoError, StoredMessage};
+use crate::repo::{ConversationInfo, StoredMessage};
 
 const MAX_CLIENT_MSG_ID: usize = 64;
 
@@ -160,14 +160,7 @@ impl Logic {
     async fn authorize_send(&self, from: Id, frame: &SendFrame) -> LogicResult<StoredMessage> {
         let (conversation_id, to_user_id, group_id) = match (frame.to_user_id, frame.group_id) {
             (Some(to), None) => {
-                let exists = self.facts.get(Fact::UserExists(to.0), async {
-                    match self.repo.get_user(to.0).await {
-                        Ok(_) => Ok(true),
-                        Err(RepoError::NotFound(_)) => Ok(false),
-                        Err(e) => Err(e),
-                    }
-                });
-                if !exists.await? {
+                if !self.user_exists(to).await? {
                     return Err(LogicError::NotFound(format!("user {to} not found")));
                 }
                 let blocked = self.facts.get(

@@ -86,7 +86,13 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
             .register_and_wait(user, &device, route(core, &conn))
             .await;
         match filled {
-            Ok(groups) => core.rooms.borrow_mut().finish_fill(conn.id, &groups),
+            Ok(Some(groups)) => core.rooms.borrow_mut().finish_fill(conn.id, &groups),
+            Ok(None) => {
+                tracing::debug!(%user, "a valid token for no such user; upgrade refused");
+                core.registry.unregister(user, &device, conn.id);
+                core.remove(conn.id);
+                return refuse(stream, Refusal::Unauthorized("unknown user")).await;
+            }
             Err(e) => {
                 // Without its rooms the connection would miss its large
                 // groups' messages: the client retries the upgrade instead.
