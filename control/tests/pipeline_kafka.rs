@@ -70,6 +70,7 @@ fn route(core: u32, conn_id: u64) -> SessionRoute {
         conn_id,
         generation: 1,
         seen_at: now_millis(),
+        token: 0,
     }
 }
 

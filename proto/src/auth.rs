@@ -44,6 +44,18 @@ impl Claims {
     }
 }
 
+/// A short, stable tag of a token id (`jti`), the same in every process
+/// (FNV-1a, 64 bits): the session registry keeps it per connection so that
+/// a logout can close exactly that token's connections.
+pub fn token_tag(jti: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in jti.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash.max(1)
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_secs() -> u64 {
     u64::try_from(now_millis() / 1000).unwrap_or(0)

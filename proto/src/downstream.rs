@@ -6,6 +6,7 @@
 //! |----------------|---------|
 //! | `17,4242`      | write the frame to these connections |
 //! | `!17`          | write it, then close the connection quietly (a superseded login's `kick`) |
+//! | `L17,42`       | write it, then close (the token these connections used was logged out) |
 //! | `r88` `r88~17` | write it to every connection in group 88's room on this core (except 17, the sender's, which gets an ack) |
 //! | `+88:17,4242`  | these connections joined group 88's room (no frame) |
 //! | `-88:17,4242`  | they left it (left or removed from the group) |
@@ -24,6 +25,11 @@ pub enum DownstreamKey {
         conns: Vec<u64>,
         /// Close them after the frame.
         close_after: bool,
+    },
+    /// Write the frame, then close: their token was logged out.
+    LoggedOut {
+        /// Connection ids on the core.
+        conns: Vec<u64>,
     },
     /// Write the frame to the group's room on the core.
     Room {
@@ -76,6 +82,11 @@ impl DownstreamKey {
                 push_list(&mut out, conns);
                 out
             }
+            Self::LoggedOut { conns } => {
+                let mut out = String::from("L");
+                push_list(&mut out, conns);
+                out
+            }
             Self::Room { group, skip: None } => format!("r{group}"),
             Self::Room {
                 group,
@@ -120,6 +131,9 @@ impl DownstreamKey {
                     joined: *sign == b'+',
                 })
             }
+            Some(b'L') => Some(Self::LoggedOut {
+                conns: parse_list(&text[1..])?,
+            }),
             Some(b'x') => Some(Self::DropRoom {
                 group: group(&text[1..])?,
             }),
@@ -177,6 +191,9 @@ mod tests {
                 joined: false,
             },
             DownstreamKey::DropRoom { group: 88 },
+            DownstreamKey::LoggedOut {
+                conns: vec![17, 42],
+            },
         ];
         for key in keys {
             assert_eq!(DownstreamKey::decode(key.encode().as_bytes()), Some(key));
@@ -205,6 +222,7 @@ mod tests {
             b"+88:1,,2",
             b"-:1",
             b"x88:1",
+            b"L1,,2",
             b"\xff",
         ] {
             assert_eq!(DownstreamKey::decode(bad), None, "{bad:?}");

@@ -103,6 +103,14 @@ pub struct SessionRoute {
     pub generation: u64,
     /// When the connection was last seen alive, ms since the epoch.
     pub seen_at: i64,
+    /// [`crate::auth::token_tag`] of the token it authenticated with, so a
+    /// logout closes that token's connections (0: unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub token: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// What registering a connection did to its device's entry.

@@ -53,6 +53,8 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
         conn_id,
         generation,
         seen_at: 0,
+        // Kept with the route (a logout finds its token's connections by it).
+        token: conn_id * 11,
     };
     let change = |r| async move { store.register_route(u1, "web", &r, 60).await.ok() };
     assert_eq!(change(route(3, 1)).await, Some(RouteChange::Registered));
@@ -77,6 +79,10 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
         .ok();
     let routes = store.routes(&[u1, u2]).await.unwrap_or_default();
     assert!(!routes.contains_key(&u2));
+    assert!(
+        routes[&u1].iter().all(|(_, r)| r.token == r.conn_id * 11),
+        "each route keeps its token tag"
+    );
     let mut conns: Vec<u64> = routes[&u1].iter().map(|(_, r)| r.conn_id).collect();
     conns.sort_unstable();
     assert_eq!(

@@ -25,6 +25,7 @@ macro_rules! every_scenario {
             group_send_reaches_members_on_both_gateways,
             refused_upgrades,
             bad_tokens_are_refused_on_rest_and_upgrade,
+            logout_closes_that_tokens_connections,
             bad_frames_leave_others_untouched,
             second_login_of_a_device_kicks_the_first,
             presence_reaches_friends
@@ -568,6 +569,33 @@ pub async fn bad_tokens_are_refused_on_rest_and_upgrade(t: &Target) -> Result<()
         upgrade_status(&format!("{ws}?token={valid}"), None).await?,
         None
     );
+    Ok(())
+}
+
+/// Logging a token out kicks and closes the connections it opened (on
+/// either gateway); another device's connection stays.
+pub async fn logout_closes_that_tokens_connections(t: &Target) -> Result<()> {
+    let alice = t.user(&unique("alice")).await?;
+    let laptop = t.login(&alice.name, "laptop").await?;
+    let mut a = t.connect(&laptop, 1).await?;
+    let mut other = t.connect(&alice, 0).await?;
+    let r = t
+        .http
+        .post(t.url("/auth/logout"))
+        .bearer_auth(&laptop.token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    let (frames, ended) = a.rest().await?;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "kick" && f["reason"] == "logged out"),
+        "{frames:?}"
+    );
+    assert_eq!(ended, Ended::Closed(1000));
+    other.send(json!({"type":"ping"})).await?;
+    other.next_of("pong").await?;
     Ok(())
 }
 

@@ -174,10 +174,17 @@ impl Logic {
         Ok(self.facts.get(Fact::UserExists(user.0), lookup).await?)
     }
 
-    /// Revokes the token until it would have expired anyway.
+    /// Revokes the token until it would have expired anyway; its open
+    /// connections get a `kick` and are closed.
     pub async fn logout(&self, claims: &Claims) -> LogicResult<()> {
         let ttl = claims.remaining_secs().max(1);
-        Ok(self.state.revoke_token(&claims.jti, ttl).await?)
+        self.state.revoke_token(&claims.jti, ttl).await?;
+        if let Some(user) = claims.user_id() {
+            self.writer
+                .close_token(user, gochat_proto::auth::token_tag(&claims.jti))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The caller's own profile.

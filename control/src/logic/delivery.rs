@@ -73,6 +73,37 @@ pub async fn plan_delivery(
     Ok((records, delivered))
 }
 
+/// A `kick` to every connection of `user` that authenticated with the
+/// token tagged `token`, which the gateway then closes.
+pub async fn close_token(
+    state: &dyn StateStore,
+    bus: &dyn Bus,
+    user: Id,
+    token: u64,
+    frame: Bytes,
+) -> Result<(), DeliveryError> {
+    let routes = state.routes(&[user]).await?;
+    let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
+    for (_, route) in routes.into_values().flatten() {
+        if route.token == token {
+            by_core
+                .entry((route.gateway_id, route.core))
+                .or_default()
+                .push(route.conn_id);
+        }
+    }
+    let records: Vec<DownstreamRecord> = by_core
+        .into_iter()
+        .map(|((gateway_id, core), conns)| DownstreamRecord {
+            gateway_id,
+            core,
+            key: DownstreamKey::LoggedOut { conns },
+            frame: frame.clone(),
+        })
+        .collect();
+    Ok(bus.send_downstream_many(&records).await?)
+}
+
 /// The record that answers one connection.
 pub fn origin_record(origin: &Origin, frame: Bytes) -> DownstreamRecord {
     DownstreamRecord {

@@ -12,7 +12,7 @@ use gochat_proto::ids::{Id, SYSTEM_USER};
 use gochat_proto::kafka::{OfflinePush, Origin, Task, TaskRecord};
 
 use super::LogicResult;
-use super::delivery::{deliver, origin_record, plan_delivery, to_origin};
+use super::delivery::{close_token, deliver, origin_record, plan_delivery, to_origin};
 use super::writer::{Draft, MessageWriter};
 use crate::bus::DownstreamRecord;
 use crate::repo::{ConversationInfo, StoredMessage};
@@ -48,6 +48,14 @@ fn frame_bytes(frame: &ServerFrame) -> Bytes {
 }
 
 impl MessageWriter {
+    /// Kicks and closes the connections that used a logged-out token.
+    pub(super) async fn close_token(&self, user: Id, token: u64) -> LogicResult<()> {
+        let frame = frame_bytes(&ServerFrame::Kick {
+            reason: "logged out".into(),
+        });
+        Ok(close_token(self.state.as_ref(), self.bus.as_ref(), user, token, frame).await?)
+    }
+
     /// The record carrying `ack` to the connection the send came through.
     pub(super) fn ack_record(ack: &AckFrame, origin: &Origin) -> DownstreamRecord {
         origin_record(origin, frame_bytes(&ServerFrame::Ack(ack.clone())))

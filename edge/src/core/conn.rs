@@ -51,6 +51,8 @@ pub(super) struct Conn {
     pub(super) device: Box<str>,
     /// Login generation (ms at upgrade): the newer connection of a device wins.
     pub(super) generation: u64,
+    /// Tag of the token it authenticated with (a logout closes it).
+    pub(super) token: u64,
     /// Seconds (core clock) of the last frame from the client.
     pub(super) last_seen: Cell<u64>,
     outbox: RefCell<VecDeque<Bytes>>,
@@ -61,12 +63,20 @@ pub(super) struct Conn {
 
 impl Conn {
     /// A connection seen now.
-    pub(super) fn new(id: u64, user: Id, device: &str, generation: u64, now: u64) -> Self {
+    pub(super) fn new(
+        id: u64,
+        user: Id,
+        device: &str,
+        generation: u64,
+        token: u64,
+        now: u64,
+    ) -> Self {
         Self {
             id,
             user,
             device: device.into(),
             generation,
+            token,
             last_seen: Cell::new(now),
             outbox: RefCell::default(),
             outbox_bytes: Cell::new(0),

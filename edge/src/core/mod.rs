@@ -94,7 +94,13 @@ impl Core {
     }
 
     /// Adds a connection; returns it, or `None` when the core is full.
-    fn add(&self, user: gochat_proto::ids::Id, device: &str, generation: u64) -> Option<Rc<Conn>> {
+    fn add(
+        &self,
+        user: gochat_proto::ids::Id,
+        device: &str,
+        generation: u64,
+        token: u64,
+    ) -> Option<Rc<Conn>> {
         let mut table = self.table.borrow_mut();
         let entry = table.vacant_entry();
         let slot = u64::try_from(entry.key())
@@ -107,6 +113,7 @@ impl Core {
             user,
             device,
             generation,
+            token,
             self.now(),
         ));
         entry.insert(conn.clone());
@@ -184,6 +191,15 @@ impl Core {
                             reason: "signed in elsewhere",
                         });
                     }
+                }
+            }
+            DownstreamKey::LoggedOut { conns } => {
+                for conn in conns.iter().filter_map(|id| self.get(*id)) {
+                    conn.deliver(frame.clone(), max);
+                    conn.request_close(CloseRequest {
+                        code: close_code::NORMAL,
+                        reason: "logged out",
+                    });
                 }
             }
             DownstreamKey::Room { group, skip } => {

@@ -63,8 +63,8 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
             Ok(Err(Some(refusal))) => return refuse(stream, refusal).await,
             Ok(Ok(parsed)) => parsed,
         };
-    let (user, device) = if ws.echo {
-        (Id(0), "echo".to_owned())
+    let (user, device, token) = if ws.echo {
+        (Id(0), "echo".to_owned(), 0)
     } else {
         match authorize(core, &upgrade).await {
             Ok(who) => who,
@@ -72,7 +72,7 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
         }
     };
     let generation = u64::try_from(now_millis()).unwrap_or(0);
-    let Some(conn) = core.add(user, &device, generation) else {
+    let Some(conn) = core.add(user, &device, generation, token) else {
         return refuse(stream, Refusal::Unavailable).await;
     };
     // Registered, and in its group rooms, before the 101: once a client's
@@ -149,7 +149,8 @@ async fn read_upgrade(
 
 /// Origin, token, revocation: all before the 101, so a refused client never
 /// holds a WebSocket.
-async fn authorize(core: &Core, upgrade: &Upgrade) -> Result<(Id, String), Refusal> {
+/// Who the upgrade is for: the user, the device, and the token's tag.
+async fn authorize(core: &Core, upgrade: &Upgrade) -> Result<(Id, String, u64), Refusal> {
     if core.draining.get() {
         return Err(Refusal::Unavailable);
     }
@@ -180,7 +181,8 @@ async fn authorize(core: &Core, upgrade: &Upgrade) -> Result<(Id, String), Refus
     let user = claims
         .user_id()
         .ok_or(Refusal::Unauthorized("invalid token"))?;
-    Ok((user, upgrade.device_id.clone().unwrap_or(claims.did)))
+    let tag = gochat_proto::auth::token_tag(&claims.jti);
+    Ok((user, upgrade.device_id.clone().unwrap_or(claims.did), tag))
 }
 
 fn route(core: &Core, conn: &Conn) -> SessionRoute {
@@ -190,6 +192,7 @@ fn route(core: &Core, conn: &Conn) -> SessionRoute {
         conn_id: conn.id,
         generation: conn.generation,
         seen_at: now_millis(),
+        token: conn.token,
     }
 }
 
