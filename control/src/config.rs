@@ -114,6 +114,14 @@ pub struct HttpConfig {
     /// Where the web client opens its WebSocket (an edge, or a load balancer
     /// in front of the edges); `{host}` stands for the name the page came from.
     pub public_ws_url: String,
+    /// Open REST connections at most; past it a connection gets 503 at once
+    /// (a small reserve beyond it still answers `/healthz`, `/readyz` and
+    /// `/metrics`, so probes see the truth).
+    pub max_connections: usize,
+    /// A request's headers must arrive within this many seconds (a half-sent
+    /// request is dropped, not kept); also how long an idle keep-alive
+    /// connection waits for its next request.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -123,6 +131,8 @@ impl Default for HttpConfig {
             max_body_bytes: 256 * 1024,
             max_upload_bytes: 20 * 1024 * 1024,
             public_ws_url: "ws://{host}:8090/ws".into(),
+            max_connections: 8192,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -305,6 +315,11 @@ impl ControlConfig {
                 "auth.jwt_secret is {} bytes; at least 32 are required (set GOCHAT_AUTH__JWT_SECRET)",
                 self.auth.jwt_secret.len()
             ));
+        }
+        if self.http.max_connections == 0 || self.http.header_read_timeout_secs == 0 {
+            return invalid(
+                "http.max_connections and http.header_read_timeout_secs must be positive".into(),
+            );
         }
         let needs_repo =
             self.services.contains(&Service::Logic) || self.services.contains(&Service::Task);

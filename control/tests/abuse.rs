@@ -1,5 +1,6 @@
 //! Abuse a client could try on the REST API, and what it may cost the
-//! server: a flood of logins with wrong passwords.
+//! server: a flood of logins with wrong passwords, half-sent requests, more
+//! connections than the listener takes.
 
 mod support;
 
@@ -61,5 +62,69 @@ async fn a_login_flood_costs_bounded_memory() -> Result<()> {
         "64 concurrent logins grew memory by {} MiB",
         grown / 1024 / 1024
     );
+    Ok(())
+}
+
+/// A request whose headers never finish (slowloris) is dropped after
+/// `http.header_read_timeout_secs`, not kept forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_dropped() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config(Backend::Embedded).await?;
+    config.http.header_read_timeout_secs = 1;
+    let s = start_with(config).await?;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await?;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the server closed the half-sent request"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
+}
+
+/// Past `http.max_connections` the API answers 503 with `Retry-After` at
+/// once, while the health endpoints still answer from a small reserve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_listener_refuses_fast_and_keeps_answering_health_checks() -> Result<()> {
+    let mut config = test_config(Backend::Embedded).await?;
+    config.http.max_connections = 3;
+    let s = start_with(config).await?;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await?);
+    }
+    // Let the server accept them before the next ones arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fresh = || reqwest::Client::builder().pool_max_idle_per_host(0).build();
+    let api = fresh()?
+        .get(format!("{}/api/v1/users/me", s.base))
+        .send()
+        .await?;
+    assert_eq!(api.status(), 503);
+    assert!(api.headers().get("retry-after").is_some());
+    let health = fresh()?.get(format!("{}/healthz", s.base)).send().await?;
+    assert_eq!(health.status(), 200, "health checks still answered");
+    drop(idle);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let api = fresh()?
+        .get(format!("{}/api/v1/users/me", s.base))
+        .send()
+        .await?;
+    assert_eq!(api.status(), 401, "served again once connections closed");
     Ok(())
 }

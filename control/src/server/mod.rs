@@ -5,6 +5,7 @@
 //! [`Running::wait`] returns after a graceful shutdown.
 
 mod engines;
+mod http_listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -163,7 +164,10 @@ pub async fn start(
     let http_addr = match listeners.http {
         Some(listener) => {
             let app = http_app(&config, &engines, logic.as_ref());
-            Some(serve_http(listener, app, &mut tasks, &shutdown)?)
+            let ops = crate::logic::http::ops_router(readiness(&engines));
+            Some(serve_http(
+                listener, app, ops, &config, &mut tasks, &shutdown,
+            )?)
         }
         None => None,
     };
@@ -242,12 +246,16 @@ fn start_task(
 }
 
 /// The REST API with logic; health, readiness and metrics without.
-fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&LogicService>) -> Router {
-    let readiness = Arc::new(Readiness {
+fn readiness(engines: &Engines) -> Arc<Readiness> {
+    Arc::new(Readiness {
         repo: Some(engines.repo.clone()),
         state: Some(engines.state.clone()),
         bus: Some(engines.bus.clone()),
-    });
+    })
+}
+
+fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&LogicService>) -> Router {
+    let readiness = readiness(engines);
     match logic {
         Some(logic) => router(
             ApiState {
@@ -266,17 +274,23 @@ fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&LogicServi
 fn serve_http(
     listener: TcpListener,
     app: Router,
+    ops: Router,
+    config: &ControlConfig,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<SocketAddr, StartError> {
     let addr = listener.local_addr().map_err(StartError::Listener)?;
-    let token = shutdown.clone();
-    tasks.spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
+    let limits = http_listener::Limits {
+        max_connections: config.http.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(config.http.header_read_timeout_secs),
+    };
+    tasks.spawn(http_listener::serve(
+        listener,
+        app,
+        ops,
+        limits,
+        shutdown.clone(),
+    ));
     Ok(addr)
 }
 
