@@ -153,6 +153,18 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
             .status(),
         404
     );
+    // Not a form at all: the protocol's JSON error, like every other error.
+    let r = s
+        .http
+        .post(s.url("/uploads"))
+        .bearer_auth(&bob.token)
+        .header("content-type", "text/plain")
+        .body("not a form")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"]["code"], "bad_request");
 
     assert_eq!(
         s.post(

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -165,8 +166,10 @@ pub struct Uploaded {
 pub async fn upload(
     State(s): State<ApiState>,
     _user: AuthUser,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+    // Not a multipart body at all: the protocol's JSON error, not axum's text.
+    let mut form = form.map_err(|e| upload_error(&e.body_text(), e.status()))?;
     while let Some(field) = form
         .next_field()
         .await
