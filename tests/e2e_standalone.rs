@@ -58,6 +58,42 @@ every_scenario!(scenario);
 
 /// SIGTERM's path: the edge drains (1013 with a reconnect hint), and every
 /// message that was acked is there after a restart on the same data dir.
+/// A logged-out token stays refused after a restart (the in-process
+/// revocation list is refilled from the database), on REST and the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_survives_a_restart() -> Result<()> {
+    let dir = data_dir();
+    let (target, running) = standalone(&dir).await?;
+    let alice = target.user("alice").await?;
+    let laptop = target.login("alice", "laptop").await?;
+    let r = target
+        .http
+        .post(target.url("/auth/logout"))
+        .bearer_auth(&laptop.token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    running.shutdown().await;
+    let (target, running) = standalone(&dir).await?;
+    let me = |token: &str| {
+        target
+            .http
+            .get(target.url("/users/me"))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(me(&laptop.token).await?.status(), 401, "still logged out");
+    assert_eq!(
+        me(&alice.token).await?.status(),
+        200,
+        "the other token lives"
+    );
+    let upgrade = format!("{}?token={}", target.ws[0], laptop.token);
+    assert_eq!(support::upgrade_status(&upgrade, None).await?, Some(401));
+    running.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_loses_no_acked_message() -> Result<()> {
     let dir = data_dir();

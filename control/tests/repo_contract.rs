@@ -316,6 +316,19 @@ async fn batches_commit_together_and_classify_clashes(repo: Arc<dyn Repo>) -> Re
     Ok(())
 }
 
+async fn revocations_last_until_expiry(repo: Arc<dyn Repo>) -> Result<()> {
+    let now = gochat_proto::ids::now_millis();
+    repo.revoke_token("live", now + 60_000).await?;
+    repo.revoke_token("live", now + 60_000).await?;
+    repo.revoke_token("expired", now - 1).await?;
+    assert_eq!(
+        repo.revoked_tokens().await?,
+        vec![("live".to_owned(), now + 60_000)],
+        "once each, the expired one forgotten"
+    );
+    Ok(())
+}
+
 macro_rules! contract {
     ($backend:ident) => {
         mod $backend {
@@ -335,6 +348,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn batches_commit_together_and_classify_clashes() -> Result<()> {
                 super::batches_commit_together_and_classify_clashes(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn revocations_last_until_expiry() -> Result<()> {
+                super::revocations_last_until_expiry(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {

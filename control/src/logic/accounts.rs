@@ -178,6 +178,12 @@ impl Logic {
     /// connections get a `kick` and are closed.
     pub async fn logout(&self, claims: &Claims) -> LogicResult<()> {
         let ttl = claims.remaining_secs().max(1);
+        // Durable first: the state store's list is a cache that a restart
+        // (standalone) or a flush loses; it is refilled from this at start.
+        let expires_at = i64::try_from(claims.exp)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        self.repo.revoke_token(&claims.jti, expires_at).await?;
         self.state.revoke_token(&claims.jti, ttl).await?;
         if let Some(user) = claims.user_id() {
             self.writer

@@ -146,6 +146,12 @@ pub trait UserRepo: Send + Sync {
     async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
     /// Has `user_id` blocked `other_id`?
     async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
+    /// Keeps a logged-out token id until `expires_at` (ms): the durable side
+    /// of the state store's revocation list.
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()>;
+    /// The revoked token ids not yet expired, with their expiry (ms); the
+    /// expired ones are forgotten on the way.
+    async fn revoked_tokens(&self) -> RepoResult<Vec<(String, i64)>>;
 }
 
 /// Groups and membership.

@@ -129,6 +129,9 @@ pub async fn start(
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
     let mut engines = Engines::connect(&config).await?;
+    if config.services.contains(&Service::Logic) {
+        restore_revocations(&engines).await?;
+    }
     let mut tasks = JoinSet::new();
     // One writer per process: its snowflake ids are unique only if logic and
     // task in one process share it.
@@ -188,6 +191,22 @@ pub async fn start(
         repo: engines.repo,
         tasks,
     })
+}
+
+/// Refills the state store's revocation list from the durable one: an
+/// in-process store starts empty at every start, and Redis may have lost
+/// its data; a logged-out token must stay refused until it expires.
+async fn restore_revocations(engines: &Engines) -> Result<(), StartError> {
+    let now = gochat_proto::ids::now_millis();
+    let revoked = engines.repo.revoked_tokens().await?;
+    for (jti, expires_at) in &revoked {
+        let ttl = u64::try_from((expires_at - now) / 1000).unwrap_or(0).max(1);
+        engines.state.revoke_token(jti, ttl).await?;
+    }
+    if !revoked.is_empty() {
+        tracing::info!(tokens = revoked.len(), "revocations restored");
+    }
+    Ok(())
 }
 
 /// A started logic service: its rules and its one send path.

@@ -177,6 +177,23 @@ impl UserRepo for RepoClient {
         )
         .map(|r| r.value)
     }
+
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {
+        let token = pb::RevokedToken {
+            jti: jti.to_owned(),
+            expires_at,
+        };
+        unwrap(self.c().revoke_token(token).await).map(|_| ())
+    }
+
+    async fn revoked_tokens(&self) -> RepoResult<Vec<(String, i64)>> {
+        unwrap(self.c().revoked_tokens(pb::Empty {}).await).map(|r| {
+            r.tokens
+                .into_iter()
+                .map(|t| (t.jti, t.expires_at))
+                .collect()
+        })
+    }
 }
 
 #[async_trait]

@@ -117,6 +117,25 @@ impl PbRepo for RepoServer {
                 .map(|value| pb::BoolReply { value }),
         )
     }
+    async fn revoke_token(&self, r: Request<pb::RevokedToken>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .revoke_token(&r.jti, r.expires_at)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn revoked_tokens(&self, _: Request<pb::Empty>) -> Reply<pb::RevokedTokenList> {
+        reply(self.repo.revoked_tokens().await.map(|tokens| {
+            pb::RevokedTokenList {
+                tokens: tokens
+                    .into_iter()
+                    .map(|(jti, expires_at)| pb::RevokedToken { jti, expires_at })
+                    .collect(),
+            }
+        }))
+    }
     async fn add_block(&self, r: Request<pb::PairRequest>) -> Reply<pb::Empty> {
         let r = r.into_inner();
         reply(

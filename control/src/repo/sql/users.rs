@@ -173,6 +173,35 @@ impl UserRepo for SqlRepo {
             .await
     }
 
+    async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {
+        sqlx::query(&format!(
+            "{} INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+            self.dialect.insert_ignore()
+        ))
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoked_tokens(&self) -> RepoResult<Vec<(String, i64)>> {
+        let now = now_millis();
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("SELECT jti, expires_at FROM revoked_tokens")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| Ok((get_text(row, "jti")?, get(row, "expires_at")?)))
+            .collect()
+    }
+
     async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
         sqlx::query(
             "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM friends f \
