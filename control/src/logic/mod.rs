@@ -18,6 +18,7 @@ mod facts;
 mod groups;
 pub mod http;
 mod media;
+mod metadata;
 mod pipeline;
 mod rooms;
 mod routing;

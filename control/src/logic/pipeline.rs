@@ -137,9 +137,7 @@ impl Logic {
                 self.config.max_content_bytes
             )));
         }
-        if !frame.metadata.is_object() {
-            return bad("metadata must be an object");
-        }
+        super::metadata::check(frame, self.config.max_content_bytes)?;
         if frame.mentions.len() > MAX_MENTIONS {
             return bad("too many mentions");
         }
