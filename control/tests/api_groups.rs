@@ -144,7 +144,45 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     let url = up["url"].as_str().unwrap_or_default().to_owned();
     let fetched = s.http.get(format!("{}{url}", s.base)).send().await?;
     assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(fetched.headers()["content-disposition"], "inline");
     assert_eq!(fetched.bytes().await?.as_ref(), b"\x89PNG fake");
+    // A page named like an image is refused; anything not an image is a download.
+    let upload = |name: &'static str, bytes: &'static [u8]| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name),
+        );
+        s.http
+            .post(s.url("/uploads"))
+            .bearer_auth(&bob.token)
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(
+        upload("evil.png", b"<html><script>x</script>")
+            .await?
+            .status(),
+        400
+    );
+    let page: Value = upload("page.html", b"<html><script>x</script>")
+        .await?
+        .json()
+        .await?;
+    let fetched = s
+        .http
+        .get(format!(
+            "{}{}",
+            s.base,
+            page["url"].as_str().unwrap_or_default()
+        ))
+        .send()
+        .await?;
+    assert_eq!(fetched.headers()["content-disposition"], "attachment");
+    assert_eq!(
+        fetched.headers()["content-type"],
+        "application/octet-stream"
+    );
     assert_eq!(
         s.http
             .get(format!("{}/media/..%2Fsecret", s.base))

@@ -38,6 +38,23 @@ pub fn mime_of(name: &str) -> &'static str {
     }
 }
 
+/// Does `data` start the way a file of image type `ext` must? `None` when
+/// `ext` is not an image type (nothing to check).
+fn image_content_matches(ext: &str, data: &[u8]) -> Option<bool> {
+    Some(match ext {
+        "png" => data.starts_with(b"\x89PNG"),
+        "jpg" | "jpeg" => data.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "gif" => data.starts_with(b"GIF8"),
+        "webp" => data.len() >= 12 && data.starts_with(b"RIFF") && &data[8..12] == b"WEBP",
+        _ => return None,
+    })
+}
+
+/// Served inline (shown in the page) rather than as a download: images only.
+pub fn shown_inline(mime: &str) -> bool {
+    mime.starts_with("image/")
+}
+
 fn io_error(e: std::io::Error) -> LogicError {
     LogicError::Internal(Box::new(e))
 }
@@ -62,6 +79,14 @@ impl Logic {
                     .to_ascii_lowercase()
             })
             .unwrap_or_default();
+        // A file named like an image is served as one, inline: it must be one
+        // (HTML named cat.png would otherwise be a page on our origin for
+        // any browser that sniffs).
+        if image_content_matches(&ext, data) == Some(false) {
+            return Err(LogicError::BadRequest(format!(
+                "the file's content is not a {ext} image"
+            )));
+        }
         let stem = uuid::Uuid::new_v4().simple().to_string();
         let name = if ext.is_empty() {
             stem

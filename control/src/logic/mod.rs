@@ -30,7 +30,7 @@ pub use batcher::{BatchResult, SendLoop, SendQueue};
 pub use conversations::HistoryQuery;
 pub use error::{LogicError, LogicResult, to_status};
 pub use groups::{GroupEdit, MemberRole, NewGroup};
-pub use media::MediaFile;
+pub use media::{MediaFile, shown_inline};
 pub use pipeline::Send;
 pub use routing::message_frame;
 pub use writer::{MessageWriter, ack_of};

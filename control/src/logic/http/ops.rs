@@ -213,16 +213,25 @@ fn upload_error(text: &str, status: StatusCode) -> ApiError {
     tag = "media",
     params(("name" = String, Path, description = "The last part of an upload's url")),
     responses(
-        (status = 200, description = "The file, with the content type of its extension; cacheable for a year", content_type = "*/*"),
+        (status = 200, description = "The file, with the content type of its extension, `X-Content-Type-Options: nosniff`, and `Content-Disposition: attachment` unless it is an image; cacheable for a year", content_type = "*/*"),
         (status = 404, description = "No such file", body = ErrorBody),
     )
 )]
 pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Response> {
     let (data, mime) = s.logic.read_media(&name).await?;
+    // Never sniffed into something else; anything but an image is a download,
+    // so an uploaded page or script never runs on this origin.
+    let disposition = if crate::logic::shown_inline(mime) {
+        "inline"
+    } else {
+        "attachment"
+    };
     Ok((
         [
             (header::CONTENT_TYPE, mime),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from(data),
     )
