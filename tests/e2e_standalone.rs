@@ -12,6 +12,13 @@ use serde_json::json;
 use support::{Ended, Rest, Target};
 
 async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> {
+    standalone_with_admins(data_dir, vec![]).await
+}
+
+async fn standalone_with_admins(
+    data_dir: &std::path::Path,
+    admin_usernames: Vec<String>,
+) -> Result<(Target, Standalone)> {
     if let Ok(filter) = std::env::var("GOCHAT_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -22,7 +29,7 @@ async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> 
     let options = Options {
         data_dir: data_dir.to_owned(),
         cores: 2,
-        admin_usernames: vec![],
+        admin_usernames,
         extra_origins: vec![],
         // Groups of 4 or more use the group rooms, smaller ones the
         // per-connection path: the scenarios cover both.
@@ -58,6 +65,51 @@ every_scenario!(scenario);
 
 /// SIGTERM's path: the edge drains (1013 with a reconnect hint), and every
 /// message that was acked is there after a restart on the same data dir.
+/// The admin account exists before anyone can register: "admin" is taken,
+/// its generated password is in the data dir, and it can broadcast; a
+/// restart creates nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_account_is_made_at_first_start() -> Result<()> {
+    let dir = data_dir();
+    let (target, running) = standalone_with_admins(&dir, vec!["admin".into()]).await?;
+    let squat = target
+        .post_anonymous(
+            "/auth/register",
+            json!({"username":"admin","password":"squatter-password"}),
+        )
+        .await?;
+    assert_eq!(squat.0, 409, "the name is taken");
+    let written = std::fs::read_to_string(dir.join("admin_password"))?;
+    let password = written
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap_or_default()
+        .to_owned();
+    let (status, session) = target
+        .post_anonymous(
+            "/auth/login",
+            json!({"username":"admin","password":password}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let r = target
+        .http
+        .post(target.url("/admin/push"))
+        .bearer_auth(session["token"].as_str().unwrap_or_default())
+        .json(&json!({"all":true,"title":"t","content":"hello"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 202);
+    running.shutdown().await;
+    let (_, running) = standalone_with_admins(&dir, vec!["admin".into()]).await?;
+    assert_eq!(
+        std::fs::read_to_string(dir.join("admin_password"))?,
+        written
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
 /// A logged-out token stays refused after a restart (the in-process
 /// revocation list is refilled from the database), on REST and the upgrade.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
