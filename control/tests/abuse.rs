@@ -1,6 +1,6 @@
 //! Abuse a client could try on the REST API, and what it may cost the
 //! server: a flood of logins with wrong passwords, half-sent requests, more
-//! connections than the listener takes.
+//! connections than the listener takes; and what the web page allows.
 
 mod support;
 
@@ -126,5 +126,29 @@ async fn a_full_listener_refuses_fast_and_keeps_answering_health_checks() -> Res
         .send()
         .await?;
     assert_eq!(api.status(), 401, "served again once connections closed");
+    Ok(())
+}
+
+/// The web client's page runs only its own scripts and is never framed:
+/// a message that slipped past the checks still cannot run.
+#[tokio::test]
+async fn the_web_client_page_has_a_content_security_policy() -> Result<()> {
+    let s = start_with(test_config(Backend::Embedded).await?).await?;
+    let page = s.http.get(format!("{}/", s.base)).send().await?;
+    assert_eq!(page.status(), 200);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for directive in [
+        "script-src 'self';",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     Ok(())
 }
