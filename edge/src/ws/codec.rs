@@ -78,7 +78,10 @@ impl Codec {
     }
 
     /// Decodes what `input` completes; events go to `out` in order. A violation
-    /// means: send the close frame it names and drop the connection.
+    /// means: send the close frame it names and drop the connection. After
+    /// one the codec decodes nothing more (and holds nothing), whatever it is
+    /// fed — found by fuzzing: a message's last fragment fed after a
+    /// violation used to complete the message.
     pub fn feed(
         &mut self,
         input: &[u8],
@@ -88,6 +91,21 @@ impl Codec {
         if self.closed {
             return Ok(());
         }
+        let fed = self.feed_open(input, max_message, out);
+        if fed.is_err() {
+            self.closed = true;
+            self.partial = Vec::new();
+            self.message = None;
+        }
+        fed
+    }
+
+    fn feed_open(
+        &mut self,
+        input: &[u8],
+        max_message: usize,
+        out: &mut Vec<Event>,
+    ) -> Result<(), CloseRequest> {
         if self.partial.is_empty() {
             let used = self.decode(input, max_message, out)?;
             if used < input.len() {
@@ -471,5 +489,30 @@ mod tests {
         out.clear();
         encode_text(&[b'x'; 300], &mut out);
         assert_eq!(&out[..4], &[0x81, 126, 0x01, 0x2c]);
+    }
+
+    #[test]
+    fn nothing_is_decoded_after_a_violation() {
+        // Found by fuzzing (fuzz/corpus/ws_codec/after-violation): a text
+        // fragment, a frame with a reserved bit (a violation), then the
+        // message's last fragment, fed three bytes at a time.
+        let input: &[u8] = &[
+            1, 131, 1, 2, 3, 4, 96, 96, 96, 46, 128, 1, 2, 3, 4, 128, 131, 1, 2, 3, 4, 101, 103,
+            101,
+        ];
+        let mut codec = Codec::default();
+        let mut events = Vec::new();
+        let mut violated = false;
+        for piece in input.chunks(3) {
+            let before = events.len();
+            if codec.feed(piece, 4096, &mut events).is_err() {
+                violated = true;
+            } else if violated {
+                assert_eq!(events.len(), before, "decoded after the violation");
+            }
+        }
+        assert!(violated);
+        assert!(events.is_empty());
+        assert_eq!(codec.held_bytes(), 0);
     }
 }
