@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     for piece in rest.chunks(step) {
         let before = events.len();
         let result = codec.feed(piece, 4096, &mut events);
-        assert!(!failed || events.len() == before, "decoded after a violation");
+        assert!(
+            !failed || events.len() == before,
+            "decoded after a violation"
+        );
         if result.is_err() {
             failed = true;
         }
