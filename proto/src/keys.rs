@@ -84,10 +84,6 @@ impl Names {
     pub fn limit_key(&self, name: &str, window: i64) -> String {
         self.named(&format!("limit:{name}:{window}"))
     }
-    /// Redis `rate:{user_id}:{second}`: sends counted per user per second.
-    pub fn rate_key(&self, user: Id, second: i64) -> String {
-        self.named(&format!("rate:{user}:{second}"))
-    }
 }
 
 /// One device's live connection, as the edge registers it in `user_session:{user_id}`.

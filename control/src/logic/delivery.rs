@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use gochat_proto::keys::SessionRoute;
+
 use bytes::Bytes;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, Origin};
@@ -43,33 +45,20 @@ pub async fn plan_delivery(
     frame: Bytes,
 ) -> Result<(Vec<DownstreamRecord>, Delivered), DeliveryError> {
     let routes = state.routes(users).await?;
-    let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
-    let mut delivered = Delivered::default();
-    for (user, devices) in routes {
-        delivered.online.insert(user);
-        for (_, route) in devices {
-            let is_origin = skip.is_some_and(|o| {
-                o.gateway_id == route.gateway_id
-                    && o.core == route.core
-                    && o.conn_id == route.conn_id
-            });
-            if !is_origin {
-                by_core
-                    .entry((route.gateway_id, route.core))
-                    .or_default()
-                    .push(route.conn_id);
-            }
-        }
-    }
-    let records = by_core
-        .into_iter()
-        .map(|((gateway_id, core), conns)| DownstreamRecord {
-            gateway_id,
-            core,
-            key: DownstreamKey::to(conns),
-            frame: frame.clone(),
+    let delivered = Delivered {
+        online: routes.keys().copied().collect(),
+    };
+    let is_origin = |route: &SessionRoute| {
+        skip.is_some_and(|o| {
+            o.gateway_id == route.gateway_id && o.core == route.core && o.conn_id == route.conn_id
         })
-        .collect();
+    };
+    let conns = routes
+        .into_values()
+        .flatten()
+        .map(|(_, route)| route)
+        .filter(|route| !is_origin(route));
+    let records = per_core(conns, DownstreamKey::to, &frame);
     Ok((records, delivered))
 }
 
@@ -83,25 +72,38 @@ pub async fn close_token(
     frame: Bytes,
 ) -> Result<(), DeliveryError> {
     let routes = state.routes(&[user]).await?;
+    let conns = routes
+        .into_values()
+        .flatten()
+        .map(|(_, route)| route)
+        .filter(|route| route.token == token);
+    let records = per_core(conns, |conns| DownstreamKey::LoggedOut { conns }, &frame);
+    Ok(bus.send_downstream_many(&records).await?)
+}
+
+/// One record per (gateway, core) holding some of `routes`, keyed by
+/// `key(the connection ids there)`, each carrying `frame`.
+pub fn per_core(
+    routes: impl IntoIterator<Item = SessionRoute>,
+    key: impl Fn(Vec<u64>) -> DownstreamKey,
+    frame: &Bytes,
+) -> Vec<DownstreamRecord> {
     let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
-    for (_, route) in routes.into_values().flatten() {
-        if route.token == token {
-            by_core
-                .entry((route.gateway_id, route.core))
-                .or_default()
-                .push(route.conn_id);
-        }
+    for route in routes {
+        by_core
+            .entry((route.gateway_id, route.core))
+            .or_default()
+            .push(route.conn_id);
     }
-    let records: Vec<DownstreamRecord> = by_core
+    by_core
         .into_iter()
         .map(|((gateway_id, core), conns)| DownstreamRecord {
             gateway_id,
             core,
-            key: DownstreamKey::LoggedOut { conns },
+            key: key(conns),
             frame: frame.clone(),
         })
-        .collect();
-    Ok(bus.send_downstream_many(&records).await?)
+        .collect()
 }
 
 /// The record that answers one connection.

@@ -10,7 +10,7 @@
 //! groups); the size only picks the cheaper one, so the size is read from a
 //! short-lived cache and a stale size costs nothing but efficiency.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use gochat_proto::kafka::{DownstreamKey, GroupFanout, Origin, Task, TaskRecord};
 use tokio::sync::OnceCell;
 
 use super::LogicResult;
+use super::delivery::per_core;
 use super::routing::Routed;
 use super::writer::MessageWriter;
 use crate::bus::DownstreamRecord;
@@ -166,23 +167,14 @@ impl MessageWriter {
         joined: bool,
     ) -> LogicResult<()> {
         let routes = self.state.routes(users).await?;
-        let mut by_core: BTreeMap<(String, u32), Vec<u64>> = BTreeMap::new();
-        for (_, route) in routes.into_values().flatten() {
-            by_core
-                .entry((route.gateway_id, route.core))
-                .or_default()
-                .push(route.conn_id);
-        }
-        for ((gateway, core), conns) in by_core {
-            let key = DownstreamKey::Membership {
-                group: group.0,
-                conns,
-                joined,
-            };
-            self.bus
-                .send_downstream(&gateway, core, &key, Bytes::new())
-                .await?;
-        }
+        let conns = routes.into_values().flatten().map(|(_, route)| route);
+        let membership = |conns| DownstreamKey::Membership {
+            group: group.0,
+            conns,
+            joined,
+        };
+        let records = per_core(conns, membership, &Bytes::new());
+        self.bus.send_downstream_many(&records).await?;
         Ok(())
     }
 }

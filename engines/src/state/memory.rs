@@ -17,7 +17,6 @@ struct Inner {
     reservations: HashMap<(Id, String), i64>,
     sessions: HashMap<Id, HashMap<String, (SessionRoute, Instant)>>,
     revoked: HashMap<String, Instant>,
-    rates: HashMap<Id, (i64, u32)>,
     budgets: HashMap<String, (i64, u32)>,
     gateways: BTreeMap<String, (u32, Instant)>,
 }
@@ -201,18 +200,6 @@ impl StateStore for MemoryState {
 
     async fn is_revoked(&self, jti: &str) -> StateResult<bool> {
         Ok(self.with(|s| s.revoked.get(jti).is_some_and(|t| *t > Instant::now())))
-    }
-
-    async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool> {
-        let second = gochat_proto::ids::now_millis() / 1000;
-        Ok(self.with(|s| {
-            let entry = s.rates.entry(user).or_insert((second, 0));
-            if entry.0 != second {
-                *entry = (second, 0);
-            }
-            entry.1 += 1;
-            entry.1 <= per_second
-        }))
     }
 
     async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool> {

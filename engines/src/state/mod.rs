@@ -132,7 +132,9 @@ pub trait StateStore: Send + Sync + 'static {
     async fn is_revoked(&self, jti: &str) -> StateResult<bool>;
 
     /// Counts a send; false when the user is over `per_second` in this second.
-    async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool>;
+    async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool> {
+        self.allow(&format!("send:{user}"), per_second, 1).await
+    }
     /// Counts one use of the budget `name`; false when it was used `limit`
     /// times already in this window of `window_secs` (fixed windows).
     async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool>;

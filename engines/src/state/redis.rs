@@ -339,21 +339,6 @@ impl StateStore for RedisState {
         Ok(n > 0)
     }
 
-    async fn allow_send(&self, user: Id, per_second: u32) -> StateResult<bool> {
-        let key = self
-            .names
-            .rate_key(user, gochat_proto::ids::now_millis() / 1000);
-        let mut conn = self.conn.clone();
-        let (count,): (u64,) = redis::pipe()
-            .incr(&key, 1)
-            .expire(&key, 2)
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(count <= u64::from(per_second))
-    }
-
     async fn allow(&self, name: &str, limit: u32, window_secs: u64) -> StateResult<bool> {
         let window_secs = window_secs.max(1);
         let window =

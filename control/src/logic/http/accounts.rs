@@ -85,6 +85,7 @@ pub struct Registered {
         (status = 201, description = "Registered", body = Registered),
         (status = 400, description = "A username, password or nickname out of the rules", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 429, description = "Password hashing saturated; retry after `Retry-After` seconds", body = ErrorBody),
     )
 )]
 pub async fn register(
@@ -140,6 +141,7 @@ pub struct LoggedIn {
         (status = 200, description = "Logged in", body = LoggedIn),
         (status = 400, description = "A bad device_id", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Password checks saturated; retry after `Retry-After` seconds", body = ErrorBody),
     )
 )]
 pub async fn login(
@@ -162,7 +164,7 @@ pub async fn login(
     path = "/auth/logout",
     tag = "accounts",
     security(("bearer" = [])),
-    responses((status = 204, description = "The calling token is revoked"))
+    responses((status = 204, description = "The calling token is revoked; the WebSocket connections it opened get a `kick` (\"logged out\") and are closed"))
 )]
 pub async fn logout(State(s): State<ApiState>, user: AuthUser) -> ApiResult<StatusCode> {
     s.logic.logout(&user.claims).await?;
