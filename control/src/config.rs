@@ -234,6 +234,10 @@ pub struct LogicConfig {
     /// Upstream records handled at once: the most one batch (one group
     /// commit) takes; a batch is whatever the log has ready, up to this.
     pub consume_in_flight: usize,
+    /// Sends held by the send queue (waiting or being committed) from which
+    /// on a REST or gRPC send is refused with 503 `overloaded` rather than
+    /// queued (admission control; docs/design.md).
+    pub max_waiting_sends: usize,
 }
 
 impl Default for LogicConfig {
@@ -246,6 +250,7 @@ impl Default for LogicConfig {
             mention_all_per_minute: 1,
             media_dir: PathBuf::from("data/media"),
             consume_in_flight: 128,
+            max_waiting_sends: 1024,
         }
     }
 }
@@ -337,6 +342,9 @@ impl ControlConfig {
             && self.services.contains(&Service::Repo)
         {
             return invalid(e.to_string());
+        }
+        if self.logic.max_waiting_sends == 0 {
+            return invalid("logic.max_waiting_sends must be at least 1".into());
         }
         if self.logic.consume_in_flight == 0 || self.task.consume_in_flight == 0 {
             return invalid("consume_in_flight must be at least 1".into());

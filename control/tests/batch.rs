@@ -3,7 +3,7 @@
 //! conversation in one batch get consecutive seqs in batch order; a replayed
 //! batch (a redelivery after a crash) stores nothing twice and answers the
 //! same acks. In a large group, only mentions push to offline members, and
-//! `@all` within its budget.
+//! `@all` within its budget. A full send queue refuses REST and gRPC sends.
 
 mod support;
 
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use gochat_control::config::{AuthConfig, LogicConfig};
-use gochat_control::logic::{Logic, MessageWriter, Send};
+use gochat_control::logic::{Logic, LogicError, MessageWriter, Send, SendQueue};
 use gochat_control::repo::sql::SqlRepo;
 use gochat_control::repo::{GroupRepo, MessageRepo, Page, UserRepo};
 use gochat_engines::bus::Inbox;
@@ -214,5 +214,47 @@ async fn large_groups_push_only_mentions_and_all_within_its_budget() -> Result<(
         .await?;
     let tasks = tasks_now(&mut log.tasks).await;
     assert_eq!((pushed_to(&tasks), fanouts(&tasks)), (vec![c], 0));
+    Ok(())
+}
+
+/// Admission control: while the queue holds `max_waiting` sends, a REST or
+/// gRPC send is refused at once as `overloaded` (nothing stored); the
+/// consumer's batches still queue; once the loop catches up, sends are taken.
+#[tokio::test]
+async fn a_full_send_queue_refuses_api_sends_as_overloaded() -> Result<()> {
+    let (logic, repo, _log) = logic_on_sqlite().await?;
+    let a = repo.create_user("alice", "h", "").await?.user_id;
+    let b = repo.create_user("bob", "h", "").await?.user_id;
+    let (queue, send_loop) = SendQueue::new(logic.clone(), 128, 2);
+    let batch = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            queue
+                .submit(vec![send(a, b, "q1", "one"), send(a, b, "q2", "two")])
+                .await
+        })
+    };
+    // The batch is queued (the loop is not running yet) and holds two sends.
+    tokio::task::yield_now().await;
+    let over = send(a, b, "q3", "three");
+    let refused = queue.send(over.from, over.frame.clone(), None).await;
+    assert!(
+        matches!(refused, Err(LogicError::Overloaded)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        LogicError::Overloaded.code(),
+        ErrorCode::Overloaded,
+        "answered 503 `overloaded`"
+    );
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(send_loop.run(stop.clone()));
+    let acks = batch.await??;
+    assert!(acks.iter().all(Result::is_ok), "{acks:?}");
+    let ack = queue.send(over.from, over.frame, None).await?;
+    assert_eq!(ack.seq_id, 3, "taken once the queue drained");
+    stop.cancel();
+    running.await?;
     Ok(())
 }

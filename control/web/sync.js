@@ -156,7 +156,7 @@ function onErrorFrame(f) {
   if (!f.client_msg_id) return; // not about a send of ours
   const e = S.outbox.find((x) => x.client_msg_id === f.client_msg_id);
   if (!e) return;
-  if (f.code === 'rate_limited' || f.code === 'internal' || f.code === 'unavailable') {
+  if (f.code === 'rate_limited' || f.code === 'overloaded' || f.code === 'internal' || f.code === 'unavailable') {
     e.sentAt = 0;
     setTimeout(flushOutbox, 1500 + Math.random() * 1500);
   } else {

@@ -100,6 +100,13 @@ pub struct WsConfig {
     pub frames_per_second: u32,
     /// Open connections per client IP (0: no limit).
     pub max_connections_per_ip: usize,
+    /// Sends a core has passed upstream and not yet seen answered (ack or
+    /// error); beyond it a send is refused at once with `overloaded`
+    /// (admission control: the queue behind the gateway stays short).
+    pub max_unanswered_sends: usize,
+    /// A send unanswered this long stops counting against the window (its
+    /// answer may still come; the client resends meanwhile).
+    pub send_answer_timeout_secs: u64,
     /// Protocol test mode (Autobahn|Testsuite): any path, no token, every
     /// message echoed back. Never enable it in production.
     pub echo: bool,
@@ -117,6 +124,8 @@ impl Default for WsConfig {
             max_outbound_bytes: 1024 * 1024,
             frames_per_second: 30,
             max_connections_per_ip: 0,
+            max_unanswered_sends: 512,
+            send_answer_timeout_secs: 10,
             echo: false,
         }
     }
@@ -191,9 +200,12 @@ impl EdgeConfig {
         if self.ws.heartbeat_timeout_secs == 0
             || self.ws.frames_per_second == 0
             || self.session_ttl_secs == 0
+            || self.ws.max_unanswered_sends == 0
+            || self.ws.send_answer_timeout_secs == 0
         {
             return invalid(
-                "ws.heartbeat_timeout_secs, ws.frames_per_second and session_ttl_secs must be positive",
+                "ws.heartbeat_timeout_secs, ws.frames_per_second, ws.max_unanswered_sends, \
+                 ws.send_answer_timeout_secs and session_ttl_secs must be positive",
             );
         }
         Ok(())

@@ -2,7 +2,8 @@
 //! drivers: upgrade, token check, ping/pong, a client frame reaching upstream,
 //! a downstream frame reaching the client, heartbeat-free close, and a protocol
 //! violation closing with its code once the valid frames that came in the same
-//! bytes are handled (read from the socket, or left over behind the upgrade
+//! bytes are handled, the window of unanswered sends refusing with
+//! `overloaded` until an answer frees a slot (read from the socket, or left over behind the upgrade
 //! request). The client is a plain blocking socket.
 
 use std::io::{Read, Write};
@@ -199,6 +200,7 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
         ..EdgeConfig::default()
     };
     config.auth.jwt_secret = SECRET.into();
+    config.ws.max_unanswered_sends = 2;
     let listeners = EdgeListeners::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?, 1)?;
     let addr = listeners.local_addr()?;
     let (down_tx, down_rx) = flume::unbounded();
@@ -249,6 +251,7 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     let (_, frame) = read_frame(&mut s)?;
     assert!(String::from_utf8_lossy(&frame).contains("notify"));
     group_rooms(&down_tx, &mut s, route.conn_id)?;
+    send_window(&down_tx, &mut s, route.conn_id, &links.sent)?;
     let announced = registry.1.lock().ok().and_then(|a| a.clone());
     assert_eq!(
         announced,
@@ -299,6 +302,45 @@ fn group_rooms(down: &DownTx, s: &mut TcpStream, conn: u64) -> std::io::Result<(
     send(DownstreamKey::to(vec![conn]), b"direct")?;
     assert_eq!(read_frame(s)?, (1, b"room-99".to_vec()));
     assert_eq!(read_frame(s)?, (1, b"direct".to_vec()));
+    Ok(())
+}
+
+/// With two sends unanswered the third is refused as `overloaded` and not
+/// passed on; an answer (`a` key) reaches the client and frees a slot.
+fn send_window(
+    down: &DownTx,
+    s: &mut TcpStream,
+    conn: u64,
+    sent: &Mutex<Vec<Vec<u8>>>,
+) -> std::io::Result<()> {
+    let upstream = || sent.lock().map(|v| v.len()).unwrap_or_default();
+    let send = |s: &mut TcpStream, id: &str| {
+        let frame =
+            format!(r#"{{"type":"send","client_msg_id":"{id}","to_user_id":"7","content":"x"}}"#);
+        s.write_all(&masked_text(frame.as_bytes()))
+    };
+    let before = upstream();
+    send(s, "w1")?;
+    send(s, "w2")?;
+    send(s, "w3")?;
+    let (_, refusal) = read_frame(s)?;
+    let refusal = String::from_utf8_lossy(&refusal).into_owned();
+    assert!(
+        refusal.contains(r#""code":"overloaded""#) && refusal.contains(r#""client_msg_id":"w3""#),
+        "{refusal}"
+    );
+    assert_eq!(upstream() - before, 2, "the refused send stayed here");
+    down.send((
+        DownstreamKey::Answer { conn },
+        Bytes::from_static(b"ack-w1"),
+    ))
+    .map_err(std::io::Error::other)?;
+    assert_eq!(read_frame(s)?, (1, b"ack-w1".to_vec()));
+    send(s, "w4")?;
+    send(s, "w5")?;
+    let (_, refusal) = read_frame(s)?;
+    assert!(String::from_utf8_lossy(&refusal).contains(r#""client_msg_id":"w5""#));
+    assert_eq!(upstream() - before, 3, "w4 took the freed slot");
     Ok(())
 }
 

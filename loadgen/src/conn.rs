@@ -33,6 +33,9 @@ pub struct Stats {
     pub acked: AtomicU64,
     /// `error` frames received.
     pub errors: AtomicU64,
+    /// Of those, sends the server refused as `overloaded` (admission
+    /// control: not stored).
+    pub overloaded: AtomicU64,
 }
 
 /// What every connection feeds: the counters, the latency histogram, and the
@@ -207,7 +210,12 @@ fn count_chat_frame(text: &str, stats: &Stats) -> Option<u64> {
             return frame["content"].as_str().and_then(sent_time);
         }
         "ack" => &stats.acked,
-        "error" => &stats.errors,
+        "error" => {
+            if frame["code"] == "overloaded" {
+                stats.overloaded.fetch_add(1, Ordering::Relaxed);
+            }
+            &stats.errors
+        }
         _ => return None,
     };
     counter.fetch_add(1, Ordering::Relaxed);

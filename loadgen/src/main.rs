@@ -348,6 +348,8 @@ async fn summary(
         "held_seconds": hold.seconds,
         "messages_sent": load(&stats.sent),
         "messages_acked": load(&stats.acked),
+        "messages_acked_per_s": load(&stats.acked) as f64 / hold.seconds.max(1e-9),
+        "sends_refused_overloaded": load(&stats.overloaded),
         "frames_received": load(&stats.received),
         "frames_received_per_s": hold.received as f64 / hold.seconds.max(1e-9),
         "server_cpu_seconds": hold.server_cpu,

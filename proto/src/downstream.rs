@@ -6,6 +6,7 @@
 //! |----------------|---------|
 //! | `17,4242`      | write the frame to these connections |
 //! | `!17`          | write it, then close the connection quietly (a superseded login's `kick`) |
+//! | `a17`          | write it to connection 17: it answers (ack or error) one `send` that came from there |
 //! | `L17,42`       | write it, then close (the token these connections used was logged out) |
 //! | `r88` `r88~17` | write it to every connection in group 88's room on this core (except 17, the sender's, which gets an ack) |
 //! | `+88:17,4242`  | these connections joined group 88's room (no frame) |
@@ -14,7 +15,9 @@
 //!
 //! A group's room on a core is the core's connections of the group's members,
 //! filled when a connection opens and kept current by the `+`/`-`/`x` records
-//! (docs/design.md, group rooms).
+//! (docs/design.md, group rooms). An `a` answer also gives back the slot the
+//! send held in its core's window of unanswered sends (docs/design.md,
+//! admission control).
 
 /// What a downstream record asks of the core that owns its partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,12 @@ pub enum DownstreamKey {
         conns: Vec<u64>,
         /// Close them after the frame.
         close_after: bool,
+    },
+    /// Write the frame to the connection a send came from: its ack or its
+    /// refusal.
+    Answer {
+        /// Connection id on the core.
+        conn: u64,
     },
     /// Write the frame, then close: their token was logged out.
     LoggedOut {
@@ -82,6 +91,7 @@ impl DownstreamKey {
                 push_list(&mut out, conns);
                 out
             }
+            Self::Answer { conn } => format!("a{conn}"),
             Self::LoggedOut { conns } => {
                 let mut out = String::from("L");
                 push_list(&mut out, conns);
@@ -131,6 +141,9 @@ impl DownstreamKey {
                     joined: *sign == b'+',
                 })
             }
+            Some(b'a') => Some(Self::Answer {
+                conn: text[1..].parse().ok()?,
+            }),
             Some(b'L') => Some(Self::LoggedOut {
                 conns: parse_list(&text[1..])?,
             }),
@@ -191,6 +204,7 @@ mod tests {
                 joined: false,
             },
             DownstreamKey::DropRoom { group: 88 },
+            DownstreamKey::Answer { conn: 4242 },
             DownstreamKey::LoggedOut {
                 conns: vec![17, 42],
             },
@@ -223,6 +237,9 @@ mod tests {
             b"-:1",
             b"x88:1",
             b"L1,,2",
+            b"a",
+            b"a1,2",
+            b"a-1",
             b"\xff",
         ] {
             assert_eq!(DownstreamKey::decode(bad), None, "{bad:?}");

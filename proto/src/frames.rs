@@ -241,6 +241,9 @@ pub enum ErrorCode {
     RateLimited,
     /// 500 (and 503 while a dependency is down).
     Internal,
+    /// 503: the send path is saturated; the send was not taken (nothing
+    /// stored), resend the same frame after a pause.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -255,6 +258,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::Overloaded => 503,
         }
     }
 }

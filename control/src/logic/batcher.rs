@@ -14,8 +14,17 @@
 //! A job is never cancelled half-way: the loop owns the commit, so an HTTP
 //! client that hangs up mid-send still gets its message stored (its retry
 //! with the same `client_msg_id` is answered as a duplicate).
+//!
+//! Admission: the queue counts the sends it holds (waiting or being
+//! committed). A REST or gRPC send ([`SendQueue::send`]) that would take the
+//! count past `max_waiting` is refused at once with
+//! [`LogicError::Overloaded`] instead of waiting behind seconds of work: under
+//! overload the commits stay full and what is accepted stays fast. The
+//! consumer's batches ([`SendQueue::submit`]) are never refused: they were
+//! admitted by the gateway's window already and sit in the log until handled.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gochat_proto::frames::{AckFrame, SendFrame};
 use gochat_proto::ids::Id;
@@ -36,12 +45,28 @@ const QUEUE_JOBS: usize = 1024;
 struct Job {
     sends: Vec<Send>,
     reply: oneshot::Sender<BatchResult>,
+    _held: Held,
+}
+
+/// A job's share of the queue's count, given back when the job is done
+/// with (answered, or dropped by a stopping loop).
+struct Held {
+    count: Arc<AtomicUsize>,
+    sends: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.count.fetch_sub(self.sends, Ordering::AcqRel);
+    }
 }
 
 /// Where sends are submitted; cheap to clone.
 #[derive(Clone)]
 pub struct SendQueue {
     jobs: mpsc::Sender<Job>,
+    held: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
 
 /// The loop that commits the queued sends; run it once per process.
@@ -53,38 +78,57 @@ pub struct SendLoop {
 
 impl SendQueue {
     /// A queue and its loop; a commit takes whole jobs up to `max_batch`
-    /// sends (a larger job goes alone).
-    pub fn new(logic: Arc<Logic>, max_batch: usize) -> (Self, SendLoop) {
+    /// sends (a larger job goes alone); REST and gRPC sends are refused while
+    /// `max_waiting` sends are held.
+    pub fn new(logic: Arc<Logic>, max_batch: usize, max_waiting: usize) -> (Self, SendLoop) {
         let (tx, rx) = mpsc::channel(QUEUE_JOBS);
         let send_loop = SendLoop {
             logic,
             jobs: rx,
             max_batch: max_batch.max(1),
         };
-        (Self { jobs: tx }, send_loop)
+        let queue = Self {
+            jobs: tx,
+            held: Arc::default(),
+            max_waiting: max_waiting.max(1),
+        };
+        (queue, send_loop)
     }
 
-    /// Commits `sends` in order, in one of the loop's group commits.
+    /// Commits `sends` in order, in one of the loop's group commits (never
+    /// refused for load: the upstream consumer's door).
     pub async fn submit(&self, sends: Vec<Send>) -> BatchResult {
         if sends.is_empty() {
             return Ok(Vec::new());
         }
+        self.held.fetch_add(sends.len(), Ordering::AcqRel);
+        let held = Held {
+            count: self.held.clone(),
+            sends: sends.len(),
+        };
         let (reply, answer) = oneshot::channel();
         let stopped = || LogicError::Unavailable("the send path is stopping".into());
-        self.jobs
-            .send(Job { sends, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let job = Job {
+            sends,
+            reply,
+            _held: held,
+        };
+        self.jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
-    /// One send by `from`; its ack (the same ack for a resend).
+    /// One send by `from` through REST or gRPC; its ack (the same ack for a
+    /// resend), or [`LogicError::Overloaded`] when the queue is full.
     pub async fn send(
         &self,
         from: Id,
         frame: SendFrame,
         origin: Option<Origin>,
     ) -> LogicResult<AckFrame> {
+        if self.held.load(Ordering::Acquire) >= self.max_waiting {
+            metrics::counter!("gochat_sends_shed_total", "door" => "api").increment(1);
+            return Err(LogicError::Overloaded);
+        }
         let send = Send {
             from,
             frame,

@@ -88,8 +88,12 @@ async fn answer_refusal(
     origin: &Origin,
     e: &LogicError,
 ) {
+    let answers_send = client_msg_id.is_some();
     let frame = ServerFrame::error(client_msg_id, e.code(), e.public_message());
-    if let Err(bus) = logic.answer(origin, Bytes::from(frame.to_json())).await {
+    if let Err(bus) = logic
+        .answer(origin, Bytes::from(frame.to_json()), answers_send)
+        .await
+    {
         tracing::warn!(error = %bus, "error frame not delivered");
     }
 }

@@ -106,25 +106,42 @@ pub fn per_core(
         .collect()
 }
 
-/// The record that answers one connection.
+/// The record that answers one send (its ack or refusal) on the connection
+/// it came from; the `a` key frees the send's slot in the core's window.
 pub fn origin_record(origin: &Origin, frame: Bytes) -> DownstreamRecord {
     DownstreamRecord {
         gateway_id: origin.gateway_id.clone(),
         core: origin.core,
-        key: DownstreamKey::to(vec![origin.conn_id]),
+        key: answer_key(origin, true),
         frame,
     }
 }
 
-/// Sends a frame to one connection.
-pub async fn to_origin(bus: &dyn Bus, origin: &Origin, frame: Bytes) -> BusResult<()> {
+/// Sends a frame to the connection a client frame came from; `answers_send`
+/// when it is the answer to a `send`.
+pub async fn to_origin(
+    bus: &dyn Bus,
+    origin: &Origin,
+    frame: Bytes,
+    answers_send: bool,
+) -> BusResult<()> {
     bus.send_downstream(
         &origin.gateway_id,
         origin.core,
-        &DownstreamKey::to(vec![origin.conn_id]),
+        &answer_key(origin, answers_send),
         frame,
     )
     .await
+}
+
+fn answer_key(origin: &Origin, answers_send: bool) -> DownstreamKey {
+    if answers_send {
+        DownstreamKey::Answer {
+            conn: origin.conn_id,
+        }
+    } else {
+        DownstreamKey::to(vec![origin.conn_id])
+    }
 }
 
 /// A registry lookup or a produce failed.

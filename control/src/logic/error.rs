@@ -51,6 +51,10 @@ pub enum LogicError {
     /// or the group commit the request was part of failed on a dependency).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The send path is saturated: the send was not taken (admission
+    /// control); resend after a pause.
+    #[error("the server is overloaded; resend after a second")]
+    Overloaded,
     /// Hashing or token signing failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -75,6 +79,7 @@ impl LogicError {
             }
             LogicError::TooLarge(_) => ErrorCode::TooLarge,
             LogicError::RateLimited => ErrorCode::RateLimited,
+            LogicError::Overloaded => ErrorCode::Overloaded,
             LogicError::Repo(RepoError::Invalid(_)) => ErrorCode::BadRequest,
             LogicError::Auth(AuthError::InvalidToken(_)) => ErrorCode::Unauthorized,
             _ => ErrorCode::Internal,
@@ -85,7 +90,7 @@ impl LogicError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LogicError::Repo(e) => e.is_retryable(),
-            LogicError::State(_) | LogicError::Unavailable(_) => true,
+            LogicError::State(_) | LogicError::Unavailable(_) | LogicError::Overloaded => true,
             LogicError::Bus(e) => matches!(e, BusError::Unavailable(_)),
             _ => false,
         }

@@ -72,13 +72,15 @@ impl Logic {
         })
     }
 
-    /// Sends a frame to the one connection a request came through.
+    /// Sends a frame to the one connection a client frame came through;
+    /// `answers_send` when it answers a `send` (see [`delivery::to_origin`]).
     pub async fn answer(
         &self,
         origin: &gochat_proto::kafka::Origin,
         frame: bytes::Bytes,
+        answers_send: bool,
     ) -> Result<(), BusError> {
-        delivery::to_origin(self.bus.as_ref(), origin, frame).await
+        delivery::to_origin(self.bus.as_ref(), origin, frame, answers_send).await
     }
 
     /// How many upstream records the consumer handles at once.

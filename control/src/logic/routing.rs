@@ -71,6 +71,7 @@ impl MessageWriter {
                 self.bus.as_ref(),
                 origin,
                 frame_bytes(&ServerFrame::Ack(ack.clone())),
+                true,
             )
             .await?;
         }

@@ -226,7 +226,11 @@ fn start_logic(
     let logic = Arc::new(
         Logic::new(writer.clone(), &config.auth).map_err(|e| StartError::Config(e.to_string()))?,
     );
-    let (sends, send_loop) = SendQueue::new(logic.clone(), config.logic.consume_in_flight);
+    let (sends, send_loop) = SendQueue::new(
+        logic.clone(),
+        config.logic.consume_in_flight,
+        config.logic.max_waiting_sends,
+    );
     tasks.spawn(send_loop.run(shutdown.clone()));
     let inbox = engines.inbox(Topic::Upstream)?;
     tasks.spawn(crate::logic::consumer::run(

@@ -8,6 +8,7 @@ mod conn;
 mod rooms;
 mod session;
 mod wheel;
+mod window;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use crate::ws::codec::{CloseRequest, close_code};
 use conn::Conn;
 use rooms::Rooms;
 use wheel::Wheel;
+use window::SendWindow;
 
 /// Read buffers lent to connections for one read each.
 const READ_BUFFER: usize = 16 * 1024;
@@ -58,6 +60,8 @@ struct Core {
     rooms: RefCell<Rooms>,
     /// Where client frames go.
     upstream: Box<dyn Upstream>,
+    /// Sends passed upstream and not answered yet.
+    window: RefCell<SendWindow>,
     /// The side thread.
     registry: RegistryHandle,
     /// Set once draining: new upgrades are refused, connections are closing.
@@ -193,6 +197,12 @@ impl Core {
                     }
                 }
             }
+            DownstreamKey::Answer { conn } => {
+                self.window.borrow_mut().give_back();
+                if let Some(conn) = self.get(*conn) {
+                    conn.deliver(frame.clone(), max);
+                }
+            }
             DownstreamKey::LoggedOut { conns } => {
                 for conn in conns.iter().filter_map(|id| self.get(*id)) {
                     conn.deliver(frame.clone(), max);
@@ -314,6 +324,10 @@ pub(crate) async fn run_core(
     let core = Rc::new(Core {
         index,
         upstream: links.upstream(index),
+        window: RefCell::new(SendWindow::new(
+            shared.config.ws.max_unanswered_sends,
+            shared.config.ws.send_answer_timeout_secs,
+        )),
         shared,
         table: RefCell::new(Slab::new()),
         rooms: RefCell::default(),

@@ -410,6 +410,7 @@ fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64
         ClientFrame::Send(send) => Some(send.client_msg_id.clone()),
         _ => None,
     };
+    let is_send = client_msg_id.is_some();
     if rate.second != now {
         *rate = RateWindow {
             second: now,
@@ -424,6 +425,15 @@ fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64
             client_msg_id,
             ErrorCode::RateLimited,
             "too many frames; slow down",
+        );
+    }
+    if is_send && !core.window.borrow_mut().try_take(now) {
+        return reply_error(
+            core,
+            conn,
+            client_msg_id,
+            ErrorCode::Overloaded,
+            "the server is overloaded; resend after a second",
         );
     }
     let record = UpstreamRecord {
@@ -447,6 +457,9 @@ fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64
         });
     if let Err(e) = sent {
         tracing::warn!(error = %e, "upstream produce failed");
+        if is_send {
+            core.window.borrow_mut().give_back();
+        }
         reply_error(
             core,
             conn,

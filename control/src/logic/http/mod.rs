@@ -88,7 +88,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// The protocol error code (docs/protocol.md §2.1): `bad_request`,
     /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
-    /// `rate_limited` or `internal`.
+    /// `rate_limited`, `internal` or (503, a saturated send path)
+    /// `overloaded`.
     #[schema(value_type = String, example = "not_found")]
     code: ErrorCode,
     /// For people, not for matching: the wording may change.

@@ -1,0 +1,90 @@
+//! A core's window of unanswered sends: admission control for the send path.
+//!
+//! Every `send` a core passes upstream takes a slot until its answer (an
+//! `ack` or an `error`, a downstream record keyed `a<conn>`) comes back. With
+//! the window full the core refuses the next send at once with `overloaded`
+//! instead of queueing it: the log and the logic process behind never hold
+//! more than the windows' worth of work, so under any offered load what is
+//! accepted is answered in about window ÷ throughput, and the refused client
+//! resends later (docs/design.md, admission control).
+//!
+//! Answers free slots in the order the sends took them, not matched one by
+//! one: the count is what matters, and matching would mean parsing every
+//! answer. A send whose answer is lost (a logic process died after taking it)
+//! stops counting after the answer timeout, so the window heals by itself.
+
+use std::collections::VecDeque;
+
+/// The sends in flight, as the second each was passed on.
+pub(super) struct SendWindow {
+    taken_at: VecDeque<u64>,
+    capacity: usize,
+    timeout_secs: u64,
+}
+
+impl SendWindow {
+    pub(super) fn new(capacity: usize, timeout_secs: u64) -> Self {
+        Self {
+            taken_at: VecDeque::new(),
+            capacity,
+            timeout_secs,
+        }
+    }
+
+    /// Takes a slot at `now` (seconds); false when the window is full.
+    pub(super) fn try_take(&mut self, now: u64) -> bool {
+        while self
+            .taken_at
+            .front()
+            .is_some_and(|&at| at + self.timeout_secs <= now)
+        {
+            self.taken_at.pop_front();
+        }
+        if self.taken_at.len() >= self.capacity {
+            return false;
+        }
+        self.taken_at.push_back(now);
+        true
+    }
+
+    /// A send was answered (or its produce failed): frees the oldest slot.
+    pub(super) fn give_back(&mut self) {
+        self.taken_at.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendWindow;
+
+    #[test]
+    fn a_full_window_refuses_until_an_answer_comes() {
+        let mut window = SendWindow::new(2, 10);
+        assert!(window.try_take(0));
+        assert!(window.try_take(0));
+        assert!(!window.try_take(1));
+        window.give_back();
+        assert!(window.try_take(1));
+        assert!(!window.try_take(1));
+    }
+
+    #[test]
+    fn unanswered_sends_stop_counting_after_the_timeout() {
+        let mut window = SendWindow::new(2, 10);
+        assert!(window.try_take(0));
+        assert!(window.try_take(5));
+        assert!(!window.try_take(9));
+        // The first send's slot expires at 10; the second's at 15.
+        assert!(window.try_take(10));
+        assert!(!window.try_take(14));
+        assert!(window.try_take(15));
+    }
+
+    #[test]
+    fn answers_beyond_the_sends_change_nothing() {
+        let mut window = SendWindow::new(1, 10);
+        window.give_back();
+        assert!(window.try_take(0));
+        assert!(!window.try_take(0));
+    }
+}
