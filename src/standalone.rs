@@ -104,6 +104,9 @@ pub fn control_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> C
     config.logic.media_dir = options.data_dir.join("media");
     config.auth.jwt_secret = secret.to_owned();
     config.auth.admin_usernames = options.admin_usernames.clone();
+    // The admin accounts are made at first start, before anything listens,
+    // with their generated passwords here (printed nowhere else).
+    config.auth.admin_password_file = Some(options.data_dir.join("admin_password"));
     if let Some(threshold) = options.large_group_threshold {
         config.logic.large_group_threshold = threshold;
     }
@@ -143,60 +146,6 @@ fn own_origins(http_addr: SocketAddr) -> Vec<String> {
     origins
 }
 
-/// Creates each admin username's account, before anything listens, when it
-/// does not exist yet, with a generated password written (once) to
-/// `admin_password` in the data dir. Otherwise whoever registered "admin"
-/// first on a fresh server could broadcast to everyone.
-async fn ensure_admin_accounts(config: &ControlConfig, data_dir: &Path) -> anyhow::Result<()> {
-    use gochat_control::repo::{RepoError, UserRepo};
-    if config.auth.admin_usernames.is_empty() {
-        return Ok(());
-    }
-    let repo = gochat_control::repo::sql::SqlRepo::connect(&config.database.url, 1).await?;
-    let auth = gochat_control::logic::auth::Authenticator::new(&config.auth)?;
-    let mut created = String::new();
-    for name in &config.auth.admin_usernames {
-        match repo.get_user_auth(name).await {
-            Ok(_) => continue,
-            Err(RepoError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let password = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        repo.create_user(name, &auth.hash_password(&password)?, "")
-            .await?;
-        created.push_str(&format!("username: {name}\npassword: {password}\n"));
-    }
-    if created.is_empty() {
-        return Ok(());
-    }
-    let path = data_dir.join("admin_password");
-    write_private(&path, &created)?;
-    tracing::warn!(
-        path = %path.display(),
-        "admin account created; its password is in this file: keep it safe"
-    );
-    Ok(())
-}
-
-/// Writes a file only its owner may read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 /// Starts everything on listeners the caller bound (port 0 in tests).
 pub async fn start(
     options: Options,
@@ -208,7 +157,6 @@ pub async fn start(
     let secret = jwt_secret(&options.data_dir)?;
     let ws_addr = ws.local_addr()?;
     let config = control_config(&options, &secret, ws_addr);
-    ensure_admin_accounts(&config, &options.data_dir).await?;
     let control_token = CancellationToken::new();
     let control = gochat_control::start(
         config,

@@ -194,8 +194,15 @@ pub struct AuthConfig {
     /// this wait their turn (a few seconds at most, then 429), so a flood of
     /// logins costs bounded memory.
     pub max_concurrent_hashes: usize,
-    /// Usernames allowed to call `/admin/*`.
+    /// Usernames allowed to call `/admin/*`: safe only with
+    /// `admin_password_file`, which makes the accounts before anyone can
+    /// register those names (see `server/admins.rs`).
     pub admin_usernames: Vec<String>,
+    /// User ids allowed to call `/admin/*` (cannot be taken by registering).
+    pub admin_user_ids: Vec<i64>,
+    /// Where the generated passwords of the `admin_usernames` accounts made
+    /// at start are written (owner-only); unset: no accounts are made.
+    pub admin_password_file: Option<PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -207,6 +214,8 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             max_concurrent_hashes: 0,
             admin_usernames: Vec::new(),
+            admin_user_ids: Vec::new(),
+            admin_password_file: None,
         }
     }
 }

@@ -167,3 +167,67 @@ async fn a_notice_batch_handled_twice_posts_once() -> Result<()> {
     }
     Ok(())
 }
+
+/// An admin named by id may push without any username; a listed username
+/// with a password file is made before the listeners open, so registering it
+/// is refused (no squatting) and the generated password (owner-only file)
+/// logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_by_id_and_by_a_username_nobody_can_take() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut config = test_config(Backend::Embedded).await?;
+    let file = std::env::temp_dir().join(support::unique("gochat-admin-"));
+    config.auth.admin_usernames = vec!["root".into()];
+    config.auth.admin_password_file = Some(file.clone());
+    config.auth.admin_user_ids = vec![424_242];
+    let s = start_with(config).await?;
+
+    let (status, _) = s
+        .post_anonymous(
+            "/auth/register",
+            json!({"username":"root","password":"squatter-password"}),
+        )
+        .await?;
+    assert_eq!(
+        status, 409,
+        "the listed username exists before anyone registers"
+    );
+    let written = std::fs::read_to_string(&file)?;
+    assert_eq!(
+        std::fs::metadata(&file)?.permissions().mode() & 0o777,
+        0o600
+    );
+    let password = written
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .context("a password line")?;
+    let (status, _) = s
+        .post_anonymous(
+            "/auth/login",
+            json!({"username":"root","password":password,"device_id":"d"}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+
+    let bob = s.user("bob").await?;
+    let mut client = LogicClient::connect(grpc_url(&s)?).await?;
+    let push = |operator: i64| SystemPushRequest {
+        user_ids: vec![id_of(&bob).0],
+        all: false,
+        title: "Maintenance".into(),
+        content: "tonight".into(),
+        category: "ops".into(),
+        operator_user_id: operator,
+    };
+    assert!(
+        client.system_push(push(424_242)).await.is_ok(),
+        "admin by id"
+    );
+    let refused = client.system_push(push(id_of(&bob).0)).await;
+    assert_eq!(
+        refused.err().map(|e| e.code()),
+        Some(Code::PermissionDenied)
+    );
+    std::fs::remove_file(&file)?;
+    Ok(())
+}

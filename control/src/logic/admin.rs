@@ -29,14 +29,21 @@ pub struct SystemPush {
 }
 
 impl Logic {
-    /// Accepts an admin push by `me`; returns how many users it will reach.
-    pub async fn admin_push(&self, me: Id, push: SystemPush) -> LogicResult<usize> {
+    /// Named in `auth.admin_user_ids`, or by username in `auth.admin_usernames`.
+    async fn is_admin(&self, me: Id) -> LogicResult<bool> {
+        if self.admin_user_ids.contains(&me.0) {
+            return Ok(true);
+        }
         let operator = self.repo.get_user(me.0).await?;
-        if !self
+        Ok(self
             .admin_usernames
             .iter()
-            .any(|a| a.eq_ignore_ascii_case(&operator.username))
-        {
+            .any(|a| a.eq_ignore_ascii_case(&operator.username)))
+    }
+
+    /// Accepts an admin push by `me`; returns how many users it will reach.
+    pub async fn admin_push(&self, me: Id, push: SystemPush) -> LogicResult<usize> {
+        if !self.is_admin(me).await? {
             return Err(LogicError::Forbidden("admin only".into()));
         }
         if push.all != push.user_ids.is_empty() {

@@ -54,6 +54,7 @@ pub struct Logic {
     auth: Authenticator,
     config: LogicConfig,
     admin_usernames: Vec<String>,
+    admin_user_ids: Vec<i64>,
     facts: facts::Facts,
 }
 
@@ -68,6 +69,7 @@ impl Logic {
             writer,
             auth: Authenticator::new(auth_config)?,
             admin_usernames: auth_config.admin_usernames.clone(),
+            admin_user_ids: auth_config.admin_user_ids.clone(),
             facts: facts::Facts::default(),
         })
     }

@@ -4,6 +4,7 @@
 //! ([`serve_http`], [`serve_grpc`]). [`start`] returns once everything is serving;
 //! [`Running::wait`] returns after a graceful shutdown.
 
+mod admins;
 mod engines;
 mod http_listener;
 
@@ -131,6 +132,7 @@ pub async fn start(
     let mut engines = Engines::connect(&config).await?;
     if config.services.contains(&Service::Logic) {
         restore_revocations(&engines).await?;
+        admins::ensure_admin_accounts(&config.auth, engines.repo.as_ref()).await?;
     }
     let mut tasks = JoinSet::new();
     // One writer per process: its snowflake ids are unique only if logic and
