@@ -157,6 +157,8 @@ pub async fn start(
     let secret = jwt_secret(&options.data_dir)?;
     let ws_addr = ws.local_addr()?;
     let config = control_config(&options, &secret, ws_addr);
+    let password_file = options.data_dir.join("admin_password");
+    let had_admin = password_file.exists();
     let control_token = CancellationToken::new();
     let control = gochat_control::start(
         config,
@@ -167,6 +169,13 @@ pub async fn start(
         control_token.clone(),
     )
     .await?;
+    if !had_admin && let Ok(written) = std::fs::read_to_string(&password_file) {
+        // Printed this once; afterwards only the owner-only file has it.
+        println!(
+            "admin account created (kept in {}):\n{written}",
+            password_file.display()
+        );
+    }
     let http_addr = control.http_addr.context("http address")?;
     let bus = control
         .memory_bus
