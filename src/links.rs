@@ -138,6 +138,11 @@ impl Registry for StateRegistry {
             .await
             .map_err(registry_error)
     }
+
+    async fn gateway_listed(&self, gateway_id: &str) -> Result<bool, RegistryError> {
+        let gateways = self.state.gateways().await.map_err(registry_error)?;
+        Ok(gateways.iter().any(|(id, _)| id == gateway_id))
+    }
 }
 
 /// Standalone core links: the in-process log.

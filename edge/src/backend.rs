@@ -93,4 +93,11 @@ pub trait Registry: Send + Sync + 'static {
         cores: u32,
         ttl_secs: u64,
     ) -> Result<(), RegistryError>;
+    /// Is this gateway's announcement still there? `false` after it was
+    /// announced means the registry lost its data (Redis restarted empty),
+    /// and with it every session entry of the gateway. An in-process
+    /// registry cannot lose it: the default says yes.
+    async fn gateway_listed(&self, _gateway_id: &str) -> Result<bool, RegistryError> {
+        Ok(true)
+    }
 }

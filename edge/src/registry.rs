@@ -4,8 +4,16 @@
 //! own, so worker cores never wait on Redis. Cores talk to it through a
 //! [`RegistryHandle`]; it drains what is queued before exiting, so a drain's
 //! deregistrations are not lost.
+//!
+//! The registry can lose everything (Redis restarted without persistence):
+//! then no message finds this gateway's connections until each refreshes its
+//! entry. The thread checks every few seconds that the gateway's own
+//! announcement is still there; when it is gone it announces again and bumps
+//! the registry epoch, and each core registers all its connections anew
+//! (`core::heartbeat_loop`), so live delivery resumes within seconds.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,9 +51,16 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct RegistryHandle {
     tx: flume::Sender<Command>,
+    epoch: Arc<AtomicU64>,
 }
 
 impl RegistryHandle {
+    /// Bumped each time the registry was found to have lost this gateway's
+    /// entries: a core seeing a new value registers its connections again.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
     /// Registers or refreshes a connection (fire and forget: a lost refresh only
     /// delays routing until the next heartbeat).
     pub(crate) fn register(&self, user: Id, device: &str, route: SessionRoute) {
@@ -142,6 +157,8 @@ pub(crate) fn spawn(
     let (tx, rx) = flume::bounded::<Command>(QUEUE);
     let (announced, first_announcement) = flume::bounded::<()>(1);
     let expect_announcement = announcement.is_some();
+    let epoch = Arc::new(AtomicU64::new(0));
+    let bump = epoch.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -150,6 +167,8 @@ pub(crate) fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 let mut every = tokio::time::interval(Duration::from_secs((ttl_secs / 3).max(1)));
+                let mut check =
+                    tokio::time::interval(Duration::from_secs((ttl_secs / 3).clamp(1, 5)));
                 let mut tasks = tokio::task::JoinSet::new();
                 loop {
                     let command = tokio::select! {
@@ -159,6 +178,14 @@ pub(crate) fn spawn(
                                 announce_gateway(registry.as_ref(), a, ttl_secs).await;
                             }
                             let _ = announced.try_send(());
+                            continue;
+                        }
+                        _ = check.tick(), if announcement.is_some() => {
+                            if let Some(a) = &announcement
+                                && lost_entries(registry.as_ref(), a, ttl_secs).await
+                            {
+                                bump.fetch_add(1, Ordering::AcqRel);
+                            }
                             continue;
                         }
                     };
@@ -177,7 +204,26 @@ pub(crate) fn spawn(
     if expect_announcement {
         let _ = first_announcement.recv_timeout(Duration::from_secs(10));
     }
-    Ok((RegistryHandle { tx }, thread))
+    Ok((RegistryHandle { tx, epoch }, thread))
+}
+
+/// True when the gateway's announcement is gone (announced again here):
+/// the registry lost its data, and the gateway's session entries with it.
+async fn lost_entries(registry: &dyn Registry, a: &Announcement, ttl_secs: u64) -> bool {
+    match registry.gateway_listed(&a.gateway_id).await {
+        Ok(true) => false,
+        Ok(false) => {
+            tracing::warn!(
+                gateway = %a.gateway_id,
+                "the session registry lost this gateway's entries (restarted empty?); \
+                 registering every connection again"
+            );
+            announce_gateway(registry, a, ttl_secs).await;
+            true
+        }
+        // Unreachable now: checked again at the next tick.
+        Err(_) => false,
+    }
 }
 
 async fn announce_gateway(registry: &dyn Registry, a: &Announcement, ttl_secs: u64) {

@@ -3,11 +3,13 @@
 //! a downstream frame reaching the client, heartbeat-free close, and a protocol
 //! violation closing with its code once the valid frames that came in the same
 //! bytes are handled, the window of unanswered sends refusing with
-//! `overloaded` until an answer frees a slot (read from the socket, or left over behind the upgrade
+//! `overloaded` until an answer frees a slot, and every connection registered
+//! again when the registry lost the gateway's entries (read from the socket, or left over behind the upgrade
 //! request). The client is a plain blocking socket.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -75,10 +77,17 @@ impl CoreLinks for TestLinks {
     }
 }
 
-/// Remembers the last registered route and the gateway's announcement; the
-/// test user is in group 88.
+/// Remembers the last registered route and the gateway's announcement, and
+/// counts registrations; `lost` makes the next directory check say the
+/// gateway is gone (a registry that restarted empty). The test user is in
+/// group 88.
 #[derive(Default)]
-struct TestRegistry(Mutex<Option<SessionRoute>>, Mutex<Option<(String, u32)>>);
+struct TestRegistry {
+    route: Mutex<Option<SessionRoute>>,
+    announced: Mutex<Option<(String, u32)>>,
+    lost: std::sync::atomic::AtomicBool,
+    registrations: std::sync::atomic::AtomicUsize,
+}
 
 #[async_trait]
 impl Registry for TestRegistry {
@@ -90,9 +99,10 @@ impl Registry for TestRegistry {
         _: u64,
     ) -> Result<RouteChange, RegistryError> {
         *self
-            .0
+            .route
             .lock()
             .map_err(|_| RegistryError("poisoned".into()))? = Some(route.clone());
+        self.registrations.fetch_add(1, SeqCst);
         Ok(RouteChange::Registered)
     }
     async fn unregister(&self, _: Id, _: &str, _: u64) -> Result<(), RegistryError> {
@@ -113,10 +123,13 @@ impl Registry for TestRegistry {
     }
     async fn announce_gateway(&self, id: &str, cores: u32, _: u64) -> Result<(), RegistryError> {
         *self
-            .1
+            .announced
             .lock()
             .map_err(|_| RegistryError("poisoned".into()))? = Some((id.to_owned(), cores));
         Ok(())
+    }
+    async fn gateway_listed(&self, _: &str) -> Result<bool, RegistryError> {
+        Ok(!self.lost.swap(false, SeqCst))
     }
 }
 
@@ -201,6 +214,8 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     };
     config.auth.jwt_secret = SECRET.into();
     config.ws.max_unanswered_sends = 2;
+    // The directory is checked every third of this (at least every second).
+    config.session_ttl_secs = 3;
     let listeners = EdgeListeners::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?, 1)?;
     let addr = listeners.local_addr()?;
     let (down_tx, down_rx) = flume::unbounded();
@@ -235,7 +250,7 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     // Registration happens on the side thread: give it a moment under load.
     let mut route = None;
     for _ in 0..200 {
-        route = registry.0.lock().ok().and_then(|r| r.clone());
+        route = registry.route.lock().ok().and_then(|r| r.clone());
         if route.is_some() {
             break;
         }
@@ -252,7 +267,8 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     assert!(String::from_utf8_lossy(&frame).contains("notify"));
     group_rooms(&down_tx, &mut s, route.conn_id)?;
     send_window(&down_tx, &mut s, route.conn_id, &links.sent)?;
-    let announced = registry.1.lock().ok().and_then(|a| a.clone());
+    registered_again_after_a_loss(&registry)?;
+    let announced = registry.announced.lock().ok().and_then(|a| a.clone());
     assert_eq!(
         announced,
         Some(("t".to_owned(), 1)),
@@ -342,6 +358,22 @@ fn send_window(
     assert!(String::from_utf8_lossy(&refusal).contains(r#""client_msg_id":"w5""#));
     assert_eq!(upstream() - before, 3, "w4 took the freed slot");
     Ok(())
+}
+
+/// The registry says the gateway's announcement is gone: the open connection
+/// is registered again without any activity of its own.
+fn registered_again_after_a_loss(registry: &TestRegistry) -> std::io::Result<()> {
+    let before = registry.registrations.load(SeqCst);
+    registry.lost.store(true, SeqCst);
+    for _ in 0..500 {
+        if registry.registrations.load(SeqCst) > before {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(std::io::Error::other(
+        "not registered again after the registry lost the gateway",
+    ))
 }
 
 /// The pong for the valid ping, then the close frame with 1002.

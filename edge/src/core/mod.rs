@@ -64,6 +64,8 @@ struct Core {
     window: RefCell<SendWindow>,
     /// The side thread.
     registry: RegistryHandle,
+    /// The registry epoch this core's connections were last registered in.
+    registry_epoch: Cell<u64>,
     /// Set once draining: new upgrades are refused, connections are closing.
     draining: Cell<bool>,
     read_pool: RefCell<Vec<Vec<u8>>>,
@@ -331,6 +333,7 @@ pub(crate) async fn run_core(
         shared,
         table: RefCell::new(Slab::new()),
         rooms: RefCell::default(),
+        registry_epoch: Cell::new(registry.epoch()),
         registry,
         draining: Cell::new(false),
         read_pool: RefCell::default(),
@@ -401,10 +404,27 @@ async fn downstream_loop(core: Rc<Core>, mut source: Box<dyn Downstream>) {
 }
 
 /// Ticks the heartbeat wheel once a second.
+/// The registry lost its entries (see `registry.rs`): every connection of
+/// the core registers again, so messages find them without waiting for each
+/// one's next refresh.
+fn reregister_if_lost(core: &Core) {
+    let epoch = core.registry.epoch();
+    if epoch == core.registry_epoch.get() {
+        return;
+    }
+    core.registry_epoch.set(epoch);
+    let table = core.table.borrow();
+    for (_, conn) in table.iter() {
+        core.registry
+            .register(conn.user, &conn.device, session::route(core, conn));
+    }
+}
+
 async fn heartbeat_loop(core: Rc<Core>) {
     let mut tick = monoio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        reregister_if_lost(&core);
         let now = core.now();
         let expired = core.wheel.borrow_mut().expire(now);
         let timeout = core.wheel.borrow().timeout();

@@ -185,7 +185,7 @@ async fn authorize(core: &Core, upgrade: &Upgrade) -> Result<(Id, String, u64), 
     Ok((user, upgrade.device_id.clone().unwrap_or(claims.did), tag))
 }
 
-fn route(core: &Core, conn: &Conn) -> SessionRoute {
+pub(super) fn route(core: &Core, conn: &Conn) -> SessionRoute {
     SessionRoute {
         gateway_id: core.shared.config.gateway_id.clone(),
         core: core.index,
