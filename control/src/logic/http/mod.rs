@@ -66,7 +66,11 @@ impl ApiError {
 
 impl From<LogicError> for ApiError {
     fn from(e: LogicError) -> Self {
-        if e.code() == ErrorCode::Internal {
+        // A dependency that is down is the operator's news once per cause,
+        // not an error per request: warn; a bug or local failure is an error.
+        if e.code() == ErrorCode::Internal && e.is_retryable() {
+            tracing::warn!(error = %e, "request failed; a dependency is unavailable");
+        } else if e.code() == ErrorCode::Internal {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
         }
         Self {
