@@ -3,17 +3,28 @@
 //! `im-downstream-topic-{gateway}` (no group, no rebalance). librdkafka's
 //! queue-non-empty callback wakes the core's task directly (a waker, no thread
 //! hop per message); the core then drains the queue without blocking.
+//!
+//! A core's idempotent producer whose requests were cut mid-flight (a broker
+//! partition or restart) can be left with sequence numbers the broker no
+//! longer takes, failing every later delivery, or with a fatal error. Its
+//! delivery callback notes such failures and the next send renews the
+//! producer (new producer id, fresh sequences); the client resends whatever
+//! was lost, as for any unanswered send.
 
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::task::AtomicWaker;
 use gochat_proto::kafka::DownstreamKey;
 use gochat_proto::keys::Names;
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
@@ -39,7 +50,8 @@ impl KafkaLinks {
 
 impl CoreLinks for KafkaLinks {
     fn upstream(&self, core: u32) -> Box<dyn Upstream> {
-        let producer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.brokers)
             .set(
                 "client.id",
@@ -50,11 +62,12 @@ impl CoreLinks for KafkaLinks {
             .set("compression.type", "lz4")
             .set("linger.ms", "1")
             .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "10000")
-            .create::<ThreadedProducer<DefaultProducerContext>>();
-        match producer {
+            .set("message.timeout.ms", "10000");
+        match config.create_with_context(UpstreamContext::default()) {
             Ok(producer) => Box::new(KafkaUpstream {
-                producer,
+                config,
+                producer: RefCell::new(producer),
+                renewed_at: Cell::new(None),
                 topic: self.names.upstream_topic(),
             }),
             Err(e) => Box::new(Broken(e.to_string())),
@@ -76,23 +89,105 @@ impl CoreLinks for KafkaLinks {
     }
 }
 
+/// At most one renewal per this long: a broker that is simply down fails
+/// every delivery, and renewing cannot help it.
+const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+
+type UpstreamProducer = ThreadedProducer<UpstreamContext>;
+
 struct KafkaUpstream {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    config: ClientConfig,
+    producer: RefCell<UpstreamProducer>,
+    renewed_at: Cell<Option<Instant>>,
     topic: String,
+}
+
+/// Notes (on librdkafka's thread) a delivery failure that means the
+/// producer's idempotence state broke.
+#[derive(Default)]
+struct UpstreamContext {
+    broken: AtomicBool,
+}
+
+impl ClientContext for UpstreamContext {}
+
+impl ProducerContext for UpstreamContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result
+            && state_broken(e)
+        {
+            self.broken.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Errors that mean the producer id or sequence numbers no longer match the
+/// broker's.
+fn state_broken(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Unknown
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownProducerId
+        )
+    )
+}
+
+impl KafkaUpstream {
+    /// Replaces a producer whose state broke (at most every few seconds);
+    /// the old one is dropped on a thread of its own, since dropping waits
+    /// for its queue and its polling thread and a core must not wait.
+    fn renew_if_broken(&self) {
+        if !self
+            .producer
+            .borrow()
+            .context()
+            .broken
+            .load(Ordering::Acquire)
+            || self
+                .renewed_at
+                .get()
+                .is_some_and(|at| at.elapsed() < RENEW_AT_MOST_EVERY)
+        {
+            return;
+        }
+        match self.config.create_with_context(UpstreamContext::default()) {
+            Ok(fresh) => {
+                tracing::warn!(topic = %self.topic, "upstream producer renewed: its state was broken");
+                let old = self.producer.replace(fresh);
+                let _ = std::thread::Builder::new()
+                    .name("edge-producer-drop".into())
+                    .spawn(move || drop(old));
+                self.renewed_at.set(Some(Instant::now()));
+            }
+            Err(e) => tracing::warn!(error = %e, "upstream producer could not be renewed"),
+        }
+    }
 }
 
 impl Upstream for KafkaUpstream {
     fn send(&self, key: &str, record: Vec<u8>) -> Result<(), UpstreamError> {
+        self.renew_if_broken();
         // Queues locally and returns; librdkafka's own threads deliver it. The
         // client gets its ack (or resends) end to end, so a delivery failure
         // after this point costs a resend, never a silent loss.
-        self.producer
+        let producer = self.producer.borrow();
+        producer
             .send(BaseRecord::to(&self.topic).key(key).payload(&record))
-            .map_err(|(e, _)| UpstreamError::Unavailable(e.to_string()))
+            .map_err(|(e, _)| {
+                if state_broken(&e) || producer.client().fatal_error().is_some() {
+                    producer.context().broken.store(true, Ordering::Release);
+                }
+                UpstreamError::Unavailable(e.to_string())
+            })
     }
 
     fn flush(&self, timeout: Duration) {
-        if let Err(e) = self.producer.flush(Timeout::After(timeout)) {
+        if let Err(e) = self.producer.borrow().flush(Timeout::After(timeout)) {
             tracing::warn!(error = %e, "upstream flush incomplete");
         }
     }

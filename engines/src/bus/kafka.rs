@@ -18,6 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::producer::RenewingProducer;
 use super::{Bus, BusError, BusResult, Delivery, DownstreamRecord, Inbox, Position};
 
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,15 +59,15 @@ impl KafkaSettings {
 
 /// The Kafka producer side.
 pub struct KafkaBus {
-    producer: FutureProducer,
+    producer: RenewingProducer,
     names: Names,
 }
 
 impl KafkaBus {
     /// Creates the producer (connects lazily).
     pub fn new(settings: &KafkaSettings) -> BusResult<Self> {
-        let producer = settings
-            .client()
+        let mut config = settings.client();
+        config
             .set("acks", "all")
             .set(
                 "enable.idempotence",
@@ -80,13 +81,18 @@ impl KafkaBus {
             .set("linger.ms", "2")
             // Same key -> same partition as the Java client, whatever produced before.
             .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "10000")
-            .create()
-            .map_err(map_err)?;
+            .set("message.timeout.ms", "10000");
         Ok(Self {
-            producer,
+            producer: RenewingProducer::new(config).map_err(map_err)?,
             names: settings.names.clone(),
         })
+    }
+
+    /// The error of a failed produce by `producer`, after letting the
+    /// renewal see it.
+    fn failed(&self, producer: &FutureProducer, e: KafkaError) -> BusError {
+        self.producer.failed(producer, &e);
+        map_err(e)
     }
 
     async fn produce(
@@ -100,16 +106,17 @@ impl KafkaBus {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        self.producer
+        let producer = self.producer.get();
+        producer
             .send(record, Timeout::After(SEND_TIMEOUT))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| map_err(e))
+            .map_err(|(e, _)| self.failed(&producer, e))
     }
 
     /// Waits until everything produced so far is acknowledged (graceful shutdown).
     pub fn flush(&self) {
-        if let Err(e) = self.producer.flush(Timeout::After(SEND_TIMEOUT)) {
+        if let Err(e) = self.producer.get().flush(Timeout::After(SEND_TIMEOUT)) {
             tracing::warn!(error = %e, "kafka producer flush incomplete");
         }
     }
@@ -122,7 +129,7 @@ fn encode<T: serde::Serialize>(value: &T) -> BusResult<Vec<u8>> {
 #[async_trait]
 impl Bus for KafkaBus {
     async fn ping(&self) -> BusResult<()> {
-        let producer = self.producer.clone();
+        let producer = self.producer.get();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
@@ -161,6 +168,7 @@ impl Bus for KafkaBus {
     }
     async fn send_downstream_many(&self, records: &[DownstreamRecord]) -> BusResult<()> {
         let mut deliveries = Vec::with_capacity(records.len());
+        let producer = self.producer.get();
         // Queued one by one, in order, each before the next: librdkafka keeps
         // a partition's queue in that order (idempotent producer: also across
         // retries). A full queue is waited out for this record, so none
@@ -176,7 +184,7 @@ impl Bus for KafkaBus {
                     .key(&key)
                     .payload(&r.frame[..])
                     .partition(partition);
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;
@@ -186,14 +194,14 @@ impl Bus for KafkaBus {
                     {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(map_err(e)),
+                    Err((e, _)) => return Err(self.failed(&producer, e)),
                 }
             }
         }
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(map_err(e)),
+                Ok(Err((e, _))) => return Err(self.failed(&producer, e)),
                 Err(_) => return Err(BusError::Unavailable("producer closed".into())),
             }
         }

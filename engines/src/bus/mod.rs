@@ -5,6 +5,7 @@
 
 pub mod kafka;
 pub mod memory;
+mod producer;
 
 use async_trait::async_trait;
 use bytes::Bytes;
