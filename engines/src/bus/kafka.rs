@@ -278,12 +278,8 @@ impl KafkaInbox {
             // A chat message waits on this: do not let the broker hold fetches
             // for librdkafka's default half second when little is flowing.
             .set("fetch.wait.max.ms", "10")
-            // A member that died is noticed after this; its partitions wait
-            // for the rebalance meanwhile (the fault checker measured ~20 s
-            // from a control kill -9 to the next ack with 10 s). 6 s is the
-            // smallest session Kafka brokers accept by default.
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1500")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
             .create()
             .map_err(map_err)?;
         consumer.subscribe(&[topic]).map_err(map_err)?;
