@@ -54,7 +54,7 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
         generation,
         seen_at: 0,
         // Kept with the route (a logout finds its token's connections by it).
-        token: conn_id * 11,
+        token: conn_id.wrapping_mul(11),
     };
     let change = |r| async move { store.register_route(u1, "web", &r, 60).await.ok() };
     assert_eq!(change(route(3, 1)).await, Some(RouteChange::Registered));
@@ -80,7 +80,9 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
     let routes = store.routes(&[u1, u2]).await.unwrap_or_default();
     assert!(!routes.contains_key(&u2));
     assert!(
-        routes[&u1].iter().all(|(_, r)| r.token == r.conn_id * 11),
+        routes[&u1]
+            .iter()
+            .all(|(_, r)| r.token == r.conn_id.wrapping_mul(11)),
         "each route keeps its token tag"
     );
     let mut conns: Vec<u64> = routes[&u1].iter().map(|(_, r)| r.conn_id).collect();
@@ -97,6 +99,21 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
         "a stale conn id removes nothing"
     );
     store.unregister_route(u1, "web", 7).await.ok();
+    assert_eq!(store.routes(&[u1]).await.unwrap_or_default()[&u1].len(), 1);
+    // Connection ids use all 64 bits (an accept clock in the top 32): one
+    // that a double cannot hold is still matched exactly.
+    let big = (1u64 << 63) + 12_345;
+    store
+        .register_route(u1, "big", &route(big, 9), 60)
+        .await
+        .ok();
+    store.unregister_route(u1, "big", big + 1).await.ok();
+    assert_eq!(
+        store.routes(&[u1]).await.unwrap_or_default()[&u1].len(),
+        2,
+        "a neighbouring 64-bit id removes nothing"
+    );
+    store.unregister_route(u1, "big", big).await.ok();
     assert_eq!(store.routes(&[u1]).await.unwrap_or_default()[&u1].len(), 1);
 
     let jti = format!("jti-{base}");

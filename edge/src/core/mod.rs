@@ -36,7 +36,15 @@ use window::SendWindow;
 const READ_BUFFER: usize = 16 * 1024;
 /// Connection ids are unique per gateway: accept serial (32 bits) | core
 /// (8 bits) | slot in the core's table (24 bits). Unique across cores matters:
-/// the session registry tells connections apart by id.
+/// the session registry tells connections apart by id. Unique across restarts
+/// matters too: records addressed to the previous process's connections (acks
+/// still in the log, kicks and pushes routed from stale registry entries) must
+/// not land on a new connection that happens to get the same id — the fault
+/// checker saw users receive other users' acks and kicks after a gateway
+/// restart when the serial restarted at 1. So the serial is a clock: each
+/// accept takes max(previous + 1, milliseconds now), and a restarted process
+/// starts above every id its predecessor gave (unless that one accepted more
+/// than one connection per millisecond per core over its whole life).
 const SLOT_BITS: u32 = 24;
 const CORE_BITS: u32 = 8;
 
@@ -112,7 +120,7 @@ impl Core {
         let slot = u64::try_from(entry.key())
             .ok()
             .filter(|s| *s < (1 << SLOT_BITS))?;
-        let serial = self.accepted.get() + 1;
+        let serial = next_serial(self.accepted.get(), gochat_proto::ids::now_millis());
         self.accepted.set(serial);
         let conn = Rc::new(Conn::new(
             (serial << (SLOT_BITS + CORE_BITS)) | (u64::from(self.index) << SLOT_BITS) | slot,
@@ -440,5 +448,42 @@ async fn heartbeat_loop(core: Rc<Core>) {
                 core.wheel.borrow_mut().insert(id, seen);
             }
         }
+    }
+}
+
+/// The accept serial after `previous` at `now_ms`: a 32-bit clock that never
+/// goes back (see [`SLOT_BITS`]); wraps after about 49 days, long after any
+/// record addressed to an older connection has been handled.
+fn next_serial(previous: u64, now_ms: i64) -> u64 {
+    let clock = u64::try_from(now_ms).unwrap_or(0) & u64::from(u32::MAX);
+    let next = (previous + 1) & u64::from(u32::MAX);
+    if previous < clock { clock } else { next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_serial;
+
+    #[test]
+    fn serials_follow_the_clock_and_never_repeat() {
+        // A restarted process starts at the clock, above its predecessor's
+        // serials (which followed the clock too).
+        assert_eq!(next_serial(0, 1_000), 1_000);
+        assert_eq!(next_serial(1_000, 1_000), 1_001, "a burst runs ahead");
+        assert_eq!(next_serial(1_001, 1_000), 1_002);
+        assert_eq!(
+            next_serial(1_002, 5_000),
+            5_000,
+            "then follows the clock again"
+        );
+        // The 32-bit clock wraps after ~49 days; the serial keeps counting up
+        // to the wrap, then follows the clock from there.
+        let wrap = i64::from(u32::MAX) + 1;
+        assert_eq!(
+            next_serial(u64::from(u32::MAX) - 1, wrap + 5),
+            u64::from(u32::MAX)
+        );
+        assert_eq!(next_serial(u64::from(u32::MAX), wrap + 5), 0);
+        assert_eq!(next_serial(0, wrap + 5), 5);
     }
 }
