@@ -133,8 +133,8 @@ async fn upstream_send_is_acked_delivered_and_deduplicated_on_redelivery() -> Re
     let (msg_partition, msg_key, message) = message.context("message")?;
     assert_eq!(
         (ack_partition, ack_key.as_str()),
-        (1, "11"),
-        "the ack goes to the sender's core and connection"
+        (1, "a11"),
+        "the ack goes to the sender's core and connection, as an answer (it frees the send's slot in the core's window)"
     );
     assert_eq!(
         (msg_partition, msg_key.as_str()),
@@ -148,7 +148,7 @@ async fn upstream_send_is_acked_delivered_and_deduplicated_on_redelivery() -> Re
     // The same record again (a Kafka redelivery): the same ack, nothing stored twice.
     edge.send_upstream(&record).await?;
     let (_, key, again) = next(&consumer).await?;
-    assert_eq!((key.as_str(), again["type"].as_str()), ("11", Some("ack")));
+    assert_eq!((key.as_str(), again["type"].as_str()), ("a11", Some("ack")));
     assert_eq!(
         (again["message_id"].clone(), again["seq_id"].clone()),
         (ack["message_id"].clone(), ack["seq_id"].clone())
@@ -164,7 +164,7 @@ async fn upstream_send_is_acked_delivered_and_deduplicated_on_redelivery() -> Re
     let (_, key, err) = next(&consumer).await?;
     assert_eq!(
         (key.as_str(), err["type"].as_str(), err["code"].as_str()),
-        ("11", Some("error"), Some("not_found"))
+        ("a11", Some("error"), Some("not_found"))
     );
     assert_eq!(err["client_msg_id"], "k-2");
     Ok(())
