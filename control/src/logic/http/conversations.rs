@@ -235,6 +235,7 @@ pub async fn mentions(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Js
         (status = 404, description = "No such recipient", body = ErrorBody),
         (status = 413, description = "The content is over the message size limit", body = ErrorBody),
         (status = 429, description = "Over the send rate; slow down", body = ErrorBody),
+        (status = 503, description = "Code `overloaded`: the send path is saturated and the send was not taken; or code `internal`: a dependency is unreachable. Either way resend the same client_msg_id after `Retry-After`", body = ErrorBody),
     )
 )]
 pub async fn send(
