@@ -35,7 +35,7 @@ use crate::scenario::{Plan, Scenario};
 struct Args {
     /// Scenarios to run (default: all; `--list` names them).
     scenarios: Vec<String>,
-    /// Only the representative three: kill-edge1, pause-control, partition-mariadb.
+    /// Only the representative three: kill-edge1, kill-control, partition-mariadb.
     #[arg(long)]
     quick: bool,
     /// Print the scenario names and exit.

@@ -24,16 +24,16 @@ use gochat_proto::kafka::{Task, TaskRecord};
 /// Logic on SQLite and the in-process engines; the log's consuming ends are
 /// returned so the log stays open (offline pushes are produced to it).
 async fn logic_on_sqlite() -> Result<(Arc<Logic>, Arc<SqlRepo>, MemoryInboxes)> {
-    logic_with(LogicConfig::default()).await
+    logic_with(LogicConfig {
+        sends_per_second: 1_000,
+        ..LogicConfig::default()
+    })
+    .await
 }
 
 async fn logic_with(config: LogicConfig) -> Result<(Arc<Logic>, Arc<SqlRepo>, MemoryInboxes)> {
     let repo = Arc::new(SqlRepo::connect(&support::fresh_sqlite(), 1).await?);
     let (bus, inboxes) = MemoryBus::new();
-    let config = LogicConfig {
-        sends_per_second: 1_000,
-        ..config
-    };
     let writer = MessageWriter::new(
         repo.clone(),
         Arc::new(MemoryState::new()),
@@ -83,6 +83,7 @@ async fn a_bad_send_fails_alone_and_the_batch_keeps_its_order() -> Result<()> {
         send(a, 999_999, "m5", "nobody"),
         send(a, b, "m6", "three"),
         send(a, b, "m1", "one, resent in the same batch"),
+        send(a, c, "m2", "carol blocked alice, resent"),
     ];
     let results = logic.send_batch(batch.clone()).await?;
     let codes: Vec<Option<ErrorCode>> = results
@@ -98,7 +99,8 @@ async fn a_bad_send_fails_alone_and_the_batch_keeps_its_order() -> Result<()> {
             None,
             Some(ErrorCode::NotFound),
             None,
-            None
+            None,
+            Some(ErrorCode::Forbidden),
         ]
     );
     let seqs: Vec<i64> = results
@@ -167,6 +169,7 @@ async fn large_groups_push_only_mentions_and_all_within_its_budget() -> Result<(
     let config = LogicConfig {
         large_group_threshold: 3,
         mention_all_per_minute: 1,
+        sends_per_second: 1_000,
         ..LogicConfig::default()
     };
     let (logic, repo, mut log) = logic_with(config).await?;
@@ -220,6 +223,49 @@ async fn large_groups_push_only_mentions_and_all_within_its_budget() -> Result<(
 /// Admission control: while the queue holds `max_waiting` sends, a REST or
 /// gRPC send is refused at once as `overloaded` (nothing stored); the
 /// consumer's batches still queue; once the loop catches up, sends are taken.
+/// Copies of one send in a batch (resends after an outage) are one send:
+/// stored once, one rate token, the same ack for every copy.
+#[tokio::test]
+async fn copies_in_one_batch_are_one_send() -> Result<()> {
+    let (logic, repo, _log) = logic_with(LogicConfig {
+        sends_per_second: 2,
+        ..LogicConfig::default()
+    })
+    .await?;
+    let a = repo.create_user("alice", "h", "").await?.user_id;
+    let b = repo.create_user("bob", "h", "").await?.user_id;
+    let batch = vec![
+        send(a, b, "c1", "one"),
+        send(a, b, "c1", "one"),
+        send(a, b, "c1", "one"),
+        send(a, b, "c2", "two"),
+    ];
+    let results = logic.send_batch(batch).await?;
+    let answers: Vec<(i64, i64)> = results
+        .iter()
+        .map(|r| match r {
+            Ok(ack) => (ack.seq_id, ack.message_id.0),
+            Err(e) => panic!("a copy was refused: {e}"),
+        })
+        .collect();
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+    assert_eq!(
+        (answers[0].0, answers[3].0),
+        (1, 2),
+        "two rate tokens, two seqs"
+    );
+    let ab = single_conversation_id(Id(a), Id(b));
+    assert_eq!(
+        repo.list_messages(&ab, Page::After(0), 10)
+            .await?
+            .messages
+            .len(),
+        2
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_full_send_queue_refuses_api_sends_as_overloaded() -> Result<()> {
     let (logic, repo, _log) = logic_on_sqlite().await?;

@@ -50,10 +50,20 @@ fn reader(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<Stre
 }
 
 /// The next record: (partition, key, JSON value).
+/// A fetch error (a topic a fresh broker has not finished creating) is
+/// passed over: only the record counts.
 async fn next(consumer: &StreamConsumer) -> Result<(i32, String, Value)> {
-    let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+    let record = async {
+        loop {
+            match consumer.recv().await {
+                Ok(m) => return m,
+                Err(e) => eprintln!("reader: {e}; reading on"),
+            }
+        }
+    };
+    let m = tokio::time::timeout(Duration::from_secs(30), record)
         .await
-        .context("no record within 30 s")??;
+        .context("no record within 30 s")?;
     let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
     // Membership records carry no frame.
     let frame = match m.payload().unwrap_or_default() {

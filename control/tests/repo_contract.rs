@@ -163,13 +163,17 @@ async fn messages_are_unique_and_ordered(repo: Arc<dyn Repo>) -> Result<()> {
     let b = repo.create_user("receiver", "h", "Receiver").await?.user_id;
     let cid = single_conversation_id(Id(a), Id(b));
     assert!(repo.get_conversation(&cid).await?.is_none());
-    for seq in 1..=5 {
+    for seq in 1..=4 {
         let outcome = repo
             .store_message(&message(&cid, seq, a, b, 0, &format!("c-{seq}")))
             .await?;
-        assert!(matches!(outcome, StoreOutcome::Stored(_)));
+        assert!(
+            matches!(&outcome, StoreOutcome::Stored(m) if m.seq_id == seq),
+            "{outcome:?}"
+        );
     }
-    // Same (sender, client_msg_id) again, even at a new seq: the original comes back.
+    // Same (sender, client_msg_id) again: the original comes back, and no
+    // seq is used up.
     let again = repo
         .store_message(&message(&cid, 6, a, b, 0, "c-2"))
         .await?;
@@ -177,11 +181,14 @@ async fn messages_are_unique_and_ordered(repo: Arc<dyn Repo>) -> Result<()> {
         panic!("expected duplicate, got {again:?}")
     };
     assert_eq!(original.seq_id, 2);
-    // A new message at a used seq: the allocator is behind; the mark is reported.
-    let taken = repo
-        .store_message(&message(&cid, 3, a, b, 0, "c-new"))
-        .await?;
-    assert_eq!(taken, StoreOutcome::SeqTaken { high_water: 5 });
+    // The seq a caller puts in is ignored: the store hands out the next one.
+    let mut late = message(&cid, 5, a, b, 0, "c-5");
+    late.seq_id = 3;
+    let next = repo.store_message(&late).await?;
+    assert!(
+        matches!(&next, StoreOutcome::Stored(m) if m.seq_id == 5),
+        "{next:?}"
+    );
     assert_eq!(
         repo.get_conversation(&cid).await?.map(|c| c.last_seq_id),
         Some(5)
@@ -250,8 +257,9 @@ async fn mentions_are_indexed(repo: Arc<dyn Repo>) -> Result<()> {
     Ok(())
 }
 
-/// A batch is one group commit: stored in order across conversations; a
-/// batch with a clash classifies each message and still stores the clean ones.
+/// A batch is one group commit: stored in order across conversations, each
+/// conversation's messages at its next seqs; a batch with a duplicate
+/// classifies each message and still stores the clean ones.
 async fn batches_commit_together_and_classify_clashes(repo: Arc<dyn Repo>) -> Result<()> {
     let a = repo.create_user("batcher", "h", "").await?.user_id;
     let b = repo.create_user("peer_one", "h", "").await?.user_id;
@@ -293,24 +301,29 @@ async fn batches_commit_together_and_classify_clashes(repo: Arc<dyn Repo>) -> Re
         .collect();
     assert_eq!(ids, vec!["b-1", "b-4"]);
 
+    // A duplicate takes no seq, the rest take the next ones in the order
+    // given, and a key sent twice in one batch is stored once.
     let mut second = vec![
         message(&ab, 3, a, b, 0, "b-1"),
-        message(&ab, 2, a, b, 0, "b-fresh-but-late"),
+        message(&ab, 2, a, b, 0, "b-fresh"),
+        message(&ab, 3, a, b, 0, "b-5"),
         message(&ab, 3, a, b, 0, "b-5"),
     ];
     for (i, m) in second.iter_mut().enumerate() {
         m.message_id += 1000 + 100 * i as i64;
     }
     let outcomes = repo.store_messages(&second).await?;
-    assert!(
-        matches!(&outcomes[0], StoreOutcome::Duplicate(m) if m.seq_id == 1),
-        "{outcomes:?}"
-    );
-    assert_eq!(outcomes[1], StoreOutcome::SeqTaken { high_water: 2 });
-    assert!(matches!(&outcomes[2], StoreOutcome::Stored(m) if m.seq_id == 3));
+    let seqs: Vec<(bool, i64)> = outcomes
+        .iter()
+        .map(|o| match o {
+            StoreOutcome::Stored(m) => (true, m.seq_id),
+            StoreOutcome::Duplicate(m) => (false, m.seq_id),
+        })
+        .collect();
+    assert_eq!(seqs, vec![(false, 1), (true, 3), (true, 4), (false, 4)]);
     assert_eq!(
         repo.get_conversation(&ab).await?.map(|c| c.last_seq_id),
-        Some(3)
+        Some(4)
     );
     assert!(repo.store_messages(&[]).await?.is_empty());
     Ok(())

@@ -357,7 +357,17 @@ fn send_window(
     let (_, refusal) = read_frame(s)?;
     assert!(String::from_utf8_lossy(&refusal).contains(r#""client_msg_id":"w5""#));
     assert_eq!(upstream() - before, 3, "w4 took the freed slot");
-    Ok(())
+    // A full window turns away sends only.
+    s.write_all(&masked_text(br#"{"type":"typing","conversation_id":"g1"}"#))?;
+    for _ in 0..200 {
+        if upstream() - before == 4 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(std::io::Error::other(
+        "a typing frame was held back by the send window",
+    ))
 }
 
 /// The registry says the gateway's announcement is gone: the open connection

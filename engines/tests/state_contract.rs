@@ -1,5 +1,4 @@
-//! Both state stores keep one contract (seq allocation, the session
-//! registry, the gateway directory, revocation, rate limits): the in-process one, and Redis on the
+//! Both state stores keep one contract (the session registry, the gateway directory, revocation, rate limits): the in-process one, and Redis on the
 //! dev stack.
 
 use anyhow::Result;
@@ -7,15 +6,11 @@ use gochat_engines::state::memory::MemoryState;
 use gochat_engines::state::redis::RedisState;
 use gochat_proto::keys::Names;
 use gochat_testkit::stack::{stack_setting, unique};
-use gochat_testkit::state_contract::{
-    batched_seq_allocation, gateway_directory, named_budgets, routes_and_revocation, seq_allocation,
-};
+use gochat_testkit::state_contract::{gateway_directory, named_budgets, routes_and_revocation};
 
 #[tokio::test]
 async fn memory_state_keeps_the_contract() {
     let store = MemoryState::new();
-    seq_allocation(&store, "c1").await;
-    batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
     gateway_directory(&store).await;
     named_budgets(&store, "budget").await;
@@ -25,8 +20,6 @@ async fn memory_state_keeps_the_contract() {
 async fn redis_state_keeps_the_contract() -> Result<()> {
     let url = stack_setting("GOCHAT_TEST_REDIS_URL")?;
     let store = RedisState::connect(&url, Names::new(unique("st") + ":")).await?;
-    seq_allocation(&store, "c1").await;
-    batched_seq_allocation(&store, "batch").await;
     routes_and_revocation(&store, 100).await;
     gateway_directory(&store).await;
     named_budgets(&store, "budget").await;

@@ -31,6 +31,37 @@ pub enum ClientFrame {
     Ping {},
 }
 
+/// The type of a client frame and its `client_msg_id`, read without parsing
+/// the rest (unknown fields are skipped, strings borrowed where they can be).
+/// For answers that must cost less than a full parse — refusing a send when
+/// the server is overloaded — never for accepting one: a frame that peeks
+/// as a send may still be an invalid one.
+#[derive(Debug, Deserialize)]
+pub struct FramePeek<'a> {
+    /// The frame's `"type"`.
+    #[serde(rename = "type", borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    /// The send's `client_msg_id`, if the frame has one.
+    #[serde(default, borrow)]
+    pub client_msg_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> FramePeek<'a> {
+    /// The `client_msg_id` of `text` if it peeks as a `send` frame with one.
+    pub fn send_id(text: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        // serde would read a struct from an array too; frames are objects.
+        if !text.trim_start().starts_with('{') {
+            return None;
+        }
+        let peek: FramePeek<'a> = serde_json::from_str(text).ok()?;
+        if peek.kind == "send" {
+            peek.client_msg_id
+        } else {
+            None
+        }
+    }
+}
+
 /// A `send` frame; `POST /messages` takes the same object without `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -415,5 +446,21 @@ mod tests {
                 .as_deref(),
             Some("\"rate_limited\"")
         );
+    }
+
+    #[test]
+    fn a_peek_finds_a_send_and_its_id_and_nothing_else() {
+        let send = r#"{"content":"a \"send\" here","type":"send","metadata":{"type":"x"},"client_msg_id":"c\u00e9-1","to_user_id":"5"}"#;
+        assert_eq!(FramePeek::send_id(send).as_deref(), Some("c\u{e9}-1"));
+        for other in [
+            r#"{"type":"typing","conversation_id":"s_1"}"#,
+            r#"{"type":"send"}"#,
+            r#"{"type":"send","client_msg_id":7}"#,
+            r#"{"type":"send","type":"send","client_msg_id":"a"}"#,
+            r#"["send","a"]"#,
+            "not json",
+        ] {
+            assert_eq!(FramePeek::send_id(other), None, "{other}");
+        }
     }
 }

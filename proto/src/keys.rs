@@ -58,14 +58,6 @@ impl Names {
     pub fn revoked_key(&self, jti: &str) -> String {
         self.named(&format!("revoked_jti:{jti}"))
     }
-    /// Redis `conv_seq:{conversation_id}`: the seq cache (seed 003 §2.1.2).
-    pub fn seq_key(&self, conversation_id: &str) -> String {
-        self.named(&format!("conv_seq:{conversation_id}"))
-    }
-    /// Redis `msg_dedup:{from}:{client_msg_id}`: the seq reserved for a send in flight.
-    pub fn dedup_key(&self, from: Id, client_msg_id: &str) -> String {
-        self.named(&format!("msg_dedup:{from}:{client_msg_id}"))
-    }
     /// Redis `user_info:{user_id}`: cached profile (hash).
     pub fn user_info_key(&self, user: Id) -> String {
         self.named(&format!("user_info:{user}"))

@@ -2,46 +2,9 @@
 //! (in-process in `engines/tests`, Redis there and in the control plane's
 //! suites): one set of assertions, so the engines cannot drift apart.
 
-use gochat_engines::state::{SeqAlloc, SeqRequest, StateStore};
+use gochat_engines::state::StateStore;
 use gochat_proto::ids::Id;
 use gochat_proto::keys::{RouteChange, SessionRoute};
-
-/// The seq allocator: unseeded, seeded (never lowered), reservations per
-/// (sender, client_msg_id) reused by retries, resync past a taken seq.
-pub async fn seq_allocation(store: &dyn StateStore, cid: &str) {
-    assert_eq!(
-        store.next_seq(cid, Id(1), "a").await.ok(),
-        Some(SeqAlloc::Unseeded)
-    );
-    store.seed_seq(cid, 10).await.ok();
-    store.seed_seq(cid, 3).await.ok();
-    assert_eq!(
-        store.next_seq(cid, Id(1), "a").await.ok(),
-        Some(SeqAlloc::Seq(11))
-    );
-    // A retry of the same send gets its reservation back.
-    assert_eq!(
-        store.next_seq(cid, Id(1), "a").await.ok(),
-        Some(SeqAlloc::Seq(11))
-    );
-    assert_eq!(
-        store.next_seq(cid, Id(2), "a").await.ok(),
-        Some(SeqAlloc::Seq(12))
-    );
-    store.release_seqs(&[(Id(1), "a")]).await.ok();
-    // Seq 12 turned out taken up to 20: the next allocation moves past it.
-    store.resync_seq(cid, 20, Id(2), "a").await.ok();
-    assert_eq!(
-        store.next_seq(cid, Id(2), "a").await.ok(),
-        Some(SeqAlloc::Seq(21))
-    );
-    // Resync never lowers the counter.
-    store.resync_seq(cid, 5, Id(3), "x").await.ok();
-    assert_eq!(
-        store.next_seq(cid, Id(3), "x").await.ok(),
-        Some(SeqAlloc::Seq(22))
-    );
-}
 
 /// The session registry (newest login wins both ways, stale ids remove
 /// nothing), token revocation and the send rate limit.
@@ -130,56 +93,6 @@ pub async fn routes_and_revocation(store: &dyn StateStore, base: i64) {
         allowed <= 3,
         "{allowed} sends allowed within one second's limit of 3"
     );
-}
-
-/// Many seqs in one call: in the order asked, interleaved conversations each
-/// counting up, an unseeded conversation answered as such, reservations kept.
-pub async fn batched_seq_allocation(store: &dyn StateStore, base: &str) {
-    let (a, b, cold) = (
-        format!("{base}-a"),
-        format!("{base}-b"),
-        format!("{base}-cold"),
-    );
-    store.seed_seq(&a, 0).await.ok();
-    store.seed_seq(&b, 40).await.ok();
-    let send = |conversation_id: &'static str, n: i64| (conversation_id, n);
-    let asks = [
-        send("a", 1),
-        send("b", 2),
-        send("a", 3),
-        send("cold", 4),
-        send("a", 5),
-    ];
-    let ids: Vec<String> = asks.iter().map(|(_, n)| format!("m{n}")).collect();
-    let cids: Vec<&str> = asks
-        .iter()
-        .map(|(c, _)| match *c {
-            "a" => a.as_str(),
-            "b" => b.as_str(),
-            _ => cold.as_str(),
-        })
-        .collect();
-    let requests: Vec<SeqRequest<'_>> = (0..asks.len())
-        .map(|i| SeqRequest {
-            conversation_id: cids[i],
-            from: Id(7),
-            client_msg_id: &ids[i],
-        })
-        .collect();
-    let expected = vec![
-        SeqAlloc::Seq(1),
-        SeqAlloc::Seq(41),
-        SeqAlloc::Seq(2),
-        SeqAlloc::Unseeded,
-        SeqAlloc::Seq(3),
-    ];
-    assert_eq!(
-        store.next_seqs(&requests).await.ok(),
-        Some(expected.clone())
-    );
-    // Asked again (a replayed batch), every send gets its reservation back.
-    assert_eq!(store.next_seqs(&requests).await.ok(), Some(expected));
-    assert_eq!(store.next_seqs(&[]).await.ok(), Some(vec![]));
 }
 
 /// The gateway directory: announced gateways with their cores, a later

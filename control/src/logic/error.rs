@@ -96,6 +96,24 @@ impl LogicError {
         }
     }
 
+    /// The same answer for another copy of the request (a resend handled in
+    /// the same batch): its code, retryability and public message.
+    pub fn for_copy(&self) -> LogicError {
+        let message = self.public_message();
+        match self.code() {
+            ErrorCode::BadRequest => LogicError::BadRequest(message),
+            ErrorCode::Unauthorized => LogicError::Unauthorized(message),
+            ErrorCode::Forbidden => LogicError::Forbidden(message),
+            ErrorCode::NotFound => LogicError::NotFound(message),
+            ErrorCode::Conflict => LogicError::Conflict(message),
+            ErrorCode::TooLarge => LogicError::TooLarge(message),
+            ErrorCode::RateLimited => LogicError::RateLimited,
+            ErrorCode::Overloaded => LogicError::Overloaded,
+            _ if self.is_retryable() => LogicError::Unavailable(message),
+            _ => LogicError::Internal(message.into()),
+        }
+    }
+
     /// The message shown to clients: internal details stay in the logs.
     pub fn public_message(&self) -> String {
         match self.code() {

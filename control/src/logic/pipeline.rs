@@ -4,6 +4,9 @@
 //! through the process's one [`super::SendQueue`]: a WebSocket send (through
 //! the upstream consumer), `POST /messages` and gRPC `Send` alike.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use gochat_proto::frames::{AckFrame, SendFrame};
 use gochat_proto::ids::{
     ConversationRef, Id, group_conversation_id, parse_conversation_id, single_conversation_id,
@@ -57,6 +60,13 @@ impl Logic {
         stage_done("dedup", started);
         let mut fresh = Vec::new();
         let mut resent = Vec::new();
+        // A send resent before its first copy was handled can be in this
+        // batch twice or more (a client after an outage resends every few
+        // seconds): the first copy goes on, the others get its answer. Left
+        // to the store, one such pair would make it store the whole batch
+        // message by message, and each copy would spend a rate token.
+        let mut firsts: HashMap<(i64, &str), usize> = HashMap::new();
+        let mut copies = Vec::new();
         for (&i, original) in valid.iter().zip(originals) {
             match original {
                 Some(original) => {
@@ -64,7 +74,13 @@ impl Logic {
                     resent.push((ack.clone(), sends[i].origin.as_ref()));
                     results[i] = Some(Ok(ack));
                 }
-                None => fresh.push(i),
+                None => match firsts.entry((sends[i].from.0, &sends[i].frame.client_msg_id)) {
+                    Entry::Occupied(first) => copies.push((i, *first.get())),
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                        fresh.push(i);
+                    }
+                },
             }
         }
         // Each check reads only its own send: they run concurrently.
@@ -96,6 +112,24 @@ impl Logic {
         let committed = self.writer.commit_batch(drafts).await?;
         for (i, result) in placed.into_iter().zip(committed) {
             results[i] = Some(result);
+        }
+        let mut copy_acks = Vec::new();
+        for (copy, first) in copies {
+            results[copy] = Some(match &results[first] {
+                Some(Ok(ack)) => {
+                    copy_acks.push((ack.clone(), sends[copy].origin.as_ref()));
+                    Ok(ack.clone())
+                }
+                Some(Err(e)) => Err(e.for_copy()),
+                None => Err(LogicError::Internal("send left unhandled".into())),
+            });
+        }
+        // After the commit: a copy's ack follows its message's push.
+        let acks = copy_acks
+            .iter()
+            .map(|(ack, origin)| self.writer.route_ack(ack, *origin));
+        for sent in futures::future::join_all(acks).await {
+            sent?;
         }
         Ok(results
             .into_iter()

@@ -3,7 +3,6 @@
 //! [`MessageWriter`] needs no token machinery, so a process that runs only the task
 //! service can post messages too.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gochat_proto::frames::{AckFrame, MessageType};
@@ -15,11 +14,8 @@ use gochat_proto::kafka::Origin;
 use super::{LogicError, LogicResult};
 use crate::bus::Bus;
 use crate::config::LogicConfig;
-use crate::repo::{Repo, RepoError, RepoResult, StoreOutcome, StoredMessage};
-use crate::state::{SeqAlloc, SeqRequest, StateStore};
-
-// Each pass means another writer took our seq first; more than a few is a bug.
-const MAX_SEQ_ATTEMPTS: usize = 16;
+use crate::repo::{Repo, RepoResult, StoreOutcome, StoredMessage};
+use crate::state::StateStore;
 
 /// Stores and routes messages: the one place seq and message ids are assigned.
 pub struct MessageWriter {
@@ -42,7 +38,8 @@ pub struct Draft {
 }
 
 /// Records how long a stage of the send path took for one batch
-/// (`gochat_send_stage_seconds{stage}`: dedup, authorize, seq, persist, route).
+/// (`gochat_send_stage_seconds{stage}`: dedup, authorize, persist — which
+/// assigns the seqs — and route).
 pub(super) fn stage_done(stage: &'static str, since: std::time::Instant) {
     metrics::histogram!("gochat_send_stage_seconds", "stage" => stage)
         .record(since.elapsed().as_secs_f64());
@@ -102,98 +99,60 @@ impl MessageWriter {
             .unwrap_or_else(|| Err(LogicError::Internal("no result for the draft".into())))
     }
 
-    /// The group commit of a batch of drafts: seqs in one round trip, one
-    /// transaction for the lot, then routing — one result per draft, in order.
-    /// Drafts of one conversation get increasing seqs in batch order and are
-    /// pushed in that order. The outer error is the batch's (a dependency is
-    /// down: retry it all; what was stored comes back as duplicates).
+    /// The group commit of a batch of drafts: one transaction for the lot
+    /// (which assigns the seqs), then routing — one result per draft, in
+    /// order. Drafts of one conversation get increasing seqs in batch order
+    /// and are pushed in that order. The outer error is the batch's (a
+    /// dependency is down: retry it all; what was stored comes back as
+    /// duplicates).
     pub(super) async fn commit_batch(
         &self,
         mut drafts: Vec<Draft>,
     ) -> LogicResult<Vec<LogicResult<AckFrame>>> {
-        // One commit at a time in this process, from allocation to routing:
+        // One commit at a time in this process, from storing to routing:
         // commits side by side could push a conversation's messages out of
         // seq order. The send loop commits one batch after another anyway;
         // this keeps group notices and system notices in that line too.
         let _turn = self.turn.lock().await;
-        let mut results: Vec<Option<LogicResult<AckFrame>>> = drafts.iter().map(|_| None).collect();
-        let mut stored: Vec<usize> = Vec::new();
-        let mut pending: Vec<usize> = (0..drafts.len()).collect();
-        for _ in 0..MAX_SEQ_ATTEMPTS {
-            if pending.is_empty() {
-                break;
-            }
-            let started = std::time::Instant::now();
-            self.allocate_seqs(&mut drafts, &pending).await?;
-            stage_done("seq", started);
-            let batch: Vec<StoredMessage> = pending
-                .iter()
-                .map(|&i| {
-                    let m = &mut drafts[i].message;
-                    m.message_id = self.ids.next_id().0;
-                    m.timestamp = now_millis();
-                    m.clone()
-                })
-                .collect();
-            let started = std::time::Instant::now();
-            let outcomes = self.store(&batch).await?;
-            stage_done("persist", started);
-            let mut again = Vec::new();
-            for (&i, outcome) in pending.iter().zip(outcomes) {
-                match outcome {
-                    Ok(StoreOutcome::Stored(m)) => {
-                        results[i] = Some(Ok(ack_of(&m)));
-                        drafts[i].message = m;
-                        stored.push(i);
-                    }
-                    Ok(StoreOutcome::Duplicate(original)) => {
-                        results[i] = Some(Ok(ack_of(&original)));
-                    }
-                    Ok(StoreOutcome::SeqTaken { high_water }) => {
-                        metrics::counter!("gochat_seq_resyncs_total").increment(1);
-                        let m = &drafts[i].message;
-                        let from = Id(m.from_user_id);
-                        self.state
-                            .resync_seq(&m.conversation_id, high_water, from, &m.client_msg_id)
-                            .await?;
-                        again.push(i);
-                    }
-                    Err(e) => results[i] = Some(Err(e.into())),
-                }
-            }
-            pending = again;
-        }
-        let reservations: Vec<(Id, &str)> = drafts
-            .iter()
-            .map(|d| (Id(d.message.from_user_id), d.message.client_msg_id.as_str()))
+        let batch: Vec<StoredMessage> = drafts
+            .iter_mut()
+            .map(|d| {
+                let m = &mut d.message;
+                m.message_id = self.ids.next_id().0;
+                m.timestamp = now_millis();
+                m.clone()
+            })
             .collect();
-        // A leftover reservation only expires later; it never changes an outcome.
-        if let Err(e) = self.state.release_seqs(&reservations).await {
-            tracing::debug!(error = %e, "seq reservations not released");
+        let started = std::time::Instant::now();
+        let outcomes = self.store(&batch).await?;
+        stage_done("persist", started);
+        let mut stored: Vec<usize> = Vec::new();
+        let mut results = Vec::with_capacity(drafts.len());
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            results.push(match outcome {
+                Ok(StoreOutcome::Stored(m)) => {
+                    let ack = ack_of(&m);
+                    drafts[i].message = m;
+                    stored.push(i);
+                    Ok(ack)
+                }
+                Ok(StoreOutcome::Duplicate(original)) => Ok(ack_of(&original)),
+                Err(e) => Err(e.into()),
+            });
         }
         metrics::counter!("gochat_messages_stored_total").increment(stored.len() as u64);
-        stored.sort_unstable();
         let acks = drafts
             .iter()
             .zip(&results)
             .filter_map(|(d, r)| match (r, &d.origin) {
-                (Some(Ok(ack)), Some(origin)) => Some(Self::ack_record(ack, origin)),
+                (Ok(ack), Some(origin)) => Some(Self::ack_record(ack, origin)),
                 _ => None,
             })
             .collect();
         let started = std::time::Instant::now();
         self.route_batch(&drafts, &stored, acks).await?;
         stage_done("route", started);
-        Ok(results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(LogicError::Repo(RepoError::Unavailable(
-                        "seq allocation kept colliding".into(),
-                    )))
-                })
-            })
-            .collect())
+        Ok(results)
     }
 
     /// Stores a batch; a batch the store refuses as a whole (one bad message)
@@ -214,62 +173,6 @@ impl MessageWriter {
                 Ok(outcomes)
             }
         }
-    }
-
-    /// Seqs for the drafts at `which`, in order, in one round trip; a
-    /// conversation whose counter is missing is seeded from the durable mark
-    /// and asked again.
-    async fn allocate_seqs(&self, drafts: &mut [Draft], which: &[usize]) -> LogicResult<()> {
-        let mut asking: Vec<usize> = which.to_vec();
-        for _ in 0..2 {
-            let requests: Vec<SeqRequest<'_>> = asking
-                .iter()
-                .map(|&i| {
-                    let m = &drafts[i].message;
-                    SeqRequest {
-                        conversation_id: &m.conversation_id,
-                        from: Id(m.from_user_id),
-                        client_msg_id: &m.client_msg_id,
-                    }
-                })
-                .collect();
-            let seqs = self.state.next_seqs(&requests).await?;
-            let mut missing = Vec::new();
-            for (&i, seq) in asking.iter().zip(seqs) {
-                match seq {
-                    SeqAlloc::Seq(seq) => drafts[i].message.seq_id = seq,
-                    SeqAlloc::Unseeded => missing.push(i),
-                }
-            }
-            if missing.is_empty() {
-                return Ok(());
-            }
-            // The cache is empty (first message, or Redis lost its data):
-            // start from the durable mark so no seq is reused.
-            let conversations: BTreeSet<String> = missing
-                .iter()
-                .map(|&i| drafts[i].message.conversation_id.clone())
-                .collect();
-            // Many new conversations in one batch are common (first
-            // messages): seed them side by side, not one round trip pair each.
-            let seeds = conversations.iter().map(|conversation_id| async move {
-                let high_water = self
-                    .repo
-                    .get_conversation(conversation_id)
-                    .await?
-                    .map(|c| c.last_seq_id)
-                    .unwrap_or(0);
-                self.state.seed_seq(conversation_id, high_water).await?;
-                Ok::<(), LogicError>(())
-            });
-            for seeded in futures::future::join_all(seeds).await {
-                seeded?;
-            }
-            asking = missing;
-        }
-        Err(LogicError::Internal(
-            "seq counter still missing after seeding".into(),
-        ))
     }
 
     /// Stores and delivers a `system_group` message in a group.

@@ -67,11 +67,6 @@ pub enum StoreOutcome {
     Stored(StoredMessage),
     /// (from_user_id, client_msg_id) was stored before: here is the original.
     Duplicate(StoredMessage),
-    /// The seq is in use: the allocator is behind this durable high-water mark.
-    SeqTaken {
-        /// The conversation's durable high-water mark.
-        high_water: i64,
-    },
 }
 
 /// Which page of a conversation's history.
@@ -201,15 +196,18 @@ pub trait MessageRepo: Send + Sync {
     /// key, in order.
     async fn find_messages(&self, keys: &[(i64, String)])
     -> RepoResult<Vec<Option<StoredMessage>>>;
-    /// Stores a message at its seq, advancing the durable high-water mark, atomically.
+    /// Stores a message at the next seq of its conversation (the seq given is
+    /// ignored), raising the durable high-water mark in the same transaction.
     async fn store_message(&self, message: &StoredMessage) -> RepoResult<StoreOutcome> {
         self.store_messages(std::slice::from_ref(message))
             .await?
             .pop()
             .ok_or_else(|| RepoError::Internal("no outcome for the message".into()))
     }
-    /// Stores many messages, each at its seq, in one transaction when none
-    /// clashes (a send path's group commit); one outcome per message, in
+    /// Stores many messages in one transaction when none is a duplicate (a
+    /// send path's group commit): new messages of one conversation take its
+    /// next seqs in the order given, so a seq exists only once its message
+    /// does (no gap, nothing filled in late). One outcome per message, in
     /// order, classified as [`store_message`](MessageRepo::store_message)
     /// does. An error means nothing of the batch may be assumed stored.
     async fn store_messages(&self, messages: &[StoredMessage]) -> RepoResult<Vec<StoreOutcome>>;

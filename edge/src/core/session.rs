@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::{Either, select};
-use gochat_proto::frames::{ClientFrame, ErrorCode, ServerFrame};
+use gochat_proto::frames::{ClientFrame, ErrorCode, FramePeek, ServerFrame};
 use gochat_proto::ids::{Id, now_millis};
 use gochat_proto::kafka::{Origin, UpstreamRecord};
 use gochat_proto::keys::SessionRoute;
@@ -388,7 +388,37 @@ fn echo_close(received: Option<(u16, String)>) -> CloseRequest {
     CloseRequest { code, reason: "" }
 }
 
+const TOO_MANY_FRAMES: &str = "too many frames; slow down";
+const OVERLOADED: &str = "the server is overloaded; resend after a second";
+
+/// Counts a frame in the connection's one-second window: true when it is
+/// over the limit.
+fn over_rate(rate: &mut RateWindow, now: u64, limit: u32) -> bool {
+    if rate.second != now {
+        *rate = RateWindow {
+            second: now,
+            count: 0,
+        };
+    }
+    rate.count += 1;
+    rate.count > limit
+}
+
 fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64) {
+    if core.window.borrow_mut().is_full(now) {
+        // Under overload most sends are refused: the refusal must cost far
+        // less than the send it turns away, or refusing starves the commits
+        // it protects of CPU. A peek at type and id, not a parse.
+        if let Some(client_msg_id) = FramePeek::send_id(text) {
+            let limited = over_rate(rate, now, core.shared.config.ws.frames_per_second);
+            let (code, message) = if limited {
+                (ErrorCode::RateLimited, TOO_MANY_FRAMES)
+            } else {
+                (ErrorCode::Overloaded, OVERLOADED)
+            };
+            return reply_error(core, conn, Some(client_msg_id.into_owned()), code, message);
+        }
+    }
     let frame: ClientFrame = match serde_json::from_str(text) {
         Ok(f) => f,
         Err(e) => {
@@ -411,30 +441,17 @@ fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64
         _ => None,
     };
     let is_send = client_msg_id.is_some();
-    if rate.second != now {
-        *rate = RateWindow {
-            second: now,
-            count: 0,
-        };
-    }
-    rate.count += 1;
-    if rate.count > core.shared.config.ws.frames_per_second {
+    if over_rate(rate, now, core.shared.config.ws.frames_per_second) {
         return reply_error(
             core,
             conn,
             client_msg_id,
             ErrorCode::RateLimited,
-            "too many frames; slow down",
+            TOO_MANY_FRAMES,
         );
     }
     if is_send && !core.window.borrow_mut().try_take(now) {
-        return reply_error(
-            core,
-            conn,
-            client_msg_id,
-            ErrorCode::Overloaded,
-            "the server is overloaded; resend after a second",
-        );
+        return reply_error(core, conn, client_msg_id, ErrorCode::Overloaded, OVERLOADED);
     }
     let record = UpstreamRecord {
         version: gochat_proto::WIRE_VERSION.into(),

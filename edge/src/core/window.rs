@@ -31,8 +31,9 @@ impl SendWindow {
         }
     }
 
-    /// Takes a slot at `now` (seconds); false when the window is full.
-    pub(super) fn try_take(&mut self, now: u64) -> bool {
+    /// Is the window full at `now` (seconds)? Forgets sends whose answers
+    /// are overdue first.
+    pub(super) fn is_full(&mut self, now: u64) -> bool {
         while self
             .taken_at
             .front()
@@ -40,7 +41,12 @@ impl SendWindow {
         {
             self.taken_at.pop_front();
         }
-        if self.taken_at.len() >= self.capacity {
+        self.taken_at.len() >= self.capacity
+    }
+
+    /// Takes a slot at `now` (seconds); false when the window is full.
+    pub(super) fn try_take(&mut self, now: u64) -> bool {
+        if self.is_full(now) {
             return false;
         }
         self.taken_at.push_back(now);

@@ -9,12 +9,10 @@ use async_trait::async_trait;
 use gochat_proto::ids::Id;
 use gochat_proto::keys::{RouteChange, SessionRoute};
 
-use super::{DeviceRoute, SeqAlloc, StateResult, StateStore};
+use super::{DeviceRoute, StateResult, StateStore};
 
 #[derive(Default)]
 struct Inner {
-    counters: HashMap<String, i64>,
-    reservations: HashMap<(Id, String), i64>,
     sessions: HashMap<Id, HashMap<String, (SessionRoute, Instant)>>,
     revoked: HashMap<String, Instant>,
     budgets: HashMap<String, (i64, u32)>,
@@ -43,63 +41,6 @@ impl MemoryState {
 #[async_trait]
 impl StateStore for MemoryState {
     async fn ping(&self) -> StateResult<()> {
-        Ok(())
-    }
-
-    async fn next_seq(
-        &self,
-        conversation_id: &str,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<SeqAlloc> {
-        Ok(self.with(|s| {
-            let key = (from, client_msg_id.to_owned());
-            if let Some(seq) = s.reservations.get(&key) {
-                return SeqAlloc::Seq(*seq);
-            }
-            let Some(counter) = s.counters.get_mut(conversation_id) else {
-                return SeqAlloc::Unseeded;
-            };
-            *counter += 1;
-            let seq = *counter;
-            s.reservations.insert(key, seq);
-            SeqAlloc::Seq(seq)
-        }))
-    }
-
-    async fn seed_seq(&self, conversation_id: &str, high_water: i64) -> StateResult<()> {
-        self.with(|s| {
-            s.counters
-                .entry(conversation_id.to_owned())
-                .or_insert(high_water);
-        });
-        Ok(())
-    }
-
-    async fn resync_seq(
-        &self,
-        conversation_id: &str,
-        high_water: i64,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<()> {
-        self.with(|s| {
-            let counter = s
-                .counters
-                .entry(conversation_id.to_owned())
-                .or_insert(high_water);
-            *counter = (*counter).max(high_water);
-            s.reservations.remove(&(from, client_msg_id.to_owned()));
-        });
-        Ok(())
-    }
-
-    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()> {
-        self.with(|s| {
-            for (from, client_msg_id) in sends {
-                s.reservations.remove(&(*from, (*client_msg_id).to_owned()));
-            }
-        });
         Ok(())
     }
 

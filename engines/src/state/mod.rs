@@ -1,13 +1,11 @@
-//! Shared fast state: the session registry, the gateway directory, the seq
-//! allocator, token revocation and send rate limits. Redis in production ([`redis::RedisState`]), in-process
-//! maps in standalone mode ([`memory::MemoryState`]); both pass the same tests.
+//! Shared fast state: the session registry, the gateway directory, token
+//! revocation and rate limits. Redis in production ([`redis::RedisState`]),
+//! in-process maps in standalone mode ([`memory::MemoryState`]); both pass
+//! the same tests.
 //!
-//! The seq allocator is a cache of the durable high-water mark kept in SQL
-//! (docs/design.md §5.3): a missing counter (Redis restarted or flushed) answers
-//! [`SeqAlloc::Unseeded`], the caller seeds it from SQL, and a seq found already
-//! used at store time makes the caller [`StateStore::resync_seq`] and allocate
-//! again. Each allocation is reserved under (sender, client_msg_id) until the
-//! message is stored, so a redelivered send reuses its seq instead of leaving a gap.
+//! Seqs are not here: they are allocated in the SQL transaction that stores
+//! their messages (docs/design.md §5.3), so nothing in this state can leave a
+//! gap or fill one in late.
 
 pub mod memory;
 pub mod redis;
@@ -30,26 +28,6 @@ pub enum StateError {
 /// Result alias for state calls.
 pub type StateResult<T> = Result<T, StateError>;
 
-/// What the seq allocator answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SeqAlloc {
-    /// This seq is the sender's (new, or the reservation of an earlier attempt).
-    Seq(i64),
-    /// The counter is missing: seed it from the durable mark and ask again.
-    Unseeded,
-}
-
-/// One send asking for a seq.
-#[derive(Debug, Clone, Copy)]
-pub struct SeqRequest<'a> {
-    /// The conversation.
-    pub conversation_id: &'a str,
-    /// The sender.
-    pub from: Id,
-    /// The sender's id for the send (its reservation key).
-    pub client_msg_id: &'a str,
-}
-
 /// A device's route: the device id and where its connection lives.
 pub type DeviceRoute = (String, SessionRoute);
 
@@ -58,42 +36,6 @@ pub type DeviceRoute = (String, SessionRoute);
 pub trait StateStore: Send + Sync + 'static {
     /// Is the store reachable?
     async fn ping(&self) -> StateResult<()>;
-
-    /// The seq for (sender, client_msg_id) in the conversation: its reservation if
-    /// one exists, else the next value of the counter, reserved for it.
-    async fn next_seq(
-        &self,
-        conversation_id: &str,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<SeqAlloc>;
-    /// [`next_seq`](StateStore::next_seq) for many sends at once, answered in
-    /// the order asked: sends of one conversation get increasing seqs in that
-    /// order. Stores with a round trip per call answer all in one.
-    async fn next_seqs(&self, sends: &[SeqRequest<'_>]) -> StateResult<Vec<SeqAlloc>> {
-        let mut out = Vec::with_capacity(sends.len());
-        for s in sends {
-            out.push(
-                self.next_seq(s.conversation_id, s.from, s.client_msg_id)
-                    .await?,
-            );
-        }
-        Ok(out)
-    }
-    /// Starts a missing counter at the durable mark (no-op if it exists).
-    async fn seed_seq(&self, conversation_id: &str, high_water: i64) -> StateResult<()>;
-    /// Raises the counter to at least `high_water` and drops the sender's reservation,
-    /// after a store found the reserved seq taken.
-    async fn resync_seq(
-        &self,
-        conversation_id: &str,
-        high_water: i64,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<()>;
-    /// Drops the reservations of (sender, client_msg_id) once their messages
-    /// are stored.
-    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()>;
 
     /// Every live device route of each user (users with none are absent).
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>>;

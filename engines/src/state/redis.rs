@@ -9,41 +9,7 @@ use gochat_proto::keys::{Names, RouteChange, SessionRoute};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::{DeviceRoute, SeqAlloc, SeqRequest, StateError, StateResult, StateStore};
-
-// How long a reservation outlives a crashed attempt; redelivery comes sooner.
-const RESERVATION_TTL_SECS: u64 = 24 * 3600;
-
-// Seqs for many sends in one round trip, in the order given: a send's
-// reservation if it has one, -1 when the conversation's counter is missing
-// (seed it from the durable mark), else the next value, reserved for it.
-// KEYS: counter 1, reservation 1, counter 2, reservation 2, ... ARGV: reservation TTL.
-// (All keys in one call: a Redis Cluster would need them in one slot; GoChat's
-// state Redis is a single primary.)
-const NEXT_SEQS: &str = r#"
-local out = {}
-for i = 1, #KEYS, 2 do
-  local reserved = redis.call('GET', KEYS[i + 1])
-  if reserved then
-    out[#out + 1] = tonumber(reserved)
-  elseif redis.call('EXISTS', KEYS[i]) == 0 then
-    out[#out + 1] = -1
-  else
-    local seq = redis.call('INCR', KEYS[i])
-    redis.call('SET', KEYS[i + 1], seq, 'EX', ARGV[1])
-    out[#out + 1] = seq
-  end
-end
-return out
-"#;
-
-// KEYS: counter, reservation. ARGV: high-water mark.
-const RESYNC_SEQ: &str = r#"
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[2])
-return 1
-"#;
+use super::{DeviceRoute, StateError, StateResult, StateStore};
 
 // KEYS: session hash. ARGV: device, route JSON, generation, ttl.
 // Returns {0, ""} registered, {1, old route JSON} replaced, {2, ""} superseded.
@@ -73,8 +39,6 @@ return 0
 pub struct RedisState {
     conn: ConnectionManager,
     names: Names,
-    next_seqs: Script,
-    resync_seq: Script,
     register: Script,
     unregister: Script,
 }
@@ -92,8 +56,6 @@ impl RedisState {
         Self {
             conn,
             names,
-            next_seqs: Script::new(NEXT_SEQS),
-            resync_seq: Script::new(RESYNC_SEQ),
             register: Script::new(REGISTER),
             unregister: Script::new(UNREGISTER),
         }
@@ -118,96 +80,6 @@ impl StateStore for RedisState {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn next_seq(
-        &self,
-        conversation_id: &str,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<SeqAlloc> {
-        let send = SeqRequest {
-            conversation_id,
-            from,
-            client_msg_id,
-        };
-        let mut seqs = self.next_seqs(&[send]).await?;
-        seqs.pop()
-            .ok_or_else(|| StateError::Unavailable("no seq answered".into()))
-    }
-
-    async fn next_seqs(&self, sends: &[SeqRequest<'_>]) -> StateResult<Vec<SeqAlloc>> {
-        if sends.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut invocation = self.next_seqs.prepare_invoke();
-        for s in sends {
-            invocation
-                .key(self.names.seq_key(s.conversation_id))
-                .key(self.names.dedup_key(s.from, s.client_msg_id));
-        }
-        let mut conn = self.conn.clone();
-        let seqs: Vec<i64> = invocation
-            .arg(RESERVATION_TTL_SECS)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        if seqs.len() != sends.len() {
-            return Err(StateError::Unavailable(
-                format!("{} seqs for {} sends", seqs.len(), sends.len()).into(),
-            ));
-        }
-        Ok(seqs
-            .into_iter()
-            .map(|seq| {
-                if seq < 0 {
-                    SeqAlloc::Unseeded
-                } else {
-                    SeqAlloc::Seq(seq)
-                }
-            })
-            .collect())
-    }
-
-    async fn seed_seq(&self, conversation_id: &str, high_water: i64) -> StateResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(self.names.seq_key(conversation_id))
-            .arg(high_water)
-            .arg("NX")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn resync_seq(
-        &self,
-        conversation_id: &str,
-        high_water: i64,
-        from: Id,
-        client_msg_id: &str,
-    ) -> StateResult<()> {
-        let mut conn = self.conn.clone();
-        self.resync_seq
-            .key(self.names.seq_key(conversation_id))
-            .key(self.names.dedup_key(from, client_msg_id))
-            .arg(high_water)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn release_seqs(&self, sends: &[(Id, &str)]) -> StateResult<()> {
-        if sends.is_empty() {
-            return Ok(());
-        }
-        let mut del = redis::cmd("DEL");
-        for (from, client_msg_id) in sends {
-            del.arg(self.names.dedup_key(*from, client_msg_id));
-        }
-        let mut conn = self.conn.clone();
-        del.query_async::<()>(&mut conn).await.map_err(unavailable)
     }
 
     async fn routes(&self, users: &[Id]) -> StateResult<HashMap<Id, Vec<DeviceRoute>>> {

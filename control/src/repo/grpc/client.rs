@@ -324,9 +324,6 @@ impl MessageRepo for RepoClient {
             .map(|o| match o.outcome {
                 Some(Outcome::Stored(m)) => Ok(StoreOutcome::Stored(m)),
                 Some(Outcome::Duplicate(m)) => Ok(StoreOutcome::Duplicate(m)),
-                Some(Outcome::SeqTakenHighWater(high_water)) => {
-                    Ok(StoreOutcome::SeqTaken { high_water })
-                }
                 None => Err(RepoError::Internal("store reply without outcome".into())),
             })
             .collect()

@@ -267,9 +267,6 @@ impl PbRepo for RepoServer {
                     outcome: Some(match outcome {
                         StoreOutcome::Stored(m) => Outcome::Stored(m),
                         StoreOutcome::Duplicate(m) => Outcome::Duplicate(m),
-                        StoreOutcome::SeqTaken { high_water } => {
-                            Outcome::SeqTakenHighWater(high_water)
-                        }
                     }),
                 })
                 .collect()

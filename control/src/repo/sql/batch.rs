@@ -1,11 +1,16 @@
-//! Group commit: a batch of messages in one transaction — one multi-row
-//! insert for the messages and one for their mentions, one update raising
-//! the high-water marks of all its conversations, one moving the senders'
-//! read cursors (per chunk of a few hundred rows each) — so
-//! a send path that works in batches pays one commit (one fsync) per batch,
-//! not per message. A batch that clashes with what is stored (a duplicate, a
-//! seq taken) is rolled back and stored message by message, which classifies
-//! each one; nothing is half stored.
+//! Group commit: a batch of messages in one transaction — one update
+//! claiming the next seqs of all its conversations (raising their durable
+//! high-water marks), one read of the marks, one multi-row insert for the
+//! messages and one for their mentions, one moving the senders' read cursors
+//! (per chunk of a few hundred rows each) — so a send path that works in
+//! batches pays one commit (one fsync) per batch, not per message.
+//!
+//! Seqs are allocated here, inside the transaction that stores their
+//! messages: a seq handed out anywhere else (a counter in Redis) can outlive
+//! a crash and be filled in late, after higher seqs were stored and pushed,
+//! which breaks the order a client sees. A batch that clashes with what is
+//! stored (a duplicate) is rolled back — its seqs with it — and stored
+//! message by message, which classifies each one; nothing is half stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,10 +29,11 @@ const ROWS_PER_UPDATE: usize = 200;
 /// Deadlocks and lock timeouts roll a transaction back; replaying it is safe.
 pub(super) const MAX_REPLAYS: usize = 5;
 
-/// The newest message of one conversation in a batch.
-struct Top {
-    seq_id: i64,
-    message_id: i64,
+/// One conversation's share of a batch: how many seqs it takes, and its
+/// newest message (the one that gets the last of them).
+struct Claim {
+    count: i64,
+    last_message_id: i64,
     timestamp: i64,
 }
 
@@ -40,18 +46,15 @@ impl SqlRepo {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let mut codes = Vec::with_capacity(messages.len());
-        for m in messages {
-            if m.seq_id < 1 {
-                return Err(RepoError::Invalid("seq_id starts at 1".into()));
-            }
-            codes.push(type_code(&m.message_type)?);
-        }
+        let codes = messages
+            .iter()
+            .map(|m| type_code(&m.message_type))
+            .collect::<RepoResult<Vec<_>>>()?;
         self.ensure_conversations(messages).await?;
         let mut replays = 0;
         loop {
             match self.insert_batch(messages, &codes).await {
-                Ok(()) => return Ok(messages.iter().cloned().map(StoreOutcome::Stored).collect()),
+                Ok(stored) => return Ok(stored.into_iter().map(StoreOutcome::Stored).collect()),
                 Err(RepoError::Conflict(_)) => {
                     let mut outcomes = Vec::with_capacity(messages.len());
                     for (m, code) in messages.iter().zip(&codes) {
@@ -64,7 +67,6 @@ impl SqlRepo {
             }
         }
     }
-
     /// Every conversation of the batch exists afterwards: 1:1 conversations
     /// are created on their first message; a missing group conversation is
     /// an error (groups create theirs).
@@ -136,72 +138,79 @@ impl SqlRepo {
         Ok(())
     }
 
-    /// The batch in one transaction; `Conflict` if any row clashes.
+    /// The batch in one transaction, at the next seqs of its conversations,
+    /// as stored; `Conflict` if any row clashes.
     pub(super) async fn insert_batch(
         &self,
         messages: &[StoredMessage],
         codes: &[i32],
-    ) -> RepoResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Conversation rows first: writers of one conversation queue on its
-        // row, and the update takes the rows in key order, so two batches
-        // queue rather than deadlock (a deadlock is replayed anyway).
-        let mut tops: BTreeMap<&str, Top> = BTreeMap::new();
-        let mut cursors: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    ) -> RepoResult<Vec<StoredMessage>> {
+        let mut claims: BTreeMap<&str, Claim> = BTreeMap::new();
         for m in messages {
-            let top = tops.entry(&m.conversation_id).or_insert(Top {
-                seq_id: 0,
-                message_id: 0,
+            let claim = claims.entry(&m.conversation_id).or_insert(Claim {
+                count: 0,
+                last_message_id: 0,
                 timestamp: 0,
             });
-            if m.seq_id > top.seq_id {
-                *top = Top {
-                    seq_id: m.seq_id,
-                    message_id: m.message_id,
-                    timestamp: m.timestamp,
-                };
-            }
-            let cursor = cursors
-                .entry((m.from_user_id, &m.conversation_id))
-                .or_default();
-            *cursor = (*cursor).max(m.seq_id);
+            claim.count += 1;
+            claim.last_message_id = m.message_id;
+            claim.timestamp = m.timestamp;
         }
-        raise_high_water(&mut tx, &tops).await?;
-        insert_messages(&mut tx, messages, codes).await?;
-        insert_mentions(&mut tx, messages).await?;
-        // The sender has read what they wrote.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The claim comes first: writers of one conversation queue on its
+        // row lock from here to the commit, so seqs are handed out in commit
+        // order. The update takes the rows in key order, so two batches queue
+        // rather than deadlock (a deadlock is replayed anyway).
+        claim_seqs(&mut tx, &claims).await?;
+        let mut next = first_claimed_seqs(&mut tx, &claims).await?;
+        let mut stored = Vec::with_capacity(messages.len());
+        let mut cursors: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        for original in messages {
+            let cid = original.conversation_id.as_str();
+            let seq = next
+                .get_mut(cid)
+                .ok_or_else(|| RepoError::NotFound(format!("conversation {cid}")))?;
+            let mut m = original.clone();
+            m.seq_id = *seq;
+            *seq += 1;
+            // The sender has read what they wrote.
+            let cursor = cursors.entry((m.from_user_id, cid)).or_default();
+            *cursor = (*cursor).max(m.seq_id);
+            stored.push(m);
+        }
+        insert_messages(&mut tx, &stored, codes).await?;
+        insert_mentions(&mut tx, &stored).await?;
         advance_read_cursors(&mut tx, &cursors).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(stored)
     }
 }
 
-/// Raises each conversation's high-water mark (and its last message) to the
-/// batch's newest, in one statement per chunk: never lowers it.
-async fn raise_high_water(
+/// Raises each conversation's high-water mark by its count (and sets its
+/// last message), in one statement per chunk.
+async fn claim_seqs(
     tx: &mut Transaction<'static, Any>,
-    tops: &BTreeMap<&str, Top>,
+    claims: &BTreeMap<&str, Claim>,
 ) -> RepoResult<()> {
-    let tops: Vec<(&&str, &Top)> = tops.iter().collect();
-    for chunk in tops.chunks(ROWS_PER_UPDATE) {
-        let raise = "WHEN conversation_id = ? AND last_seq_id < ? THEN ? ".repeat(chunk.len());
-        let touch = "WHEN conversation_id = ? THEN ? ".repeat(chunk.len());
-        // last_message_id first: MySQL evaluates SET left to right, so it
-        // must still see the old last_seq_id.
+    let claims: Vec<(&&str, &Claim)> = claims.iter().collect();
+    for chunk in claims.chunks(ROWS_PER_UPDATE) {
+        let case = "WHEN conversation_id = ? THEN ? ".repeat(chunk.len());
         let sql = format!(
-            "UPDATE conversations SET last_message_id = CASE {raise}ELSE last_message_id END, \
-             last_seq_id = CASE {raise}ELSE last_seq_id END, updated_at = CASE {touch}ELSE updated_at END \
+            "UPDATE conversations SET last_seq_id = last_seq_id + CASE {case}ELSE 0 END, \
+             last_message_id = CASE {case}ELSE last_message_id END, \
+             updated_at = CASE {case}ELSE updated_at END \
              WHERE conversation_id IN ({})",
             placeholders(chunk.len())
         );
         let mut query = sqlx::query(&sql);
-        for (cid, top) in chunk {
-            query = query.bind(**cid).bind(top.seq_id).bind(top.message_id);
+        for (cid, claim) in chunk {
+            query = query.bind(**cid).bind(claim.count);
         }
-        for (cid, top) in chunk {
-            query = query.bind(**cid).bind(top.seq_id).bind(top.seq_id);
+        for (cid, claim) in chunk {
+            query = query.bind(**cid).bind(claim.last_message_id);
         }
-        for (cid, top) in chunk {
-            query = query.bind(**cid).bind(top.timestamp);
+        for (cid, claim) in chunk {
+            query = query.bind(**cid).bind(claim.timestamp);
         }
         for (cid, _) in chunk {
             query = query.bind(**cid);
@@ -209,6 +218,32 @@ async fn raise_high_water(
         query.execute(&mut **tx).await.map_err(map_err)?;
     }
     Ok(())
+}
+
+/// The first seq each conversation claimed: its raised mark less its count
+/// plus one. Read under the claim's row locks, so nobody else moved it.
+async fn first_claimed_seqs<'a>(
+    tx: &mut Transaction<'static, Any>,
+    claims: &BTreeMap<&'a str, Claim>,
+) -> RepoResult<BTreeMap<&'a str, i64>> {
+    let ids: Vec<&'a str> = claims.keys().copied().collect();
+    let mut first = BTreeMap::new();
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "SELECT conversation_id, last_seq_id FROM conversations WHERE conversation_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (id, high_water) in query.fetch_all(&mut **tx).await.map_err(map_err)? {
+            if let Some((key, claim)) = claims.get_key_value(id.as_str()) {
+                first.insert(*key, high_water - claim.count + 1);
+            }
+        }
+    }
+    Ok(first)
 }
 
 /// Moves each (sender, conversation) read cursor up to the sender's newest

@@ -1,10 +1,11 @@
 //! Messages, conversations, read cursors and mentions.
 //!
 //! `store_message` is the durability point of the pipeline: in one transaction it
-//! locks the conversation row (serialising writers of one conversation), inserts
-//! the message under its two unique keys, raises the durable seq high-water mark
-//! and indexes mentions. A unique-key clash is then classified by looking the
-//! (sender, client_msg_id) up: a duplicate, or a seq the allocator reused.
+//! raises the conversation's seq high-water mark (locking its row, which
+//! serialises writers of one conversation) and takes the new mark as the
+//! message's seq, inserts the message under its two unique keys and indexes
+//! mentions. A unique-key clash is a duplicate: the (sender, client_msg_id)
+//! lookup finds the original.
 
 use std::collections::HashMap;
 
@@ -272,29 +273,27 @@ impl SqlRepo {
         let mut replays = 0;
         loop {
             match self.insert_batch(std::slice::from_ref(m), &[code]).await {
-                Err(RepoError::Conflict(_)) => {
-                    return Ok(
-                        match self.find_message(m.from_user_id, &m.client_msg_id).await? {
-                            Some(original) => StoreOutcome::Duplicate(original),
-                            None => StoreOutcome::SeqTaken {
-                                high_water: self.high_water(&m.conversation_id).await?,
-                            },
-                        },
-                    );
+                Err(RepoError::Conflict(clash)) => {
+                    return match self.find_message(m.from_user_id, &m.client_msg_id).await? {
+                        Some(original) => Ok(StoreOutcome::Duplicate(original)),
+                        // Seqs are claimed under the conversation's row lock, so
+                        // any other clash means the stored data is broken.
+                        None => Err(RepoError::Internal(
+                            format!("message clashes with a stored one: {clash}").into(),
+                        )),
+                    };
                 }
                 // Deadlocks and lock timeouts roll the transaction back: replay it.
                 Err(e) if e.is_retryable() && replays < MAX_REPLAYS => replays += 1,
-                other => return other.map(|()| StoreOutcome::Stored(m.clone())),
+                Err(e) => return Err(e),
+                Ok(mut stored) => {
+                    return stored
+                        .pop()
+                        .map(StoreOutcome::Stored)
+                        .ok_or_else(|| RepoError::Internal("nothing stored".into()));
+                }
             }
         }
-    }
-
-    async fn high_water(&self, conversation_id: &str) -> RepoResult<i64> {
-        Ok(self
-            .get_conversation(conversation_id)
-            .await?
-            .map(|c| c.last_seq_id)
-            .unwrap_or(0))
     }
 
     async fn message_by_id(&self, id: i64) -> RepoResult<Option<StoredMessage>> {
