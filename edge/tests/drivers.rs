@@ -355,8 +355,18 @@ fn send_window(
     send(s, "w4")?;
     send(s, "w5")?;
     let (_, refusal) = read_frame(s)?;
+    let refused_at = std::time::Instant::now();
     assert!(String::from_utf8_lossy(&refusal).contains(r#""client_msg_id":"w5""#));
     assert_eq!(upstream() - before, 3, "w4 took the freed slot");
+    // After an `overloaded` refusal the connection is not read for a while:
+    // the ping waits in the socket, then is answered.
+    s.write_all(&masked_text(br#"{"type":"ping"}"#))?;
+    assert_eq!(read_frame(s)?, (1, br#"{"type":"pong"}"#.to_vec()));
+    assert!(
+        refused_at.elapsed() >= Duration::from_millis(150),
+        "answered {:?} after the refusal: no read pause",
+        refused_at.elapsed()
+    );
     // A full window turns away sends only.
     s.write_all(&masked_text(br#"{"type":"typing","conversation_id":"g1"}"#))?;
     for _ in 0..200 {

@@ -7,6 +7,7 @@
 mod conn;
 mod rooms;
 mod session;
+mod text;
 mod wheel;
 mod window;
 

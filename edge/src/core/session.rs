@@ -5,13 +5,11 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::future::{Either, select};
-use gochat_proto::frames::{ClientFrame, ErrorCode, FramePeek, ServerFrame};
+use gochat_proto::frames::ErrorCode;
 use gochat_proto::ids::{Id, now_millis};
-use gochat_proto::kafka::{Origin, UpstreamRecord};
 use gochat_proto::keys::SessionRoute;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -19,6 +17,7 @@ use monoio::net::TcpStream;
 
 use super::Core;
 use super::conn::Conn;
+use super::text::{Handled, RateWindow, on_text, reply_error};
 use crate::ws::codec::{self, CloseRequest, Codec, Event, close_code};
 use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
 
@@ -196,12 +195,6 @@ pub(super) fn route(core: &Core, conn: &Conn) -> SessionRoute {
     }
 }
 
-/// Per-connection frame rate: a fixed one-second window.
-struct RateWindow {
-    second: u64,
-    count: u32,
-}
-
 /// One upgraded connection's inbound side: its decoder, the frames it answers
 /// itself, its rate window and when its registry entry was last refreshed.
 struct Session<'a> {
@@ -215,6 +208,8 @@ struct Session<'a> {
     control: Vec<u8>,
     rate: RateWindow,
     registered_at: u64,
+    /// Not read again before this: a send was just refused as overloaded.
+    read_pause: Option<Instant>,
 }
 
 impl<'a> Session<'a> {
@@ -230,6 +225,7 @@ impl<'a> Session<'a> {
                 count: 0,
             },
             registered_at: core.now(),
+            read_pause: None,
         }
     }
 
@@ -270,7 +266,11 @@ impl<'a> Session<'a> {
                 .register(conn.user, &conn.device, route(core, conn));
         }
         match event {
-            Event::Text(text) => on_text(core, conn, &text, &mut self.rate, now),
+            Event::Text(text) => {
+                if on_text(core, conn, &text, &mut self.rate, now) == Handled::Overloaded {
+                    self.read_pause = Some(Instant::now() + OVERLOAD_READ_PAUSE);
+                }
+            }
             Event::Binary(_) => reply_error(
                 core,
                 conn,
@@ -343,6 +343,15 @@ async fn wait(core: &Core, conn: &Conn, stream: &mut TcpStream) -> Wake {
     }
 }
 
+/// How long a connection is not read after one of its sends was refused as
+/// overloaded. A refusal costs the core a read and a write, about what the
+/// send would have cost to pass on: a client that keeps sending into a full
+/// window would take the CPU the commits need. Not reading is free; what the
+/// client sends meanwhile waits in its socket and is read in one go, and
+/// each connection is refused at most a few times a second however fast it
+/// sends. Nothing is lost: frames are read late, not dropped.
+const OVERLOAD_READ_PAUSE: Duration = Duration::from_millis(250);
+
 /// Frames in, frames out, until either side closes.
 async fn frame_loop(
     session: &mut Session<'_>,
@@ -354,6 +363,16 @@ async fn frame_loop(
         if requested.is_some() || session.has_output() {
             if session.write_out(stream, requested).await.is_err() || requested.is_some() {
                 return;
+            }
+            continue;
+        }
+        if let Some(until) = session.read_pause.take() {
+            // Output still goes out during the pause; reading resumes after it.
+            let left = until.saturating_duration_since(Instant::now());
+            let pause = std::pin::pin!(monoio::time::sleep(left));
+            let woke = std::pin::pin!(session.conn.wake_up());
+            if let Either::Right(_) = select(pause, woke).await {
+                session.read_pause = Some(until);
             }
             continue;
         }
@@ -386,114 +405,4 @@ fn echo(event: Event, out: &mut Vec<u8>) -> Option<CloseRequest> {
 fn echo_close(received: Option<(u16, String)>) -> CloseRequest {
     let code = received.map_or(close_code::NORMAL, |(code, _)| code);
     CloseRequest { code, reason: "" }
-}
-
-const TOO_MANY_FRAMES: &str = "too many frames; slow down";
-const OVERLOADED: &str = "the server is overloaded; resend after a second";
-
-/// Counts a frame in the connection's one-second window: true when it is
-/// over the limit.
-fn over_rate(rate: &mut RateWindow, now: u64, limit: u32) -> bool {
-    if rate.second != now {
-        *rate = RateWindow {
-            second: now,
-            count: 0,
-        };
-    }
-    rate.count += 1;
-    rate.count > limit
-}
-
-fn on_text(core: &Core, conn: &Conn, text: &str, rate: &mut RateWindow, now: u64) {
-    if core.window.borrow_mut().is_full(now) {
-        // Under overload most sends are refused: the refusal must cost far
-        // less than the send it turns away, or refusing starves the commits
-        // it protects of CPU. A peek at type and id, not a parse.
-        if let Some(client_msg_id) = FramePeek::send_id(text) {
-            let limited = over_rate(rate, now, core.shared.config.ws.frames_per_second);
-            let (code, message) = if limited {
-                (ErrorCode::RateLimited, TOO_MANY_FRAMES)
-            } else {
-                (ErrorCode::Overloaded, OVERLOADED)
-            };
-            return reply_error(core, conn, Some(client_msg_id.into_owned()), code, message);
-        }
-    }
-    let frame: ClientFrame = match serde_json::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            let message = if e.is_data() {
-                format!("unknown frame: {e}")
-            } else {
-                "invalid JSON".to_owned()
-            };
-            return reply_error(core, conn, None, ErrorCode::BadRequest, &message);
-        }
-    };
-    let client_msg_id = match &frame {
-        ClientFrame::Ping {} => {
-            return conn.deliver(
-                Bytes::from_static(br#"{"type":"pong"}"#),
-                core.shared.config.ws.max_outbound_bytes,
-            );
-        }
-        ClientFrame::Send(send) => Some(send.client_msg_id.clone()),
-        _ => None,
-    };
-    let is_send = client_msg_id.is_some();
-    if over_rate(rate, now, core.shared.config.ws.frames_per_second) {
-        return reply_error(
-            core,
-            conn,
-            client_msg_id,
-            ErrorCode::RateLimited,
-            TOO_MANY_FRAMES,
-        );
-    }
-    if is_send && !core.window.borrow_mut().try_take(now) {
-        return reply_error(core, conn, client_msg_id, ErrorCode::Overloaded, OVERLOADED);
-    }
-    let record = UpstreamRecord {
-        version: gochat_proto::WIRE_VERSION.into(),
-        from_user_id: conn.user,
-        device_id: conn.device.to_string(),
-        origin: Origin {
-            gateway_id: core.shared.config.gateway_id.clone(),
-            core: core.index,
-            conn_id: conn.id,
-        },
-        timestamp: now_millis(),
-        frame,
-    };
-    let sent = serde_json::to_vec(&record)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            core.upstream
-                .send(&conn.user.to_string(), bytes)
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, "upstream produce failed");
-        if is_send {
-            core.window.borrow_mut().give_back();
-        }
-        reply_error(
-            core,
-            conn,
-            client_msg_id,
-            ErrorCode::Internal,
-            "temporarily unavailable; retry",
-        );
-    }
-}
-
-fn reply_error(
-    core: &Core,
-    conn: &Conn,
-    client_msg_id: Option<String>,
-    code: ErrorCode,
-    message: &str,
-) {
-    let frame = ServerFrame::error(client_msg_id, code, message).to_json();
-    conn.deliver(Bytes::from(frame), core.shared.config.ws.max_outbound_bytes);
 }
