@@ -322,7 +322,8 @@ fn group_rooms(down: &DownTx, s: &mut TcpStream, conn: u64) -> std::io::Result<(
 }
 
 /// With two sends unanswered the third is refused as `overloaded` and not
-/// passed on; an answer (`a` key) reaches the client and frees a slot.
+/// passed on; an answer (`a` key) reaches the client, frees a slot and wakes
+/// the refused connection, which was not read meanwhile.
 fn send_window(
     down: &DownTx,
     s: &mut TcpStream,
@@ -358,19 +359,36 @@ fn send_window(
     let refused_at = std::time::Instant::now();
     assert!(String::from_utf8_lossy(&refusal).contains(r#""client_msg_id":"w5""#));
     assert_eq!(upstream() - before, 3, "w4 took the freed slot");
-    // After an `overloaded` refusal the connection is not read for a while:
-    // the ping waits in the socket, then is answered.
+    // After an `overloaded` refusal the connection is not read while the
+    // window stays full: the ping waits in the socket...
     s.write_all(&masked_text(br#"{"type":"ping"}"#))?;
-    assert_eq!(read_frame(s)?, (1, br#"{"type":"pong"}"#.to_vec()));
+    s.set_read_timeout(Some(Duration::from_millis(400)))?;
+    let early = read_frame(s);
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
     assert!(
-        refused_at.elapsed() >= Duration::from_millis(150),
+        early.is_err(),
         "answered {:?} after the refusal: no read pause",
         refused_at.elapsed()
     );
-    // A full window turns away sends only.
+    // ...until an answer frees a slot for it, well before the pause runs out.
+    down.send((
+        DownstreamKey::Answer { conn },
+        Bytes::from_static(b"ack-w2"),
+    ))
+    .map_err(std::io::Error::other)?;
+    let answered_at = std::time::Instant::now();
+    assert_eq!(read_frame(s)?, (1, b"ack-w2".to_vec()));
+    assert_eq!(read_frame(s)?, (1, br#"{"type":"pong"}"#.to_vec()));
+    assert!(
+        answered_at.elapsed() < Duration::from_millis(500),
+        "read {:?} after a slot freed",
+        answered_at.elapsed()
+    );
+    // A full window (w4 and w6 unanswered) turns away sends only.
+    send(s, "w6")?;
     s.write_all(&masked_text(br#"{"type":"typing","conversation_id":"g1"}"#))?;
     for _ in 0..200 {
-        if upstream() - before == 4 {
+        if upstream() - before == 5 {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -41,6 +41,17 @@ impl Notify {
     }
 }
 
+/// Where a connection stands with its core's send window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoomWait {
+    /// Not waiting.
+    No,
+    /// In the core's queue of connections waiting for room.
+    Queued,
+    /// Taken off the queue: a slot was freed for it.
+    Granted,
+}
+
 /// A live, authenticated connection.
 pub(super) struct Conn {
     /// Unique on the gateway: accept serial, core and table slot (see `Core::add`).
@@ -58,6 +69,7 @@ pub(super) struct Conn {
     outbox: RefCell<VecDeque<Bytes>>,
     outbox_bytes: Cell<usize>,
     close: Cell<Option<CloseRequest>>,
+    room: Cell<RoomWait>,
     notify: Notify,
 }
 
@@ -81,6 +93,7 @@ impl Conn {
             outbox: RefCell::default(),
             outbox_bytes: Cell::new(0),
             close: Cell::new(None),
+            room: Cell::new(RoomWait::No),
             notify: Notify::default(),
         }
     }
@@ -130,7 +143,29 @@ impl Conn {
         self.outbox_bytes.get() > 0
     }
 
-    /// Resolves when there is output or a close request.
+    /// Marks the connection as waiting for room in the send window; true
+    /// when it must be added to the core's queue (it is not in it already: a
+    /// connection whose pause ran out keeps its place).
+    pub(super) fn queue_for_room(&self) -> bool {
+        self.room.replace(RoomWait::Queued) != RoomWait::Queued
+    }
+
+    /// A slot was freed for this connection: it may read again.
+    pub(super) fn grant_room(&self) {
+        self.room.set(RoomWait::Granted);
+        self.notify.notify();
+    }
+
+    /// Was room granted since the connection queued? (Clears the grant.)
+    pub(super) fn take_room(&self) -> bool {
+        if self.room.get() == RoomWait::Granted {
+            self.room.set(RoomWait::No);
+            return true;
+        }
+        false
+    }
+
+    /// Resolves when there is output, a close request or granted room.
     pub(super) fn wake_up(&self) -> impl Future<Output = ()> + '_ {
         self.notify.notified()
     }

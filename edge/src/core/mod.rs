@@ -148,6 +148,27 @@ impl Core {
             .cloned()
     }
 
+    /// Frees a slot of the send window and wakes the connection that has
+    /// waited longest for one.
+    fn give_back_slot(&self) {
+        let mut window = self.window.borrow_mut();
+        window.give_back();
+        while let Some(id) = window.next_waiting() {
+            if let Some(conn) = self.get(id) {
+                conn.grant_room();
+                return;
+            }
+        }
+    }
+
+    /// Parks a connection whose send was refused as overloaded until a slot
+    /// frees (see [`Core::give_back_slot`]).
+    fn wait_for_room(&self, conn: &Conn) {
+        if conn.queue_for_room() {
+            self.window.borrow_mut().wait_for_room(conn.id);
+        }
+    }
+
     /// Removes a closed connection.
     fn remove(&self, id: u64) {
         if let Ok(slot) = usize::try_from(id & ((1 << SLOT_BITS) - 1)) {
@@ -209,7 +230,7 @@ impl Core {
                 }
             }
             DownstreamKey::Answer { conn } => {
-                self.window.borrow_mut().give_back();
+                self.give_back_slot();
                 if let Some(conn) = self.get(*conn) {
                     conn.deliver(frame.clone(), max);
                 }

@@ -269,6 +269,7 @@ impl<'a> Session<'a> {
             Event::Text(text) => {
                 if on_text(core, conn, &text, &mut self.rate, now) == Handled::Overloaded {
                     self.read_pause = Some(Instant::now() + OVERLOAD_READ_PAUSE);
+                    core.wait_for_room(conn);
                 }
             }
             Event::Binary(_) => reply_error(
@@ -343,14 +344,15 @@ async fn wait(core: &Core, conn: &Conn, stream: &mut TcpStream) -> Wake {
     }
 }
 
-/// How long a connection is not read after one of its sends was refused as
-/// overloaded. A refusal costs the core a read and a write, about what the
-/// send would have cost to pass on: a client that keeps sending into a full
-/// window would take the CPU the commits need. Not reading is free; what the
-/// client sends meanwhile waits in its socket and is read in one go, and
-/// each connection is refused at most a few times a second however fast it
-/// sends. Nothing is lost: frames are read late, not dropped.
-const OVERLOAD_READ_PAUSE: Duration = Duration::from_millis(250);
+/// How long, at most, a connection is not read after one of its sends was
+/// refused as overloaded. A refusal costs the core a read and a write, about
+/// what the send would have cost to pass on: a client that keeps sending into
+/// a full window would take the CPU the commits need. So the connection
+/// queues for room (`Core::wait_for_room`) and is read again when an answer
+/// frees a slot for it, or after this pause if none does. Not reading is free;
+/// what the client sends meanwhile waits in its socket and is read in one go.
+/// Nothing is lost: frames are read late, not dropped.
+const OVERLOAD_READ_PAUSE: Duration = Duration::from_secs(1);
 
 /// Frames in, frames out, until either side closes.
 async fn frame_loop(
@@ -371,7 +373,9 @@ async fn frame_loop(
             let left = until.saturating_duration_since(Instant::now());
             let pause = std::pin::pin!(monoio::time::sleep(left));
             let woke = std::pin::pin!(session.conn.wake_up());
-            if let Either::Right(_) = select(pause, woke).await {
+            if let Either::Right(_) = select(pause, woke).await
+                && !session.conn.take_room()
+            {
                 session.read_pause = Some(until);
             }
             continue;

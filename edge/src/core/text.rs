@@ -115,7 +115,7 @@ pub(super) fn on_text(
     if let Err(e) = sent {
         tracing::warn!(error = %e, "upstream produce failed");
         if is_send {
-            core.window.borrow_mut().give_back();
+            core.give_back_slot();
         }
         reply_error(
             core,

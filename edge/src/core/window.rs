@@ -8,6 +8,11 @@
 //! accepted is answered in about window ÷ throughput, and the refused client
 //! resends later (docs/design.md, admission control).
 //!
+//! A connection refused as overloaded queues for room and is not read until
+//! an answer frees a slot for it (see `session::frame_loop`): under overload
+//! the core reads about one batch per freed slot instead of polling every
+//! refused connection, and the window never sits empty while clients wait.
+//!
 //! Answers free slots in the order the sends took them, not matched one by
 //! one: the count is what matters, and matching would mean parsing every
 //! answer. A send whose answer is lost (a logic process died after taking it)
@@ -20,6 +25,9 @@ pub(super) struct SendWindow {
     taken_at: VecDeque<u64>,
     capacity: usize,
     timeout_secs: u64,
+    /// Connections waiting for room, oldest first (each at most once: see
+    /// `Conn::queue_for_room`); ids of closed ones are skipped when reached.
+    waiting: VecDeque<u64>,
 }
 
 impl SendWindow {
@@ -28,7 +36,13 @@ impl SendWindow {
             taken_at: VecDeque::new(),
             capacity,
             timeout_secs,
+            waiting: VecDeque::new(),
         }
+    }
+
+    /// Queues a connection to be woken when a slot frees.
+    pub(super) fn wait_for_room(&mut self, conn: u64) {
+        self.waiting.push_back(conn);
     }
 
     /// Is the window full at `now` (seconds)? Forgets sends whose answers
@@ -57,6 +71,11 @@ impl SendWindow {
     pub(super) fn give_back(&mut self) {
         self.taken_at.pop_front();
     }
+
+    /// The next connection waiting for room, taken off the queue.
+    pub(super) fn next_waiting(&mut self) -> Option<u64> {
+        self.waiting.pop_front()
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +103,16 @@ mod tests {
         assert!(window.try_take(10));
         assert!(!window.try_take(14));
         assert!(window.try_take(15));
+    }
+
+    #[test]
+    fn waiting_connections_are_woken_oldest_first() {
+        let mut window = SendWindow::new(1, 10);
+        window.wait_for_room(7);
+        window.wait_for_room(3);
+        assert_eq!(window.next_waiting(), Some(7));
+        assert_eq!(window.next_waiting(), Some(3));
+        assert_eq!(window.next_waiting(), None);
     }
 
     #[test]
