@@ -375,6 +375,16 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() -> Result<()> {
         SENDERS * EACH,
         "every send acked after the restart"
     );
+    // Every ack may have come before the kill took effect (a fast box), and
+    // the restarted process may still be starting: pull once it serves.
+    let serving = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !matches!(t.get(&bob, "/conversations").await, Ok((200, _))) {
+        anyhow::ensure!(
+            std::time::Instant::now() < serving,
+            "control never served again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     for (n, (_, _)) in senders.iter().enumerate() {
         let cid = acks[n]["k0"]["conversation_id"]
             .as_str()
