@@ -57,9 +57,9 @@ fn sends(users: &[Id], size: usize, counter: &AtomicU64) -> Vec<Send> {
             let n = counter.fetch_add(1, Ordering::Relaxed);
             let from = users[(n as usize) % users.len()];
             let to = users[(n as usize / users.len() + 1 + n as usize) % users.len()];
-            Send {
+            Send::message(
                 from,
-                frame: SendFrame {
+                SendFrame {
                     client_msg_id: format!("b-{n}"),
                     to_user_id: Some(to),
                     group_id: None,
@@ -68,8 +68,8 @@ fn sends(users: &[Id], size: usize, counter: &AtomicU64) -> Vec<Send> {
                     metadata: serde_json::json!({}),
                     mentions: vec![],
                 },
-                origin: None,
-            }
+                None,
+            )
         })
         .collect()
 }

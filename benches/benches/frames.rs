@@ -31,6 +31,8 @@ fn frames(c: &mut Criterion) {
         mentions: vec![],
         client_msg_id: Some("c-1".into()),
         timestamp: 1_732_608_000_000,
+        edited_at: None,
+        recalled: false,
     });
     group.bench_function("encode_message", |b| {
         b.iter(|| black_box(&message).to_json())

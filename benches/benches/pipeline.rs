@@ -67,11 +67,7 @@ fn send_frame(client_msg_id: String, to: Id) -> SendFrame {
 
 /// One send as a batch of one (what a lone REST send costs).
 async fn send_one(logic: &Logic, from: Id, frame: SendFrame) -> Result<i64> {
-    let send = Send {
-        from,
-        frame,
-        origin: None,
-    };
+    let send = Send::message(from, frame, None);
     match logic.send_batch(vec![send]).await?.pop() {
         Some(ack) => Ok(ack?.seq_id),
         None => anyhow::bail!("no result"),

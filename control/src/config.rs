@@ -234,6 +234,12 @@ pub struct LogicConfig {
     pub max_content_bytes: usize,
     /// Sends per user per second.
     pub sends_per_second: u32,
+    /// How long after sending a text message its sender may edit it
+    /// (PROTOCOL.md's `messages.edit_window_s`).
+    pub edit_window_s: u64,
+    /// How long after sending a message its sender may recall it (a group's
+    /// owner and admins may recall their members' messages at any time).
+    pub recall_window_s: u64,
     /// `@all` offline-push fan-outs per large group per minute; beyond it an
     /// `@all` message is still delivered to everyone online, but pushes only
     /// to the members it names (0: `@all` never pushes in a large group).
@@ -256,6 +262,8 @@ impl Default for LogicConfig {
             large_group_threshold: 500,
             max_content_bytes: 16 * 1024,
             sends_per_second: 20,
+            edit_window_s: 86_400,
+            recall_window_s: 120,
             mention_all_per_minute: 1,
             media_dir: PathBuf::from("data/media"),
             consume_in_flight: 128,

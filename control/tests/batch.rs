@@ -53,9 +53,9 @@ async fn logic_with(config: LogicConfig) -> Result<(Arc<Logic>, Arc<SqlRepo>, Me
 }
 
 fn send(from: i64, to: i64, client_msg_id: &str, content: &str) -> Send {
-    Send {
-        from: Id(from),
-        frame: SendFrame {
+    Send::message(
+        Id(from),
+        SendFrame {
             client_msg_id: client_msg_id.into(),
             to_user_id: Some(Id(to)),
             group_id: None,
@@ -64,8 +64,8 @@ fn send(from: i64, to: i64, client_msg_id: &str, content: &str) -> Send {
             metadata: serde_json::json!({}),
             mentions: vec![],
         },
-        origin: None,
-    }
+        None,
+    )
 }
 
 #[tokio::test]
@@ -136,9 +136,9 @@ async fn a_bad_send_fails_alone_and_the_batch_keeps_its_order() -> Result<()> {
 }
 
 fn group_send(from: i64, group: i64, client_msg_id: &str, mentions: &[&str]) -> Send {
-    Send {
-        from: Id(from),
-        frame: SendFrame {
+    Send::message(
+        Id(from),
+        SendFrame {
             client_msg_id: client_msg_id.into(),
             to_user_id: None,
             group_id: Some(Id(group)),
@@ -147,8 +147,8 @@ fn group_send(from: i64, group: i64, client_msg_id: &str, mentions: &[&str]) -> 
             metadata: serde_json::json!({}),
             mentions: mentions.iter().map(|m| (*m).to_owned()).collect(),
         },
-        origin: None,
-    }
+        None,
+    )
 }
 
 /// The tasks on the log until it has been quiet for a moment.

@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use gochat_control::repo::cache::RepoCache;
 use gochat_control::repo::grpc::{RepoClient, RepoServer};
 use gochat_control::repo::sql::SqlRepo;
@@ -62,6 +62,8 @@ fn message(cid: &str, seq: i64, from: i64, to: i64, group: i64, cmid: &str) -> S
         mentions: vec![],
         client_msg_id: cmid.to_owned(),
         timestamp: now_millis(),
+        edited_at: 0,
+        recalled: false,
     }
 }
 
@@ -329,6 +331,78 @@ async fn batches_commit_together_and_classify_clashes(repo: Arc<dyn Repo>) -> Re
     Ok(())
 }
 
+/// An edit or recall entry changes its target in the same commit; a
+/// delete-for-me hides a message from one user only.
+async fn changes_apply_with_their_entries(repo: Arc<dyn Repo>) -> Result<()> {
+    let a = repo.create_user("changer", "h", "").await?.user_id;
+    let b = repo.create_user("watcher", "h", "").await?.user_id;
+    let ab = single_conversation_id(Id(a), Id(b));
+    let target = message(&ab, 1, a, b, 0, "c-1");
+    repo.store_message(&target).await?;
+    let change = |kind: &str, cmid: &str, n: i64, metadata: serde_json::Value| {
+        let mut m = message(&ab, 0, a, b, 0, cmid);
+        m.message_id += 1000 * n;
+        m.message_type = kind.into();
+        m.content = if kind == "edit" {
+            "new text".into()
+        } else {
+            String::new()
+        };
+        m.metadata_json = metadata.to_string();
+        m
+    };
+    let target_keys =
+        serde_json::json!({"target_message_id": target.message_id.to_string(), "target_seq_id": 1});
+    let mut edit_metadata = target_keys.clone();
+    edit_metadata["format"] = "plain".into();
+    let edit = change("edit", "c-2", 1, edit_metadata);
+    repo.store_message(&edit).await?;
+    let edited = repo
+        .get_message(target.message_id)
+        .await?
+        .context("target")?;
+    assert_eq!(
+        (
+            edited.content.as_str(),
+            edited.metadata_json.as_str(),
+            edited.edited_at,
+            edited.recalled
+        ),
+        ("new text", r#"{"format":"plain"}"#, edit.timestamp, false)
+    );
+    let entry = repo.get_message(edit.message_id).await?.context("entry")?;
+    assert_eq!((entry.message_type.as_str(), entry.seq_id), ("edit", 2));
+    repo.store_message(&change("recall", "c-3", 2, target_keys.clone()))
+        .await?;
+    repo.store_message(&change("edit", "c-4", 3, target_keys))
+        .await?;
+    let recalled = repo
+        .get_message(target.message_id)
+        .await?
+        .context("target")?;
+    assert_eq!(
+        (
+            recalled.content.as_str(),
+            recalled.metadata_json.as_str(),
+            recalled.recalled
+        ),
+        ("", "{}", true),
+        "recalled, and an edit after the recall changed nothing"
+    );
+    assert_eq!(repo.get_message(1).await?, None);
+
+    repo.hide_message(b, target.message_id).await?;
+    repo.hide_message(b, target.message_id).await?;
+    assert_eq!(
+        repo.hidden_among(b, &[target.message_id, edit.message_id])
+            .await?,
+        vec![target.message_id]
+    );
+    assert!(repo.hidden_among(a, &[target.message_id]).await?.is_empty());
+    assert!(repo.hidden_among(b, &[]).await?.is_empty());
+    Ok(())
+}
+
 async fn revocations_last_until_expiry(repo: Arc<dyn Repo>) -> Result<()> {
     let now = gochat_proto::ids::now_millis();
     repo.revoke_token("live", now + 60_000).await?;
@@ -365,6 +439,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn revocations_last_until_expiry() -> Result<()> {
                 super::revocations_last_until_expiry(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn changes_apply_with_their_entries() -> Result<()> {
+                super::changes_apply_with_their_entries(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {

@@ -29,6 +29,41 @@ pub enum ClientFrame {
     /// Heartbeat; answered with `pong`. (A struct variant so that unknown fields
     /// are refused here too; serde lets unit variants ignore them.)
     Ping {},
+    /// Edit one of my text messages (v1.1): stored as an `edit` entry.
+    Edit(ChangeFrame),
+    /// Recall a message (v1.1): stored as a `recall` entry.
+    Recall(ChangeFrame),
+}
+
+impl ClientFrame {
+    /// The `client_msg_id` of a frame that is answered with an `ack` (a
+    /// send, an edit, a recall).
+    pub fn acked_id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Send(send) => Some(&send.client_msg_id),
+            ClientFrame::Edit(change) | ClientFrame::Recall(change) => Some(&change.client_msg_id),
+            _ => None,
+        }
+    }
+}
+
+/// An `edit` or `recall` frame: a change to a stored message, itself stored
+/// as the conversation's next entry and acked like a send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeFrame {
+    /// Chosen by the client, unique per sender, as for a send.
+    pub client_msg_id: String,
+    /// The conversation of the message.
+    pub conversation_id: String,
+    /// The message changed.
+    pub message_id: Id,
+    /// An edit's new text (absent in a recall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// An edit's new metadata (absent: `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// The type of a client frame and its `client_msg_id`, read without parsing
@@ -47,14 +82,15 @@ pub struct FramePeek<'a> {
 }
 
 impl<'a> FramePeek<'a> {
-    /// The `client_msg_id` of `text` if it peeks as a `send` frame with one.
+    /// The `client_msg_id` of `text` if it peeks as a frame that is acked
+    /// (a `send`, `edit` or `recall`) with one.
     pub fn send_id(text: &'a str) -> Option<std::borrow::Cow<'a, str>> {
         // serde would read a struct from an array too; frames are objects.
         if !text.trim_start().starts_with('{') {
             return None;
         }
         let peek: FramePeek<'a> = serde_json::from_str(text).ok()?;
-        if peek.kind == "send" {
+        if matches!(&*peek.kind, "send" | "edit" | "recall") {
             peek.client_msg_id
         } else {
             None
@@ -108,17 +144,25 @@ pub enum MessageType {
     SystemGroup,
     /// Operator notices (admin push); sent by the server only.
     System,
+    /// An edit of an earlier message (v1.1); made by an `edit` frame or
+    /// `PATCH …/messages/{id}`, never by a `send`.
+    Edit,
+    /// A recall of an earlier message (v1.1); made by a `recall` frame or
+    /// `POST …/recall`, never by a `send`.
+    Recall,
 }
 
 impl MessageType {
     /// Every message type, for parsing stored names.
-    pub const ALL: [MessageType; 6] = [
+    pub const ALL: [MessageType; 8] = [
         MessageType::Text,
         MessageType::Image,
         MessageType::File,
         MessageType::Location,
         MessageType::SystemGroup,
         MessageType::System,
+        MessageType::Edit,
+        MessageType::Recall,
     ];
 
     /// The wire name.
@@ -130,6 +174,8 @@ impl MessageType {
             MessageType::Location => "location",
             MessageType::SystemGroup => "system_group",
             MessageType::System => "system",
+            MessageType::Edit => "edit",
+            MessageType::Recall => "recall",
         }
     }
 
@@ -138,9 +184,21 @@ impl MessageType {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
-    /// May a client send this type? System types come from the server only.
+    /// May a `send` carry this type? System types come from the server
+    /// only; edits and recalls have frames of their own.
     pub fn client_may_send(self) -> bool {
-        !matches!(self, MessageType::SystemGroup | MessageType::System)
+        !matches!(
+            self,
+            MessageType::SystemGroup
+                | MessageType::System
+                | MessageType::Edit
+                | MessageType::Recall
+        )
+    }
+
+    /// A change to another message (an edit or a recall), not a message of its own.
+    pub fn is_change(self) -> bool {
+        matches!(self, MessageType::Edit | MessageType::Recall)
     }
 }
 
@@ -238,6 +296,12 @@ pub struct MessageFrame {
     pub client_msg_id: Option<String>,
     /// When it was stored.
     pub timestamp: i64,
+    /// History only: when it was last edited (ms); absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// History only: recalled (its content and metadata are gone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recalled: bool,
 }
 
 /// An error answer (docs/protocol.md §2.1, error codes).
@@ -317,150 +381,4 @@ impl ServerFrame {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn round_trip_client(text: &str) -> ClientFrame {
-        let frame: ClientFrame = serde_json::from_str(text).expect("parses");
-        let back: Value = serde_json::to_value(&frame).expect("encodes");
-        let original: Value = serde_json::from_str(text).expect("json");
-        assert_eq!(back, original, "round trip of {text}");
-        frame
-    }
-
-    fn round_trip_server(text: &str) -> ServerFrame {
-        let frame: ServerFrame = serde_json::from_str(text).expect("parses");
-        let back: Value = serde_json::from_str(&frame.to_json()).expect("encodes");
-        let original: Value = serde_json::from_str(text).expect("json");
-        assert_eq!(back, original, "round trip of {text}");
-        frame
-    }
-
-    #[test]
-    fn client_frames_of_the_protocol_round_trip() {
-        let send = round_trip_client(
-            r#"{"type":"send","client_msg_id":"c-1","to_user_id":"42","message_type":"text","content":"hi","metadata":{},"mentions":[]}"#,
-        );
-        assert!(matches!(
-            send,
-            ClientFrame::Send(SendFrame {
-                to_user_id: Some(Id(42)),
-                ..
-            })
-        ));
-        let group = round_trip_client(
-            r#"{"type":"send","client_msg_id":"c-2","group_id":"7","message_type":"text","content":"hi @[user_id:42]","mentions":["42"]}"#
-                .replace(r#""mentions""#, r#""metadata":{},"mentions""#)
-                .as_str(),
-        );
-        assert!(matches!(
-            group,
-            ClientFrame::Send(SendFrame {
-                group_id: Some(Id(7)),
-                ..
-            })
-        ));
-        round_trip_client(r#"{"type":"read","conversation_id":"g7","seq_id":12}"#);
-        round_trip_client(r#"{"type":"typing","conversation_id":"g7"}"#);
-        round_trip_client(r#"{"type":"ping"}"#);
-    }
-
-    #[test]
-    fn send_defaults_apply() {
-        let frame: ClientFrame = serde_json::from_str(
-            r#"{"type":"send","client_msg_id":"c","group_id":"7","content":"x"}"#,
-        )
-        .expect("parses");
-        let ClientFrame::Send(send) = frame else {
-            panic!("not a send")
-        };
-        assert_eq!(send.message_type, MessageType::Text);
-        assert_eq!(send.metadata, json!({}));
-        assert!(send.mentions.is_empty());
-    }
-
-    #[test]
-    fn bad_client_frames_are_refused() {
-        for bad in [
-            r#"{"type":"shout"}"#,
-            r#"{"type":"send","client_msg_id":"c","to_user_id":"1","content":"x","extra":1}"#,
-            r#"{"type":"send","client_msg_id":"c","to_user_id":"1","content":"x","message_type":"video"}"#,
-            r#"{"type":"read","conversation_id":"g1"}"#,
-            r#"{"client_msg_id":"c"}"#,
-            r#"not json"#,
-        ] {
-            assert!(serde_json::from_str::<ClientFrame>(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn server_frames_of_the_protocol_round_trip() {
-        for text in [
-            r#"{"type":"ack","client_msg_id":"c-1","message_id":"9","conversation_id":"abc","seq_id":5,"timestamp":1732608000000}"#,
-            r#"{"type":"message","message_id":"9","conversation_id":"abc","seq_id":5,"from_user_id":"41","to_user_id":"42","message_type":"text","content":"hi","metadata":{},"mentions":[],"timestamp":1732608000000}"#,
-            r#"{"type":"notify","conversation_id":"g7","seq_id":981}"#,
-            r#"{"type":"read","conversation_id":"abc","user_id":"42","seq_id":5}"#,
-            r#"{"type":"typing","conversation_id":"abc","user_id":"42"}"#,
-            r#"{"type":"presence","user_id":"42","online":true}"#,
-            r#"{"type":"error","client_msg_id":"c-1","code":"forbidden","message":"not a member of group 7"}"#,
-            r#"{"type":"pong"}"#,
-            r#"{"type":"kick","reason":"signed in elsewhere"}"#,
-        ] {
-            round_trip_server(text);
-        }
-    }
-
-    #[test]
-    fn seed_002_message_types_parse() {
-        for (kind, metadata) in [
-            (
-                "image",
-                json!({"width":800,"height":600,"size":1024000,"format":"jpg"}),
-            ),
-            (
-                "file",
-                json!({"filename":"document.pdf","size":2048000,"mime_type":"application/pdf"}),
-            ),
-            (
-                "location",
-                json!({"latitude":39.9042,"longitude":116.4074,"accuracy":10}),
-            ),
-            ("text", json!({"format":"plain","language":"zh-CN"})),
-        ] {
-            let text = json!({"type":"send","client_msg_id":"c","to_user_id":"2","message_type":kind,"content":"x","metadata":metadata,"mentions":[]});
-            round_trip_client(&text.to_string());
-        }
-        for name in ["system_group", "system"] {
-            let t = MessageType::parse(name).expect("known");
-            assert!(!t.client_may_send());
-        }
-    }
-
-    #[test]
-    fn error_codes_map_to_http() {
-        assert_eq!(ErrorCode::Forbidden.http_status(), 403);
-        assert_eq!(
-            serde_json::to_string(&ErrorCode::RateLimited)
-                .ok()
-                .as_deref(),
-            Some("\"rate_limited\"")
-        );
-    }
-
-    #[test]
-    fn a_peek_finds_a_send_and_its_id_and_nothing_else() {
-        let send = r#"{"content":"a \"send\" here","type":"send","metadata":{"type":"x"},"client_msg_id":"c\u00e9-1","to_user_id":"5"}"#;
-        assert_eq!(FramePeek::send_id(send).as_deref(), Some("c\u{e9}-1"));
-        for other in [
-            r#"{"type":"typing","conversation_id":"s_1"}"#,
-            r#"{"type":"send"}"#,
-            r#"{"type":"send","client_msg_id":7}"#,
-            r#"{"type":"send","type":"send","client_msg_id":"a"}"#,
-            r#"["send","a"]"#,
-            "not json",
-        ] {
-            assert_eq!(FramePeek::send_id(other), None, "{other}");
-        }
-    }
-}
+mod tests;

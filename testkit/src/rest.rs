@@ -97,9 +97,26 @@ impl Rest {
 
     /// `POST` a JSON body as `user`.
     pub async fn post(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
+        self.with_body(reqwest::Method::POST, user, path, body)
+            .await
+    }
+
+    /// `PATCH` a JSON body as `user`.
+    pub async fn patch(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
+        self.with_body(reqwest::Method::PATCH, user, path, body)
+            .await
+    }
+
+    async fn with_body(
+        &self,
+        method: reqwest::Method,
+        user: &User,
+        path: &str,
+        body: Value,
+    ) -> Result<(u16, Value)> {
         let r = self
             .http
-            .post(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(&user.token)
             .json(&body)
             .send()

@@ -12,6 +12,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{Client, Ended, Target, upgrade_status};
 
+mod changes;
+pub use changes::{edit_recall_and_delete_for_me, group_managers_recall_lower_roles};
+
 /// Calls `$each!` with every scenario, so standalone and the cluster run one list.
 macro_rules! every_scenario {
     ($each:ident) => {
@@ -28,7 +31,9 @@ macro_rules! every_scenario {
             logout_closes_that_tokens_connections,
             bad_frames_leave_others_untouched,
             second_login_of_a_device_kicks_the_first,
-            presence_reaches_friends
+            presence_reaches_friends,
+            edit_recall_and_delete_for_me,
+            group_managers_recall_lower_roles
         );
     };
 }

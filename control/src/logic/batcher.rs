@@ -125,15 +125,15 @@ impl SendQueue {
         frame: SendFrame,
         origin: Option<Origin>,
     ) -> LogicResult<AckFrame> {
+        self.send_one(Send::message(from, frame, origin)).await
+    }
+
+    /// [`send`](Self::send) for any send (a message, an edit, a recall).
+    pub async fn send_one(&self, send: Send) -> LogicResult<AckFrame> {
         if self.held.load(Ordering::Acquire) >= self.max_waiting {
             metrics::counter!("gochat_sends_shed_total", "door" => "api").increment(1);
             return Err(LogicError::Overloaded);
         }
-        let send = Send {
-            from,
-            frame,
-            origin,
-        };
         self.submit(vec![send])
             .await?
             .pop()

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gochat_proto::frames::{ClientFrame, ServerFrame};
+use gochat_proto::frames::{ClientFrame, MessageType, ServerFrame};
 use gochat_proto::kafka::{Origin, UpstreamRecord};
 use tokio_util::sync::CancellationToken;
 
@@ -41,11 +41,29 @@ async fn handle(logic: Arc<Logic>, queue: SendQueue, records: Vec<UpstreamRecord
         match record.frame {
             ClientFrame::Send(frame) => {
                 answers.push((Some(frame.client_msg_id.clone()), record.origin.clone()));
-                sends.push(Send {
-                    from: record.from_user_id,
+                sends.push(Send::message(
+                    record.from_user_id,
                     frame,
-                    origin: Some(record.origin),
-                });
+                    Some(record.origin),
+                ));
+            }
+            ClientFrame::Edit(change) => {
+                answers.push((Some(change.client_msg_id.clone()), record.origin.clone()));
+                sends.push(Send::change(
+                    record.from_user_id,
+                    MessageType::Edit,
+                    change,
+                    Some(record.origin),
+                ));
+            }
+            ClientFrame::Recall(change) => {
+                answers.push((Some(change.client_msg_id.clone()), record.origin.clone()));
+                sends.push(Send::change(
+                    record.from_user_id,
+                    MessageType::Recall,
+                    change,
+                    Some(record.origin),
+                ));
             }
             ClientFrame::Ping {} => {}
             frame => others.push((record.from_user_id, record.origin, frame)),
@@ -68,7 +86,10 @@ async fn handle(logic: Arc<Logic>, queue: SendQueue, records: Vec<UpstreamRecord
                 seq_id,
             } => logic.read(from, &conversation_id, seq_id).await.map(|_| ()),
             ClientFrame::Typing { conversation_id } => logic.typing(from, &conversation_id).await,
-            ClientFrame::Send(_) | ClientFrame::Ping {} => Ok(()),
+            ClientFrame::Send(_)
+            | ClientFrame::Edit(_)
+            | ClientFrame::Recall(_)
+            | ClientFrame::Ping {} => Ok(()),
         };
         match result {
             Err(e) if e.is_retryable() => return Handled::Retry(e.to_string()),

@@ -1,10 +1,12 @@
 //! Reading conversations: the list with unread counts, history pages (always
 //! from SQL, never the push path: invariant 4), and mentions.
 
+use std::collections::HashSet;
+
 use gochat_proto::ids::Id;
 
 use super::{Logic, LogicError, LogicResult};
-use crate::repo::{ConversationSummary, Messages, Page, StoredMessage};
+use crate::repo::{ConversationSummary, Page, StoredMessage};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
@@ -21,6 +23,17 @@ pub struct HistoryQuery {
     pub limit: Option<i64>,
 }
 
+/// A page of history as one user sees it.
+#[derive(Debug)]
+pub struct History {
+    /// Ascending by seq.
+    pub messages: Vec<StoredMessage>,
+    /// More lie beyond this page in the direction asked.
+    pub has_more: bool,
+    /// Ids of the messages this user deleted for themself: shown as tombstones.
+    pub hidden: HashSet<i64>,
+}
+
 impl Logic {
     /// The caller's conversations, newest first.
     pub async fn conversations(&self, me: Id) -> LogicResult<Vec<ConversationSummary>> {
@@ -33,7 +46,7 @@ impl Logic {
         me: Id,
         conversation_id: &str,
         query: HistoryQuery,
-    ) -> LogicResult<Messages> {
+    ) -> LogicResult<History> {
         let limit = query.limit.map_or(DEFAULT_LIMIT, |n| {
             u32::try_from(n).unwrap_or(MAX_LIMIT).clamp(1, MAX_LIMIT)
         });
@@ -48,10 +61,17 @@ impl Logic {
             (None, None) => Page::Before(i64::MAX),
         };
         self.authorize_conversation(me, conversation_id).await?;
-        Ok(self
+        let page = self
             .repo
             .list_messages(conversation_id, page, limit)
-            .await?)
+            .await?;
+        let ids: Vec<i64> = page.messages.iter().map(|m| m.message_id).collect();
+        let hidden = self.repo.hidden_among(me.0, &ids).await?;
+        Ok(History {
+            messages: page.messages,
+            has_more: page.has_more,
+            hidden: hidden.into_iter().collect(),
+        })
     }
 
     /// Unread messages that mention the caller, newest first.

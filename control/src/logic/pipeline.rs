@@ -7,18 +7,19 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use gochat_proto::frames::{AckFrame, SendFrame};
+use gochat_proto::frames::{AckFrame, MessageType, SendFrame};
 use gochat_proto::ids::{
     ConversationRef, Id, group_conversation_id, parse_conversation_id, single_conversation_id,
 };
 use gochat_proto::kafka::Origin;
 
+use super::changes::Change;
 use super::facts::Fact;
 use super::writer::{Draft, ack_of, stage_done};
 use super::{Logic, LogicError, LogicResult};
 use crate::repo::{ConversationInfo, StoredMessage};
 
-const MAX_CLIENT_MSG_ID: usize = 64;
+pub(super) const MAX_CLIENT_MSG_ID: usize = 64;
 
 /// One send: who, what, and the connection it came through (which gets the
 /// ack), if it came through a gateway.
@@ -30,6 +31,22 @@ pub struct Send {
     pub frame: SendFrame,
     /// The sender's connection.
     pub origin: Option<Origin>,
+    /// For an edit or a recall (`frame.message_type` says which): the
+    /// message it changes. The frame's recipient fields are then unset; the
+    /// target's conversation decides them.
+    pub change: Option<Change>,
+}
+
+impl Send {
+    /// A message (a `send` frame or `POST /messages`).
+    pub fn message(from: Id, frame: SendFrame, origin: Option<Origin>) -> Self {
+        Send {
+            from,
+            frame,
+            origin,
+            change: None,
+        }
+    }
 }
 
 const MAX_MENTIONS: usize = 100;
@@ -42,7 +59,7 @@ impl Logic {
     pub async fn send_batch(&self, sends: Vec<Send>) -> LogicResult<Vec<LogicResult<AckFrame>>> {
         let mut results: Vec<Option<LogicResult<AckFrame>>> = sends.iter().map(|_| None).collect();
         let valid: Vec<usize> = (0..sends.len())
-            .filter(|&i| match self.validate_send(&sends[i].frame) {
+            .filter(|&i| match self.validate(&sends[i]) {
                 Ok(()) => true,
                 Err(e) => {
                     results[i] = Some(Err(e));
@@ -90,7 +107,22 @@ impl Logic {
         stage_done("authorize", started);
         let mut drafts = Vec::new();
         let mut placed = Vec::new();
+        // A recall admitted in this batch is not stored yet: later changes
+        // of its target in the same batch were checked without it.
+        let mut recalled_here = Vec::new();
         for (&i, checked) in fresh.iter().zip(checks) {
+            let checked = checked.and_then(|draft| {
+                let Some(change) = &sends[i].change else {
+                    return Ok(draft);
+                };
+                if recalled_here.contains(&change.message_id) {
+                    return Err(LogicError::Forbidden("the message was recalled".into()));
+                }
+                if sends[i].frame.message_type == MessageType::Recall {
+                    recalled_here.push(change.message_id);
+                }
+                Ok(draft)
+            });
             match checked {
                 Ok(message) => {
                     drafts.push(Draft {
@@ -146,7 +178,31 @@ impl Logic {
         {
             return Err(LogicError::RateLimited);
         }
-        self.authorize_send(send.from, &send.frame).await
+        match &send.change {
+            Some(change) => self.authorize_change(send.from, &send.frame, change).await,
+            None => self.authorize_send(send.from, &send.frame).await,
+        }
+    }
+
+    fn validate(&self, send: &Send) -> LogicResult<()> {
+        match &send.change {
+            Some(change) => self.validate_change(&send.frame, change),
+            None => self.validate_send(&send.frame),
+        }
+    }
+
+    /// The content and metadata rules of a message (a send, or an edit's new text).
+    pub(super) fn check_content(&self, frame: &SendFrame) -> LogicResult<()> {
+        if frame.content.is_empty() {
+            return Err(LogicError::BadRequest("content is empty".into()));
+        }
+        if frame.content.len() > self.config.max_content_bytes {
+            return Err(LogicError::TooLarge(format!(
+                "content is over {} bytes",
+                self.config.max_content_bytes
+            )));
+        }
+        super::metadata::check(frame, self.config.max_content_bytes)
     }
 
     fn validate_send(&self, frame: &SendFrame) -> LogicResult<()> {
@@ -162,16 +218,7 @@ impl Logic {
                 "system messages come from the server only".into(),
             ));
         }
-        if frame.content.is_empty() {
-            return bad("content is empty");
-        }
-        if frame.content.len() > self.config.max_content_bytes {
-            return Err(LogicError::TooLarge(format!(
-                "content is over {} bytes",
-                self.config.max_content_bytes
-            )));
-        }
-        super::metadata::check(frame, self.config.max_content_bytes)?;
+        self.check_content(frame)?;
         if frame.mentions.len() > MAX_MENTIONS {
             return bad("too many mentions");
         }
@@ -256,6 +303,8 @@ impl Logic {
             mentions,
             client_msg_id: frame.client_msg_id.clone(),
             timestamp: 0,
+            edited_at: 0,
+            recalled: false,
         })
     }
 

@@ -32,6 +32,8 @@ pub fn message_frame(m: &StoredMessage) -> MessageFrame {
         mentions: m.mentions.clone(),
         client_msg_id: (m.from_user_id != SYSTEM_USER.0).then(|| m.client_msg_id.clone()),
         timestamp: m.timestamp,
+        edited_at: (m.edited_at != 0).then_some(m.edited_at),
+        recalled: m.recalled,
     }
 }
 
@@ -153,9 +155,12 @@ impl MessageWriter {
         let (records, delivered) =
             plan_delivery(self.state.as_ref(), &audience, origin, frame).await?;
         let mut tasks = Vec::new();
+        // An edit or a recall changes what the user will see when they open
+        // the chat; it is not news worth a notification.
+        let is_change = MessageType::parse(&m.message_type).is_some_and(MessageType::is_change);
         for user in audience
             .iter()
-            .filter(|u| u.0 != m.from_user_id && !delivered.online.contains(u))
+            .filter(|u| !is_change && u.0 != m.from_user_id && !delivered.online.contains(u))
         {
             tasks.push(self.offline_push(*user, m).await);
         }

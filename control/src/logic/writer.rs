@@ -238,6 +238,8 @@ impl MessageWriter {
             // Unique per system message unless the caller names it.
             client_msg_id: format!("sys-{}", self.ids.next_id()),
             timestamp: 0,
+            edited_at: 0,
+            recalled: false,
         }
     }
 }

@@ -20,6 +20,12 @@ pub use gochat_proto::repo::{
     ConversationInfo, ConversationSummary, Group, Member, Messages, StoredMessage, User, UserAuth,
 };
 
+/// The metadata key of an edit or recall entry that names the message it
+/// changes (PROTOCOL.md v1.1).
+pub const TARGET_MESSAGE_ID: &str = "target_message_id";
+/// The metadata key of an edit or recall entry that gives its target's seq.
+pub const TARGET_SEQ_ID: &str = "target_seq_id";
+
 /// Group roles (seed 003 `group_members.role`).
 pub mod role {
     /// A plain member.
@@ -227,4 +233,11 @@ pub trait MessageRepo: Send + Sync {
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
     /// Unread messages that mention the user (by id or `all`), newest first.
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>>;
+    /// One message by id.
+    async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>>;
+    /// `user_id` deletes a message for themself: their history shows it as
+    /// a tombstone; everyone else's is unchanged.
+    async fn hide_message(&self, user_id: i64, message_id: i64) -> RepoResult<()>;
+    /// Which of `message_ids` `user_id` deleted for themself.
+    async fn hidden_among(&self, user_id: i64, message_ids: &[i64]) -> RepoResult<Vec<i64>>;
 }

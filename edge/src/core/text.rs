@@ -75,17 +75,16 @@ pub(super) fn on_text(
             return Handled::Done;
         }
     };
-    let client_msg_id = match &frame {
-        ClientFrame::Ping {} => {
-            conn.deliver(
-                Bytes::from_static(br#"{"type":"pong"}"#),
-                core.shared.config.ws.max_outbound_bytes,
-            );
-            return Handled::Done;
-        }
-        ClientFrame::Send(send) => Some(send.client_msg_id.clone()),
-        _ => None,
-    };
+    if let ClientFrame::Ping {} = frame {
+        conn.deliver(
+            Bytes::from_static(br#"{"type":"pong"}"#),
+            core.shared.config.ws.max_outbound_bytes,
+        );
+        return Handled::Done;
+    }
+    // Sends, edits and recalls are answered (`ack` or `error`, keyed
+    // `a<conn>`): each takes a slot of the window until then.
+    let client_msg_id = frame.acked_id().map(str::to_owned);
     let is_send = client_msg_id.is_some();
     if over_rate(rate, now, core.shared.config.ws.frames_per_second) {
         return refuse_send(core, conn, client_msg_id, ErrorCode::RateLimited);

@@ -104,12 +104,28 @@ fn query_number(q: &HashMap<String, String>, name: &str) -> ApiResult<Option<i64
         .transpose()
 }
 
+/// One entry of a history page: a message, or what stands in for one the
+/// caller deleted for themself.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum HistoryEntry {
+    Message(MessageFrame),
+    Deleted {
+        message_id: Id,
+        conversation_id: String,
+        seq_id: i64,
+        deleted: bool,
+    },
+}
+
 /// A page of history, ascending by seq.
 #[derive(Serialize, ToSchema)]
 pub struct HistoryPage {
-    /// Message objects (docs/protocol.md §3.3).
+    /// Message objects (docs/protocol.md §3.3); a message the caller
+    /// deleted for themself is a tombstone `{"message_id","conversation_id",
+    /// "seq_id","deleted":true}`.
     #[schema(value_type = Vec<Object>)]
-    messages: Vec<MessageFrame>,
+    messages: Vec<HistoryEntry>,
     /// More messages lie beyond this page in the direction asked.
     has_more: bool,
 }
@@ -154,8 +170,21 @@ pub async fn history(
         limit: query_number(&q, "limit")?,
     };
     let page = s.logic.history(user.id, &cid, query).await?;
+    let messages = page
+        .messages
+        .iter()
+        .map(|m| match page.hidden.contains(&m.message_id) {
+            true => HistoryEntry::Deleted {
+                message_id: Id(m.message_id),
+                conversation_id: m.conversation_id.clone(),
+                seq_id: m.seq_id,
+                deleted: true,
+            },
+            false => HistoryEntry::Message(message_frame(m)),
+        })
+        .collect();
     Ok(Json(HistoryPage {
-        messages: page.messages.iter().map(message_frame).collect(),
+        messages,
         has_more: page.has_more,
     }))
 }

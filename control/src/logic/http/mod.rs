@@ -6,6 +6,7 @@
 //! of the OpenAPI document (`openapi.rs`).
 
 mod accounts;
+mod changes;
 mod conversations;
 mod extract;
 mod groups;
@@ -170,6 +171,8 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(conversations::read))
         .routes(routes!(conversations::mentions))
         .routes(routes!(conversations::send))
+        .routes(routes!(changes::edit, changes::delete_for_me))
+        .routes(routes!(changes::recall))
         .routes(routes!(ops::admin_push))
         .routes(routes!(web::client_config))
         .routes(routes!(openapi::document))

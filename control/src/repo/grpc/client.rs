@@ -379,4 +379,29 @@ impl MessageRepo for RepoClient {
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
         unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
     }
+
+    async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>> {
+        unwrap(
+            self.c()
+                .get_message(pb::MessageIdRequest { message_id })
+                .await,
+        )
+        .map(|r| r.message)
+    }
+
+    async fn hide_message(&self, user_id: i64, message_id: i64) -> RepoResult<()> {
+        let r = pb::HideMessageRequest {
+            user_id,
+            message_id,
+        };
+        unwrap(self.c().hide_message(r).await).map(|_| ())
+    }
+
+    async fn hidden_among(&self, user_id: i64, message_ids: &[i64]) -> RepoResult<Vec<i64>> {
+        let r = pb::HiddenAmongRequest {
+            user_id,
+            message_ids: message_ids.to_vec(),
+        };
+        unwrap(self.c().hidden_among(r).await).map(|r| r.message_ids)
+    }
 }

@@ -329,4 +329,30 @@ impl PbRepo for RepoServer {
                 }),
         )
     }
+    async fn get_message(&self, r: Request<pb::MessageIdRequest>) -> Reply<pb::MessageReply> {
+        reply(
+            self.repo
+                .get_message(r.into_inner().message_id)
+                .await
+                .map(|message| pb::MessageReply { message }),
+        )
+    }
+    async fn hide_message(&self, r: Request<pb::HideMessageRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .hide_message(r.user_id, r.message_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn hidden_among(&self, r: Request<pb::HiddenAmongRequest>) -> Reply<pb::MessageIdsReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .hidden_among(r.user_id, &r.message_ids)
+                .await
+                .map(|message_ids| pb::MessageIdsReply { message_ids }),
+        )
+    }
 }

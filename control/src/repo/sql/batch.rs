@@ -3,7 +3,8 @@
 //! high-water marks), one read of the marks, one multi-row insert for the
 //! messages and one for their mentions, one moving the senders' read cursors
 //! (per chunk of a few hundred rows each) — so a send path that works in
-//! batches pays one commit (one fsync) per batch, not per message.
+//! batches pays one commit (one fsync) per batch, not per message. Edits and
+//! recalls change their targets in the same transaction (`changes.rs`).
 //!
 //! Seqs are allocated here, inside the transaction that stores their
 //! messages: a seq handed out anywhere else (a counter in Redis) can outlive
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use gochat_proto::ids::{ConversationRef, now_millis, parse_conversation_id};
 use sqlx::{Any, Transaction};
 
+use super::changes::apply_changes;
 use super::messages::{MESSAGE_COLUMNS, type_code};
 use super::{SqlRepo, map_err, placeholders};
 use crate::repo::{RepoError, RepoResult, StoreOutcome, StoredMessage};
@@ -180,6 +182,7 @@ impl SqlRepo {
         }
         insert_messages(&mut tx, &stored, codes).await?;
         insert_mentions(&mut tx, &stored).await?;
+        apply_changes(&mut tx, &stored).await?;
         advance_read_cursors(&mut tx, &cursors).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)

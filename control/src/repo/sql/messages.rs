@@ -24,8 +24,20 @@ use crate::repo::{
 /// (sender, client_msg_id) keys per de-duplication query.
 const KEYS_PER_LOOKUP: usize = 200;
 
-pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
-     message_type, content, metadata, mentions, client_msg_id, created_at";
+/// The columns a message is inserted with.
+macro_rules! inserted_columns {
+    () => {
+        "id, conversation_id, seq_id, sender_id, to_user_id, group_id, \
+         message_type, content, metadata, mentions, client_msg_id, created_at"
+    };
+}
+pub(super) const MESSAGE_COLUMNS: &str = inserted_columns!();
+/// The columns a message is read with: the inserted ones and what changes
+/// to it set later.
+pub(super) const SELECT_COLUMNS: &str = concat!(inserted_columns!(), ", edited_at, recalled");
+/// The type codes of change entries (edits, recalls): not messages of their
+/// own, so never unread.
+const CHANGE_CODES: &str = "10, 11";
 
 /// Seed 003's numeric message types.
 pub(super) fn type_code(name: &str) -> RepoResult<i32> {
@@ -36,6 +48,8 @@ pub(super) fn type_code(name: &str) -> RepoResult<i32> {
         Some(MessageType::Location) => 4,
         Some(MessageType::SystemGroup) => 100,
         Some(MessageType::System) => 101,
+        Some(MessageType::Edit) => 10,
+        Some(MessageType::Recall) => 11,
         None => return Err(RepoError::Invalid(format!("unknown message type {name}"))),
     })
 }
@@ -45,13 +59,15 @@ fn type_name(code: i32) -> &'static str {
         2 => "image",
         3 => "file",
         4 => "location",
+        10 => "edit",
+        11 => "recall",
         100 => "system_group",
         101 => "system",
         _ => "text",
     }
 }
 
-fn message_from_row(row: &AnyRow) -> RepoResult<StoredMessage> {
+pub(super) fn message_from_row(row: &AnyRow) -> RepoResult<StoredMessage> {
     let mentions: String = get_text(row, "mentions")?;
     Ok(StoredMessage {
         message_id: get(row, "id")?,
@@ -66,6 +82,8 @@ fn message_from_row(row: &AnyRow) -> RepoResult<StoredMessage> {
         mentions: serde_json::from_str(&mentions).unwrap_or_default(),
         client_msg_id: get_text(row, "client_msg_id")?,
         timestamp: get(row, "created_at")?,
+        edited_at: get(row, "edited_at")?,
+        recalled: get::<i32>(row, "recalled")? != 0,
     })
 }
 
@@ -90,7 +108,7 @@ impl MessageRepo for SqlRepo {
         let mut found: HashMap<(i64, String), StoredMessage> = HashMap::new();
         for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let wanted = vec!["(sender_id = ? AND client_msg_id = ?)"; chunk.len()].join(" OR ");
-            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {wanted}");
+            let sql = format!("SELECT {SELECT_COLUMNS} FROM messages WHERE {wanted}");
             let mut query = sqlx::query(&sql);
             for (sender, client_msg_id) in chunk {
                 query = query.bind(*sender).bind(client_msg_id.clone());
@@ -135,7 +153,7 @@ impl MessageRepo for SqlRepo {
             Page::Before(n) => ("seq_id < ? ORDER BY seq_id DESC", n),
         };
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?"
+            "SELECT {SELECT_COLUMNS} FROM messages WHERE conversation_id = ? AND {sql} LIMIT ?"
         ))
         .bind(conversation_id)
         .bind(bound)
@@ -156,10 +174,10 @@ impl MessageRepo for SqlRepo {
     }
 
     async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT c.conversation_id, c.kind, c.user_low, c.user_high, c.group_id, c.last_seq_id, c.last_message_id, \
              uc.read_seq_id, \
-             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id AND m.seq_id > uc.read_seq_id AND m.sender_id <> ?) AS unread, \
+             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id AND m.seq_id > uc.read_seq_id AND m.sender_id <> ? AND m.message_type NOT IN ({CHANGE_CODES})) AS unread, \
              (SELECT COUNT(*) FROM message_mentions mm WHERE mm.conversation_id = c.conversation_id AND mm.seq_id > uc.read_seq_id \
                 AND mm.sender_id <> ? AND (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0)) AS unread_mentions, \
              CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name, \
@@ -170,7 +188,7 @@ impl MessageRepo for SqlRepo {
              LEFT JOIN user_conversations puc ON c.kind = 1 AND puc.conversation_id = c.conversation_id \
                AND puc.user_id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
              WHERE uc.user_id = ? ORDER BY c.updated_at DESC LIMIT 500",
-        )
+        ))
         .bind(user_id)
         .bind(user_id)
         .bind(user_id)
@@ -252,7 +270,7 @@ impl MessageRepo for SqlRepo {
              JOIN user_conversations uc ON uc.conversation_id = mm.conversation_id AND uc.user_id = ? \
              WHERE (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0) AND mm.seq_id > uc.read_seq_id AND mm.sender_id <> ? \
              ORDER BY m.created_at DESC, m.id DESC LIMIT 200",
-            MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
+            SELECT_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
         ))
         .bind(user_id)
         .bind(user_id)
@@ -263,6 +281,18 @@ impl MessageRepo for SqlRepo {
         .iter()
         .map(message_from_row)
         .collect()
+    }
+
+    async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>> {
+        self.message_by_id(message_id).await
+    }
+
+    async fn hide_message(&self, user_id: i64, message_id: i64) -> RepoResult<()> {
+        self.hide(user_id, message_id).await
+    }
+
+    async fn hidden_among(&self, user_id: i64, message_ids: &[i64]) -> RepoResult<Vec<i64>> {
+        self.hidden(user_id, message_ids).await
     }
 }
 
@@ -294,18 +324,5 @@ impl SqlRepo {
                 }
             }
         }
-    }
-
-    async fn message_by_id(&self, id: i64) -> RepoResult<Option<StoredMessage>> {
-        sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .as_ref()
-        .map(message_from_row)
-        .transpose()
     }
 }

@@ -4,6 +4,7 @@
 //! set under `control/migrations/`.
 
 mod batch;
+mod changes;
 mod groups;
 mod messages;
 mod users;
