@@ -19,7 +19,7 @@ export const LAYERS = [
   ['transport.js', 'loaders.js', 'outbox.js', 'history.js', 'conversations.js',
     'sync.js', 'session.js', 'navigation.js', 'uploads.js'],
   // 3 views: draw the state and turn clicks into service calls.
-  ['avatars.js', 'dialogs.js', 'messages.js', 'mentions.js', 'composer.js', 'chat.js',
+  ['avatars.js', 'dialogs.js', 'message-menu.js', 'messages.js', 'mentions.js', 'composer.js', 'chat.js',
     'info-panel.js', 'people.js', 'group-dialogs.js', 'profile.js', 'settings.js',
     'sidebar.js', 'auth.js'],
   // 4 shell: the frame and the wiring of topics to views; the entry.

@@ -15,6 +15,7 @@ import { expireTyping, wireSync } from './sync.js';
 import { sock } from './transport.js';
 import { showAuth, wireAuth } from './auth.js';
 import { wireChat } from './chat.js';
+import { wireMessageMenu } from './message-menu.js';
 import { restoreDraft, saveDraft, wireComposer } from './composer.js';
 import { closePopovers, wireDialogs } from './dialogs.js';
 import { wireGroupDialogs } from './group-dialogs.js';
@@ -52,6 +53,7 @@ function start() {
   wireAuth();
   wireShell();
   wireChat();
+  wireMessageMenu();
   wireComposer();
   wireDialogs();
   wirePeople();

@@ -6,7 +6,7 @@
 
 import { $, dayKey, fmtDay, h, reconcile } from './util.js';
 import { convName, isSystem, isVisible, myId, onlineOf, S, userName } from './store.js';
-import { loadOlder } from './history.js';
+import { isChange, loadOlder } from './history.js';
 import { ensureUser } from './loaders.js';
 import { sock } from './transport.js';
 import { convAvatar } from './avatars.js';
@@ -89,7 +89,11 @@ function renderMessages(c, { keepBottomOffset } = {}) {
   const me = myId();
   const rows = [];
   const seqs = [...c.msgs.keys()].filter((s) => s >= c.minSeq || !c.loaded).sort((a, b) => a - b);
-  for (const s of seqs) rows.push({ m: c.msgs.get(s), status: 'sent' });
+  for (const s of seqs) {
+    const m = c.msgs.get(s);
+    // Edits and recalls show on the message they change; deleted-for-me ones not at all.
+    if (!m.deleted && !isChange(m)) rows.push({ m, status: 'sent' });
+  }
   for (const e of S.outbox) {
     if (e.cid !== c.cid) continue;
     rows.push({ m: { ...e.frame, from_user_id: me, timestamp: e.created }, status: e.status, entry: e });
@@ -132,7 +136,7 @@ function renderMessages(c, { keepBottomOffset } = {}) {
     const showRead = readByPeer && m.seq_id === lastMine;
     const sender = S.users.get(m.from_user_id) || {};
     const sig = JSON.stringify([row.status, row.entry && row.entry.error, first, senderName, sender.avatar_url,
-      readByPeer, showRead, mentionNames(m.content), m.content]);
+      readByPeer, showRead, mentionNames(m.content), m.content, m.edited_at, m.recalled]);
     items.push({ key, sig, make: () => messageRow(c, m, { mine, first, showName, senderName, status: row.status, entry: row.entry, readByPeer, showRead }) });
   }
   reconcile(list, items, msgCache);

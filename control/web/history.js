@@ -3,7 +3,10 @@
 // pull of the same message merge into one, in seq order whatever order they
 // came in. The newest page is loaded on first open, older pages on request,
 // and everything after the last contiguous seq is pulled on a reconnect, a gap
-// or a notify. Also the read cursor, which waits for the socket when it is down.
+// or a notify. Also the read cursor, which waits for the socket when it is down,
+// and changes to messages (PROTOCOL v1.1): an `edit` or `recall` entry takes
+// its seq like any message and changes the message it names; a message deleted
+// for me comes back from history as a tombstone ({deleted: true}).
 
 import { toastError } from './toasts.js';
 import { ensureGroup, ensureMembers, loadGroups } from './loaders.js';
@@ -13,21 +16,38 @@ import { changed, convOfMessage, isVisible, mentionsMe, myId, publish, S } from 
 
 const PAGE_SIZE = 40;
 
+/** An edit or a recall: an entry of its own that changes another message, not one to show. */
+export const isChange = (m) => m.message_type === 'edit' || m.message_type === 'recall';
+
+/** Applies an edit or recall entry to the message it names, if we hold it. */
+function applyChange(c, e) {
+  const { target_message_id: id, target_seq_id: seq, ...metadata } = e.metadata || {};
+  const target = c.msgs.get(seq);
+  if (!target || target.message_id !== id || target.recalled) return;
+  const now = e.message_type === 'recall'
+    ? { ...target, recalled: true, content: '', metadata: {} }
+    : { ...target, content: e.content, metadata, edited_at: e.timestamp };
+  c.msgs.set(seq, now);
+  if (c.last_message && c.last_message.message_id === id) c.last_message = now;
+}
+
 /** Takes one stored message into its conversation (from a frame, an ack or a pull). */
 export function ingest(m, live) {
   const c = convOfMessage(m);
   c.serverKnown = true;
   const me = myId();
+  const change = isChange(m);
   if (m.from_user_id === me && m.client_msg_id) dropOutbox(m.client_msg_id);
   if (c.loaded || live) c.msgs.set(m.seq_id, m);
+  if (change) applyChange(c, m);
   if (c.loaded) advance(c);
   if (m.seq_id > c.last_seq_id) {
     c.last_seq_id = m.seq_id;
-    c.last_message = m;
+    if (!change) c.last_message = m;
     if (m.from_user_id !== me && m.seq_id > c.read_seq_id) {
       if (isVisible(c)) {
         markReadSoon(c);
-      } else {
+      } else if (!change) {
         c.unread += 1;
         if (mentionsMe(m)) c.unread_mentions += 1;
         if (live) publish('incoming', c, m);
@@ -149,5 +169,26 @@ function markRead(c) {
   if (!sock.send({ type: 'read', conversation_id: c.cid, seq_id: seq })) {
     S.pendingReads.set(c.cid, seq);
   }
+  changed();
+}
+
+/** Edits one of my text messages; the stored edit entry is taken in at once. */
+export async function editMessage(c, m, content) {
+  const path = `/conversations/${encodeURIComponent(c.cid)}/messages/${m.message_id}`;
+  ingest(await api.patch(path, { content }), true);
+  changed();
+}
+
+/** Recalls a message (mine, or a member's as a group's owner or admin). */
+export async function recallMessage(c, m) {
+  const path = `/conversations/${encodeURIComponent(c.cid)}/messages/${m.message_id}/recall`;
+  ingest(await api.post(path), true);
+  changed();
+}
+
+/** Hides a message from my own history; a tombstone keeps its seq. */
+export async function deleteForMe(c, m) {
+  await api.del(`/conversations/${encodeURIComponent(c.cid)}/messages/${m.message_id}`);
+  c.msgs.set(m.seq_id, { message_id: m.message_id, conversation_id: c.cid, seq_id: m.seq_id, deleted: true });
   changed();
 }

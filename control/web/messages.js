@@ -8,6 +8,7 @@ import { isSystem, myId, userName } from './store.js';
 import { discardSend, retrySend } from './outbox.js';
 import { userAvatar } from './avatars.js';
 import { openPreview } from './dialogs.js';
+import { messageMenu } from './message-menu.js';
 
 export function previewText(c, m) {
   if (!m) return '';
@@ -18,6 +19,7 @@ export function previewText(c, m) {
     case 'location': body = `📍 ${m.content}`; break;
     default: body = plainText(m.content); break;
   }
+  if (m.recalled) body = 'Message recalled';
   if (isSystem(m)) return body;
   if (m.from_user_id === myId()) return `You: ${body}`;
   if (c.type === 'group') return `${userName(m.from_user_id)}: ${body}`;
@@ -48,9 +50,13 @@ export function messageRow(c, m, o) {
       : status === 'failed' ? h('span', { title: 'Not sent', 'aria-label': 'Not sent' }, icon('alert'))
         : h('span', { title: o.readByPeer ? 'Read' : 'Sent', 'aria-label': o.readByPeer ? 'Read' : 'Sent' }, icon(o.readByPeer ? 'checks' : 'check')))
     : null;
-  const meta = h('span', { class: 'meta' }, h('time', { datetime: new Date(m.timestamp).toISOString(), title: fmtFull(m.timestamp) }, fmtTime(m.timestamp)), statusIcon);
+  const meta = h('span', { class: 'meta' },
+    m.edited_at && !m.recalled ? h('span', { class: 'edited', title: `Edited ${fmtFull(m.edited_at)}`, 'data-testid': 'message-edited' }, 'edited') : null,
+    h('time', { datetime: new Date(m.timestamp).toISOString(), title: fmtFull(m.timestamp) }, fmtTime(m.timestamp)), statusIcon);
   let bubble;
-  if (m.message_type === 'image') {
+  if (m.recalled) {
+    bubble = h('div', { class: 'bubble recalled' }, h('div', { class: 'msg-text', 'data-testid': 'message-recalled' }, 'This message was recalled'), meta);
+  } else if (m.message_type === 'image') {
     bubble = h('div', { class: 'bubble media' }, imageThumb(m, status === 'uploading'), meta);
   } else if (m.message_type === 'file') {
     bubble = h('div', { class: 'bubble' }, fileCard(m, status === 'uploading'), meta);
@@ -83,7 +89,8 @@ export function messageRow(c, m, o) {
     'data-type': m.message_type,
   },
   showAvatar ? h('div', { class: 'avatar-col' }, o.first ? userAvatar(m.from_user_id, 'sm') : null) : null,
-  col);
+  col,
+  status === 'sent' && !m.recalled && m.message_id ? messageMenu(c, m) : null);
 }
 
 const URL_RE = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
