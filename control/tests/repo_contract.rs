@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use gochat_control::repo::cache::RepoCache;
 use gochat_control::repo::grpc::{RepoClient, RepoServer};
 use gochat_control::repo::sql::SqlRepo;
-use gochat_control::repo::{GroupPatch, Page, Repo, RepoError, StoreOutcome, StoredMessage, role};
+use gochat_control::repo::{
+    GroupPatch, NewUser, Page, Repo, RepoError, StoreOutcome, StoredMessage, role,
+};
 use gochat_proto::ids::{Id, group_conversation_id, now_millis, single_conversation_id};
 use gochat_proto::keys::Names;
 
@@ -403,6 +405,37 @@ async fn changes_apply_with_their_entries(repo: Arc<dyn Repo>) -> Result<()> {
     Ok(())
 }
 
+/// Accounts created together: all of them in order, or none.
+async fn bulk_users_are_all_or_none(repo: Arc<dyn Repo>) -> Result<()> {
+    let row = |name: &str| NewUser {
+        username: name.into(),
+        password_hash: "h".into(),
+        nickname: String::new(),
+    };
+    let created = repo
+        .create_users(&[row("bulk_one"), row("bulk_two")])
+        .await?;
+    let names: Vec<&str> = created.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, vec!["bulk_one", "bulk_two"]);
+    assert!(created[0].user_id < created[1].user_id);
+    assert_eq!(
+        repo.get_user(created[1].user_id).await?.username,
+        "bulk_two"
+    );
+    let clash = repo
+        .create_users(&[row("bulk_three"), row("BULK_ONE")])
+        .await;
+    assert!(matches!(clash, Err(RepoError::Conflict(_))), "{clash:?}");
+    assert!(
+        matches!(
+            repo.get_user_auth("bulk_three").await,
+            Err(RepoError::NotFound(_))
+        ),
+        "rolled back"
+    );
+    Ok(())
+}
+
 async fn revocations_last_until_expiry(repo: Arc<dyn Repo>) -> Result<()> {
     let now = gochat_proto::ids::now_millis();
     repo.revoke_token("live", now + 60_000).await?;
@@ -443,6 +476,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn changes_apply_with_their_entries() -> Result<()> {
                 super::changes_apply_with_their_entries(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn bulk_users_are_all_or_none() -> Result<()> {
+                super::bulk_users_are_all_or_none(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {

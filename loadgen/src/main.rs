@@ -62,6 +62,14 @@ struct Args {
     /// needed for sending, since messages go to real users.
     #[arg(long)]
     register: bool,
+    /// With `--register`: create the users through `POST /admin/users`
+    /// (1,000 a call, no registration limits) as the admin account whose
+    /// password this file holds (standalone writes DATA_DIR/admin_password).
+    #[arg(long)]
+    admin_password_file: Option<std::path::PathBuf>,
+    /// The admin account `--admin-password-file` belongs to.
+    #[arg(long, default_value = "admin")]
+    admin_username: String,
     /// First user id for minted tokens when not registering.
     #[arg(long, default_value_t = 1_000_000_000)]
     first_user: i64,
@@ -125,7 +133,15 @@ async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
     }
     let count = args.members.max(args.connections);
     eprintln!("registering {count} users…");
-    let mut users = setup::register_users(&client, http, &run, count).await?;
+    let mut users = match &args.admin_password_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let admin = setup::Admin::from_file(&text, &args.admin_username);
+            setup::create_users(&client, http, &admin, &run, count).await?
+        }
+        None => setup::register_users(&client, http, &run, count).await?,
+    };
     let group = if args.group {
         Some(setup::create_group(&client, http, &run, &users).await?)
     } else {

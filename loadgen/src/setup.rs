@@ -67,6 +67,103 @@ pub async fn register_users(
         .await
 }
 
+/// The admin account that creates users in bulk.
+pub struct Admin<'a> {
+    /// Its username.
+    pub username: &'a str,
+    /// Its password.
+    pub password: &'a str,
+}
+
+impl<'a> Admin<'a> {
+    /// From the admin password file: standalone's `username: …` and
+    /// `password: …` lines, or a password alone (then `username` is used).
+    pub fn from_file(text: &'a str, username: &'a str) -> Self {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        Admin {
+            username: field("username").unwrap_or(username),
+            password: field("password").unwrap_or(text.trim()),
+        }
+    }
+}
+
+/// Accounts per `POST /admin/users` (the endpoint takes at most 1,000).
+const BULK: usize = 1000;
+
+/// The same users as [`register_users`], created through `POST /admin/users`
+/// as `admin`: no registration limits apply, a thousand per call, two calls
+/// at a time (each hashes its passwords on the server).
+pub async fn create_users(
+    client: &reqwest::Client,
+    http: &str,
+    admin: &Admin<'_>,
+    run: &str,
+    count: usize,
+) -> Result<Vec<i64>> {
+    use futures::{StreamExt, TryStreamExt};
+    let token = login(client, http, admin.username, admin.password).await?;
+    let chunks: Vec<Vec<usize>> = (0..count)
+        .collect::<Vec<_>>()
+        .chunks(BULK)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let created: Vec<Vec<i64>> = futures::stream::iter(chunks)
+        .map(|chunk| {
+            let token = token.clone();
+            async move {
+                let users: Vec<Value> = chunk
+                    .iter()
+                    .map(|i| json!({"username": format!("lg_{run}_{i}"), "password": PASSWORD}))
+                    .collect();
+                let r: Value = client
+                    .post(format!("{http}/api/v1/admin/users"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "users": users }))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                r["user_ids"]
+                    .as_array()
+                    .context("POST /admin/users answered no user_ids")?
+                    .iter()
+                    .map(|id| Ok(id.as_str().context("a user id")?.parse::<i64>()?))
+                    .collect::<Result<Vec<i64>>>()
+            }
+        })
+        .buffered(2)
+        .try_collect()
+        .await?;
+    Ok(created.into_iter().flatten().collect())
+}
+
+/// A token for `username`.
+async fn login(
+    client: &reqwest::Client,
+    http: &str,
+    username: &str,
+    password: &str,
+) -> Result<String> {
+    let login: Value = client
+        .post(format!("{http}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await?
+        .error_for_status()
+        .with_context(|| format!("logging in as {username}"))?
+        .json()
+        .await?;
+    Ok(login["token"]
+        .as_str()
+        .context("login answered no token")?
+        .to_owned())
+}
+
 /// Logs in `lg_<run>_0` and makes a group of every user in `members`
 /// (the creator is one of them); returns the group id.
 pub async fn create_group(
@@ -75,15 +172,7 @@ pub async fn create_group(
     run: &str,
     members: &[i64],
 ) -> Result<i64> {
-    let login: Value = client
-        .post(format!("{http}/api/v1/auth/login"))
-        .json(&json!({"username": format!("lg_{run}_0"), "password": PASSWORD}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = login["token"].as_str().context("login answered no token")?;
+    let token = &login(client, http, &format!("lg_{run}_0"), PASSWORD).await?;
     let ids = |chunk: &[i64]| chunk.iter().map(i64::to_string).collect::<Vec<_>>();
     // The API takes at most 500 invitations per call.
     let mut chunks = members[1..].chunks(500);
@@ -122,4 +211,17 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
         + fields.get(12).context("stime")?.parse::<f64>()?;
     // USER_HZ is 100 on every Linux this runs on.
     Ok(ticks / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Admin;
+
+    #[test]
+    fn the_admin_file_is_standalones_or_a_bare_password() {
+        let a = Admin::from_file("username: root\npassword: s3cret \n", "admin");
+        assert_eq!((a.username, a.password), ("root", "s3cret"));
+        let b = Admin::from_file("s3cret\n", "admin");
+        assert_eq!((b.username, b.password), ("admin", "s3cret"));
+    }
 }

@@ -69,26 +69,25 @@ fn valid_nickname(name: &str) -> bool {
 
 const NICKNAME_RULE: &str = "nickname: at most 50 characters, no control characters";
 
+/// The rules of a new account's fields.
+pub(super) fn check_account(account: &NewAccount) -> LogicResult<()> {
+    if !valid_username(&account.username) {
+        return Err(bad("username: 3 to 32 letters, digits, '_', '.' or '-'"));
+    }
+    if !(8..=128).contains(&account.password.len()) {
+        return Err(bad("password: 8 to 128 bytes"));
+    }
+    if !valid_nickname(&account.nickname) {
+        return Err(bad(NICKNAME_RULE));
+    }
+    Ok(())
+}
+
 impl Logic {
     /// Creates an account.
     pub async fn register(self: &Arc<Self>, account: NewAccount) -> LogicResult<User> {
-        if !valid_username(&account.username) {
-            return Err(bad("username: 3 to 32 letters, digits, '_', '.' or '-'"));
-        }
-        if !(8..=128).contains(&account.password.len()) {
-            return Err(bad("password: 8 to 128 bytes"));
-        }
-        if !valid_nickname(&account.nickname) {
-            return Err(bad(NICKNAME_RULE));
-        }
-        let logic = self.clone();
-        let password = account.password;
-        // Argon2 is deliberately slow: off the async workers, a few at a time.
-        let hash = self
-            .auth
-            .hashing(move || logic.auth.hash_password(&password))
-            .await
-            .ok_or(LogicError::RateLimited)??;
+        check_account(&account)?;
+        let hash = self.hash(account.password).await?;
         self.repo
             .create_user(&account.username, &hash, &account.nickname)
             .await
@@ -96,6 +95,17 @@ impl Logic {
                 RepoError::Conflict(_) => LogicError::Conflict("username is taken".into()),
                 other => other.into(),
             })
+    }
+
+    /// An argon2 hash of `password`. Argon2 is deliberately slow: off the
+    /// async workers, a few at a time (429 when none is free for a while).
+    pub(super) async fn hash(self: &Arc<Self>, password: String) -> LogicResult<String> {
+        let logic = self.clone();
+        Ok(self
+            .auth
+            .hashing(move || logic.auth.hash_password(&password))
+            .await
+            .ok_or(LogicError::RateLimited)??)
     }
 
     /// Checks a password and issues a token for `device_id` (default `"default"`).

@@ -1,12 +1,18 @@
-//! Admin push: an operator named in `auth.admin_usernames` announces something
-//! to some users or to everyone. The push is durable — it is accepted only
+//! What operators do: create accounts in bulk, and the admin push: an
+//! operator named in `auth.admin_usernames` announces something to some
+//! users or to everyone. The push is durable — it is accepted only
 //! once every batch is a `system_notice` task on the log, and the task service
 //! posts the notices — so a restart loses none and nothing runs unawaited.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{SystemNotice, Task, TaskRecord};
 
-use super::{Logic, LogicError, LogicResult};
+use super::accounts::check_account;
+use super::{Logic, LogicError, LogicResult, NewAccount};
+use crate::repo::{NewUser, RepoError, User};
 
 const MAX_TITLE: usize = 200;
 /// Users per `system_notice` task: large enough to keep the task count low
@@ -28,7 +34,50 @@ pub struct SystemPush {
     pub category: String,
 }
 
+/// The most accounts one `POST /admin/users` creates.
+pub const MAX_BULK_USERS: usize = 1000;
+
 impl Logic {
+    /// Creates accounts for an operator (migrations, load tests): each
+    /// checked like a registration, none subject to the registration limits,
+    /// all created or none. Admin only.
+    pub async fn create_users(
+        self: &Arc<Self>,
+        me: Id,
+        accounts: Vec<NewAccount>,
+    ) -> LogicResult<Vec<User>> {
+        if !self.is_admin(me).await? {
+            return Err(LogicError::Forbidden("admin only".into()));
+        }
+        if accounts.is_empty() || accounts.len() > MAX_BULK_USERS {
+            return Err(LogicError::BadRequest(format!(
+                "users: 1 to {MAX_BULK_USERS} accounts"
+            )));
+        }
+        let mut names = HashSet::new();
+        for account in &accounts {
+            check_account(account)?;
+            if !names.insert(account.username.to_ascii_lowercase()) {
+                return Err(LogicError::BadRequest(format!(
+                    "username {} is given twice",
+                    account.username
+                )));
+            }
+        }
+        let mut rows = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            rows.push(NewUser {
+                password_hash: self.hash(account.password).await?,
+                username: account.username,
+                nickname: account.nickname,
+            });
+        }
+        self.repo.create_users(&rows).await.map_err(|e| match e {
+            RepoError::Conflict(taken) => LogicError::Conflict(taken),
+            other => other.into(),
+        })
+    }
+
     /// Named in `auth.admin_user_ids`, or by username in `auth.admin_usernames`.
     async fn is_admin(&self, me: Id) -> LogicResult<bool> {
         if self.admin_user_ids.contains(&me.0) {

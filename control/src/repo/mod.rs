@@ -17,7 +17,8 @@ pub mod sql;
 
 use async_trait::async_trait;
 pub use gochat_proto::repo::{
-    ConversationInfo, ConversationSummary, Group, Member, Messages, StoredMessage, User, UserAuth,
+    ConversationInfo, ConversationSummary, CreateUserRequest as NewUser, Group, Member, Messages,
+    StoredMessage, User, UserAuth,
 };
 
 /// The metadata key of an edit or recall entry that names the message it
@@ -115,6 +116,9 @@ pub trait UserRepo: Send + Sync {
         password_hash: &str,
         nickname: &str,
     ) -> RepoResult<User>;
+    /// Creates many users in one transaction, in order: all of them, or
+    /// none (`Conflict` naming a taken username).
+    async fn create_users(&self, users: &[NewUser]) -> RepoResult<Vec<User>>;
     /// A user with the password hash, for login.
     async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth>;
     /// A user by id.

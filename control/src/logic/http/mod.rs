@@ -6,6 +6,7 @@
 //! of the OpenAPI document (`openapi.rs`).
 
 mod accounts;
+mod admin_users;
 mod changes;
 mod conversations;
 mod extract;
@@ -174,6 +175,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(changes::edit, changes::delete_for_me))
         .routes(routes!(changes::recall))
         .routes(routes!(ops::admin_push))
+        .routes(routes!(admin_users::create_users))
         .routes(routes!(web::client_config))
         .routes(routes!(openapi::document))
         .layer(DefaultBodyLimit::max(max_body_bytes));

@@ -65,6 +65,13 @@ impl UserRepo for RepoClient {
         unwrap(self.c().create_user(r).await)
     }
 
+    async fn create_users(&self, users: &[pb::CreateUserRequest]) -> RepoResult<Vec<User>> {
+        let r = pb::CreateUsersRequest {
+            users: users.to_vec(),
+        };
+        unwrap(self.c().create_users(r).await).map(|r| r.users)
+    }
+
     async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth> {
         unwrap(
             self.c()

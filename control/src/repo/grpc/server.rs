@@ -43,6 +43,14 @@ impl PbRepo for RepoServer {
                 .await,
         )
     }
+    async fn create_users(&self, r: Request<pb::CreateUsersRequest>) -> Reply<pb::Users> {
+        reply(
+            self.repo
+                .create_users(&r.into_inner().users)
+                .await
+                .map(|users| pb::Users { users }),
+        )
+    }
     async fn get_user_auth(&self, r: Request<pb::UsernameRequest>) -> Reply<UserAuth> {
         reply(self.repo.get_user_auth(&r.into_inner().username).await)
     }

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err, placeholders};
 use async_trait::async_trait;
 
-use crate::repo::{RepoError, RepoResult, User, UserAuth, UserRepo};
+use crate::repo::{NewUser, RepoError, RepoResult, User, UserAuth, UserRepo};
 
 const USER_COLUMNS: &str = "id, username, nickname, avatar_url, created_at";
 
@@ -28,31 +28,43 @@ impl UserRepo for SqlRepo {
         password_hash: &str,
         nickname: &str,
     ) -> RepoResult<User> {
-        let now = now_millis();
-        let query = sqlx::query(
-            "INSERT INTO users (username, password_hash, nickname, avatar_url, created_at) VALUES (?, ?, ?, '', ?)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(nickname)
-        .bind(now);
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        let user_id = self
-            .insert_id(&mut conn, query)
-            .await
-            .map_err(|e| match e {
-                RepoError::Conflict(_) => {
-                    RepoError::Conflict(format!("username {username} is taken"))
-                }
-                other => other,
-            })?;
-        Ok(User {
-            user_id,
+        let new = NewUser {
             username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
             nickname: nickname.to_owned(),
-            avatar_url: String::new(),
-            created_at: now,
-        })
+        };
+        self.create_users(std::slice::from_ref(&new))
+            .await?
+            .pop()
+            .ok_or_else(|| RepoError::Internal("no user created".into()))
+    }
+
+    async fn create_users(&self, users: &[NewUser]) -> RepoResult<Vec<User>> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut created = Vec::with_capacity(users.len());
+        for u in users {
+            let query = sqlx::query(
+                "INSERT INTO users (username, password_hash, nickname, avatar_url, created_at) VALUES (?, ?, ?, '', ?)",
+            )
+            .bind(u.username.clone())
+            .bind(u.password_hash.clone())
+            .bind(u.nickname.clone())
+            .bind(now);
+            let user_id = self
+                .insert_id(&mut tx, query)
+                .await
+                .map_err(|e| taken(e, &u.username))?;
+            created.push(User {
+                user_id,
+                username: u.username.clone(),
+                nickname: u.nickname.clone(),
+                avatar_url: String::new(),
+                created_at: now,
+            });
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(created)
     }
 
     async fn get_user_auth(&self, username: &str) -> RepoResult<UserAuth> {
@@ -293,4 +305,12 @@ pub(super) fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A unique clash on insert is a taken username: say which.
+fn taken(e: RepoError, username: &str) -> RepoError {
+    match e {
+        RepoError::Conflict(_) => RepoError::Conflict(format!("username {username} is taken")),
+        other => other,
+    }
 }
