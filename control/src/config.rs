@@ -240,6 +240,9 @@ pub struct LogicConfig {
     /// How long after sending a message its sender may recall it (a group's
     /// owner and admins may recall their members' messages at any time).
     pub recall_window_s: u64,
+    /// Read receipts name their readers only in groups up to this size
+    /// (PROTOCOL.md's `groups.receipt_list_max`); larger ones get the count.
+    pub receipt_list_max: usize,
     /// `@all` offline-push fan-outs per large group per minute; beyond it an
     /// `@all` message is still delivered to everyone online, but pushes only
     /// to the members it names (0: `@all` never pushes in a large group).
@@ -264,6 +267,7 @@ impl Default for LogicConfig {
             sends_per_second: 20,
             edit_window_s: 86_400,
             recall_window_s: 120,
+            receipt_list_max: 500,
             mention_all_per_minute: 1,
             media_dir: PathBuf::from("data/media"),
             consume_in_flight: 128,

@@ -7,7 +7,7 @@ mod support;
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use support::{Backend, TestServer, cid, start_server};
+use support::{Backend, TestServer, TestUser, cid, start_server};
 
 async fn groups_post_system_messages_and_mentions(s: TestServer) -> Result<()> {
     let owner = s.user("owner").await?;
@@ -248,10 +248,116 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     Ok(())
 }
 
-on_both!(groups_post_system_messages_and_mentions, health_and_metrics);
+/// Owner, two members, their group's id, and the owner's ack of a message to it.
+async fn team_with_a_message(
+    s: &TestServer,
+) -> Result<(TestUser, TestUser, TestUser, String, Value)> {
+    let owner = s.user("owner").await?;
+    let m1 = s.user("mem1").await?;
+    let m2 = s.user("mem2").await?;
+    let (_, group) = s
+        .post(
+            &owner,
+            "/groups",
+            json!({"name":"team","member_ids":[m1.id, m2.id]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    let (_, ack) = s
+        .send(
+            &owner,
+            json!({"client_msg_id":"r1","group_id":gid,"content":"read me"}),
+        )
+        .await?;
+    Ok((owner, m1, m2, gid, ack))
+}
+
+/// Read receipts (PROTOCOL v1.1 §6.4): from the participants' cursors, the
+/// sender left out, for any participant to ask; readers named up to
+/// `logic.receipt_list_max` members.
+async fn read_receipts(s: TestServer) -> Result<()> {
+    let (owner, m1, m2, gid, ack) = team_with_a_message(&s).await?;
+    let outsider = s.user("outsider").await?;
+    let path = format!(
+        "/conversations/g{gid}/messages/{}/reads",
+        ack["message_id"].as_str().unwrap_or_default()
+    );
+    let (status, reads) = s.get(&m2, &path).await?;
+    assert_eq!(
+        (status, &reads),
+        (200, &json!({"read_count":0,"read_by":[]}))
+    );
+    s.post(
+        &m1,
+        &format!("/conversations/g{gid}/read"),
+        json!({"seq_id": ack["seq_id"]}),
+    )
+    .await?;
+    let (_, reads) = s.get(&owner, &path).await?;
+    assert_eq!(
+        reads,
+        json!({"read_count":1,"read_by":[m1.id]}),
+        "the sender is not counted"
+    );
+    assert_eq!(s.get(&outsider, &path).await?.0, 403);
+    let unknown = format!("/conversations/g{gid}/messages/12345/reads");
+    assert_eq!(s.get(&owner, &unknown).await?.0, 404);
+
+    let (_, direct) = s
+        .send(
+            &m1,
+            json!({"client_msg_id":"r2","to_user_id":m2.id,"content":"and me"}),
+        )
+        .await?;
+    let cid = direct["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    s.post(
+        &m2,
+        &format!("/conversations/{cid}/read"),
+        json!({"seq_id": direct["seq_id"]}),
+    )
+    .await?;
+    let direct_path = format!(
+        "/conversations/{cid}/messages/{}/reads",
+        direct["message_id"].as_str().unwrap_or_default()
+    );
+    let (_, reads) = s.get(&m1, &direct_path).await?;
+    assert_eq!(reads, json!({"read_count":1,"read_by":[m2.id]}));
+    Ok(())
+}
+
+on_both!(
+    groups_post_system_messages_and_mentions,
+    health_and_metrics,
+    read_receipts
+);
 
 mod extra {
     use super::*;
+
+    /// Over `logic.receipt_list_max` members a receipt is a count only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_groups_get_a_read_count_only() -> Result<()> {
+        let mut config = support::test_config(Backend::Embedded).await?;
+        config.logic.receipt_list_max = 2;
+        let s = support::start_with(config).await?;
+        let (_, m1, m2, gid, ack) = team_with_a_message(&s).await?;
+        s.post(
+            &m1,
+            &format!("/conversations/g{gid}/read"),
+            json!({"seq_id": ack["seq_id"]}),
+        )
+        .await?;
+        let path = format!(
+            "/conversations/g{gid}/messages/{}/reads",
+            ack["message_id"].as_str().unwrap_or_default()
+        );
+        assert_eq!(s.get(&m2, &path).await?.1, json!({"read_count":1}));
+        Ok(())
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn uploads_and_admin_push_embedded() -> Result<()> {
         super::uploads_and_admin_push(start_server(Backend::Embedded).await?).await

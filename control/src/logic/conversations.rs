@@ -34,7 +34,44 @@ pub struct History {
     pub hidden: HashSet<i64>,
 }
 
+/// Who has read a message.
+#[derive(Debug)]
+pub struct Reads {
+    /// Participants other than the sender whose cursor is at it or beyond.
+    pub read_count: i64,
+    /// Who they are, by id; `None` in groups over `logic.receipt_list_max`.
+    pub read_by: Option<Vec<Id>>,
+}
+
 impl Logic {
+    /// Read receipts of one message, for any participant of its conversation.
+    pub async fn reads(&self, me: Id, conversation_id: &str, message_id: Id) -> LogicResult<Reads> {
+        let info = self.authorize_conversation(me, conversation_id).await?;
+        let message = self
+            .repo
+            .get_message(message_id.0)
+            .await?
+            .filter(|m| m.conversation_id == conversation_id)
+            .ok_or_else(|| LogicError::NotFound(format!("message {message_id} not found")))?;
+        let max = self.config.receipt_list_max;
+        let listed = info.group_id == 0
+            || usize::try_from(self.repo.get_group(info.group_id).await?.member_count)
+                .is_ok_and(|n| n <= max);
+        let limit = if listed {
+            u32::try_from(max).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        let (read_count, readers) = self
+            .repo
+            .read_receipts(conversation_id, message.seq_id, message.from_user_id, limit)
+            .await?;
+        Ok(Reads {
+            read_count,
+            read_by: listed.then(|| readers.into_iter().map(Id).collect()),
+        })
+    }
+
     /// The caller's conversations, newest first.
     pub async fn conversations(&self, me: Id) -> LogicResult<Vec<ConversationSummary>> {
         Ok(self.repo.list_conversations(me.0).await?)

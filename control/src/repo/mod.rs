@@ -237,6 +237,15 @@ pub trait MessageRepo: Send + Sync {
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
     /// Unread messages that mention the user (by id or `all`), newest first.
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>>;
+    /// How many participants other than `sender_id` have read up to
+    /// `seq_id` (their cursors), and the first `limit` of them by id.
+    async fn read_receipts(
+        &self,
+        conversation_id: &str,
+        seq_id: i64,
+        sender_id: i64,
+        limit: u32,
+    ) -> RepoResult<(i64, Vec<i64>)>;
     /// One message by id.
     async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>>;
     /// `user_id` deletes a message for themself: their history shows it as

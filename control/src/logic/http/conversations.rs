@@ -11,7 +11,7 @@ use gochat_proto::ids::Id;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, AuthUser, parse_id};
 use super::{ApiError, ApiResult, ApiState, ErrorBody};
 use crate::logic::{HistoryQuery, message_frame};
 use crate::repo::ConversationSummary;
@@ -273,4 +273,44 @@ pub async fn send(
     ApiJson(frame): ApiJson<SendFrame>,
 ) -> ApiResult<Json<AckFrame>> {
     Ok(Json(s.sends.send(user.id, frame, None).await?))
+}
+
+/// Who has read a message (PROTOCOL v1.1 §6.4).
+#[derive(Serialize, ToSchema)]
+pub struct ReadReceipts {
+    /// Participants other than the sender who have read it.
+    read_count: i64,
+    /// Who, by id; absent in groups over `logic.receipt_list_max` members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    read_by: Option<Vec<Id>>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/conversations/{cid}/messages/{message_id}/reads",
+    tag = "conversations",
+    operation_id = "read_receipts",
+    security(("bearer" = [])),
+    params(
+        ("cid" = String, Path, description = "A conversation id"),
+        ("message_id" = String, Path, description = "A message of it"),
+    ),
+    responses(
+        (status = 200, description = "The read count, and who (up to the limit)", body = ReadReceipts),
+        (status = 403, description = "The caller may not read this conversation", body = ErrorBody),
+        (status = 404, description = "No such conversation or message", body = ErrorBody),
+    )
+)]
+pub async fn reads(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path((cid, message_id)): Path<(String, String)>,
+) -> ApiResult<Json<ReadReceipts>> {
+    let message_id = parse_id(&message_id, "message_id")?;
+    let reads = s.logic.reads(user.id, &cid, message_id).await?;
+    Ok(Json(ReadReceipts {
+        read_count: reads.read_count,
+        read_by: reads.read_by,
+    }))
 }

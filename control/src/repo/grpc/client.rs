@@ -387,6 +387,22 @@ impl MessageRepo for RepoClient {
         unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
     }
 
+    async fn read_receipts(
+        &self,
+        conversation_id: &str,
+        seq_id: i64,
+        sender_id: i64,
+        limit: u32,
+    ) -> RepoResult<(i64, Vec<i64>)> {
+        let r = pb::ReadReceiptsRequest {
+            conversation_id: conversation_id.into(),
+            seq_id,
+            sender_id,
+            limit,
+        };
+        unwrap(self.c().read_receipts(r).await).map(|r| (r.read_count, r.read_by))
+    }
+
     async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>> {
         unwrap(
             self.c()

@@ -337,6 +337,21 @@ impl PbRepo for RepoServer {
                 }),
         )
     }
+    async fn read_receipts(
+        &self,
+        r: Request<pb::ReadReceiptsRequest>,
+    ) -> Reply<pb::ReadReceiptsReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .read_receipts(&r.conversation_id, r.seq_id, r.sender_id, r.limit)
+                .await
+                .map(|(read_count, read_by)| pb::ReadReceiptsReply {
+                    read_count,
+                    read_by,
+                }),
+        )
+    }
     async fn get_message(&self, r: Request<pb::MessageIdRequest>) -> Reply<pb::MessageReply> {
         reply(
             self.repo

@@ -283,6 +283,35 @@ impl MessageRepo for SqlRepo {
         .collect()
     }
 
+    async fn read_receipts(
+        &self,
+        conversation_id: &str,
+        seq_id: i64,
+        sender_id: i64,
+        limit: u32,
+    ) -> RepoResult<(i64, Vec<i64>)> {
+        // Members' rows leave with them, so the rows are the participants now.
+        const READERS: &str = "FROM user_conversations WHERE conversation_id = ? AND read_seq_id >= ? AND user_id <> ?";
+        let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {READERS}"))
+            .bind(conversation_id)
+            .bind(seq_id)
+            .bind(sender_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let readers: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT user_id {READERS} ORDER BY user_id LIMIT ?"
+        ))
+        .bind(conversation_id)
+        .bind(seq_id)
+        .bind(sender_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok((count, readers))
+    }
+
     async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>> {
         self.message_by_id(message_id).await
     }
