@@ -301,6 +301,15 @@ async fn blocked_senders_are_refused(s: TestServer) -> Result<()> {
         (status, err["error"]["code"].as_str()),
         (403, Some("forbidden"))
     );
+    // The blocker's list (PROTOCOL v1.1 §6.4), and only theirs.
+    let (status, list) = s.get(&bob, "/blocks").await?;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list["users"]
+        .as_array()
+        .map(|users| users.iter().filter_map(|u| u["user_id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, vec![alice.id.as_str()]);
+    assert_eq!(s.get(&alice, "/blocks").await?.1, json!({"users": []}));
     Ok(())
 }
 

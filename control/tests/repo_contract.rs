@@ -107,8 +107,17 @@ async fn users_friends_blocks(repo: Arc<dyn Repo>) -> Result<()> {
     repo.add_block(alice.user_id, bob.user_id).await?;
     assert!(repo.is_blocked(alice.user_id, bob.user_id).await?);
     assert!(!repo.is_blocked(bob.user_id, alice.user_id).await?);
+    let blocked: Vec<i64> = repo
+        .list_blocks(alice.user_id)
+        .await?
+        .iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(blocked, vec![bob.user_id]);
+    assert!(repo.list_blocks(bob.user_id).await?.is_empty());
     repo.remove_block(alice.user_id, bob.user_id).await?;
     assert!(!repo.is_blocked(alice.user_id, bob.user_id).await?);
+    assert!(repo.list_blocks(alice.user_id).await?.is_empty());
     Ok(())
 }
 

@@ -296,6 +296,11 @@ impl Logic {
         Ok(())
     }
 
+    /// The users the caller has blocked.
+    pub async fn blocks(&self, me: Id) -> LogicResult<Vec<User>> {
+        Ok(self.repo.list_blocks(me.0).await?)
+    }
+
     /// Lifts a block.
     pub async fn unblock(&self, me: Id, other: Id) -> LogicResult<()> {
         self.repo.remove_block(me.0, other.0).await?;

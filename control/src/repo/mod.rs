@@ -147,6 +147,8 @@ pub trait UserRepo: Send + Sync {
     async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
     /// `user_id` blocks `blocked_id`.
     async fn add_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
+    /// The users `user_id` has blocked, by username.
+    async fn list_blocks(&self, user_id: i64) -> RepoResult<Vec<User>>;
     /// Lifts a block.
     async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
     /// Has `user_id` blocked `other_id`?

@@ -336,6 +336,24 @@ pub async fn remove_friend(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The users the caller has blocked (PROTOCOL v1.1 §6.4).
+#[derive(Serialize, ToSchema)]
+pub struct Blocks {
+    users: Vec<Profile>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/blocks",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The users the caller has blocked, by username", body = Blocks))
+)]
+pub async fn list_blocks(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Blocks>> {
+    let users = profiles(s.logic.blocks(user.id).await?);
+    Ok(Json(Blocks { users }))
+}
+
 #[utoipa::path(
     post,
     path = "/blocks",

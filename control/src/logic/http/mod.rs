@@ -160,7 +160,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(accounts::get_user))
         .routes(routes!(accounts::add_friend, accounts::list_friends))
         .routes(routes!(accounts::remove_friend))
-        .routes(routes!(accounts::add_block))
+        .routes(routes!(accounts::add_block, accounts::list_blocks))
         .routes(routes!(accounts::remove_block))
         .routes(routes!(groups::create, groups::list))
         .routes(routes!(groups::get, groups::update))

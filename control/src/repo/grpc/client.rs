@@ -149,6 +149,10 @@ impl UserRepo for RepoClient {
         unwrap(self.c().list_friends(pb::UserIdRequest { user_id }).await).map(|r| r.users)
     }
 
+    async fn list_blocks(&self, user_id: i64) -> RepoResult<Vec<User>> {
+        unwrap(self.c().list_blocks(pb::UserIdRequest { user_id }).await).map(|r| r.users)
+    }
+
     async fn are_friends(&self, user_id: i64, other_id: i64) -> RepoResult<bool> {
         unwrap(
             self.c()

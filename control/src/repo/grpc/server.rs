@@ -116,6 +116,14 @@ impl PbRepo for RepoServer {
                 .map(|users| pb::Users { users }),
         )
     }
+    async fn list_blocks(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Users> {
+        reply(
+            self.repo
+                .list_blocks(r.into_inner().user_id)
+                .await
+                .map(|users| pb::Users { users }),
+        )
+    }
     async fn are_friends(&self, r: Request<pb::PairRequest>) -> Reply<pb::BoolReply> {
         let r = r.into_inner();
         reply(

@@ -215,21 +215,37 @@ impl UserRepo for SqlRepo {
     }
 
     async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
-        sqlx::query(
+        self.related_users(
             "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM friends f \
              JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.username",
+            user_id,
         )
-        .bind(user_id)
-        .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?
-        .iter()
-        .map(user_from_row)
-        .collect()
+    }
+
+    async fn list_blocks(&self, user_id: i64) -> RepoResult<Vec<User>> {
+        self.related_users(
+            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM blocks b \
+             JOIN users u ON u.id = b.blocked_id WHERE b.user_id = ? ORDER BY u.username",
+            user_id,
+        )
+        .await
     }
 }
 
 impl SqlRepo {
+    /// The users a one-parameter query (`user_id`) selects.
+    async fn related_users(&self, sql: &str, user_id: i64) -> RepoResult<Vec<User>> {
+        sqlx::query(sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
     /// A profile straight from SQL.
     async fn load_user(&self, user_id: i64) -> RepoResult<User> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
