@@ -313,6 +313,78 @@ async fn blocked_senders_are_refused(s: TestServer) -> Result<()> {
     Ok(())
 }
 
+/// `PUT /conversations/{cid}/settings` (PROTOCOL v1.1 §6.4): per user, the
+/// settings left out stay, and `GET /conversations` lists pinned ones first.
+async fn conversation_settings(s: TestServer) -> Result<()> {
+    let alice = s.user("alice").await?;
+    let bob = s.user("bob").await?;
+    let eve = s.user("eve").await?;
+    let (_, ack) = s
+        .send(
+            &alice,
+            json!({"client_msg_id":"c1","to_user_id":bob.id,"content":"older"}),
+        )
+        .await?;
+    let cid = ack["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, group) = s
+        .post(
+            &alice,
+            "/groups",
+            json!({"name":"newer","member_ids":[bob.id]}),
+        )
+        .await?;
+    let path = format!("/conversations/{cid}/settings");
+    let (status, now) = s.put(&alice, &path, json!({"pinned":true})).await?;
+    assert_eq!(
+        (status, now),
+        (
+            200,
+            json!({"conversation_id":cid,"muted":false,"pinned":true,"archived":false})
+        )
+    );
+    let (_, now) = s
+        .put(&alice, &path, json!({"muted":true,"archived":true}))
+        .await?;
+    assert_eq!(
+        (&now["pinned"], &now["muted"], &now["archived"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+    let (_, list) = s.get(&alice, "/conversations").await?;
+    let order: Vec<&str> = list["conversations"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|c| c["conversation_id"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let gcid = format!("g{}", group["group_id"].as_str().unwrap_or_default());
+    assert_eq!(
+        order,
+        vec![cid.as_str(), gcid.as_str()],
+        "pinned first, archived listed"
+    );
+    let (_, theirs) = s.get(&bob, "/conversations").await?;
+    let mine_for_bob = theirs["conversations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["conversation_id"] == cid.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(mine_for_bob["pinned"], false, "settings are per user");
+    assert_eq!(s.put(&eve, &path, json!({"muted":true})).await?.0, 403);
+    assert_eq!(
+        s.put(&alice, "/conversations/g999999/settings", json!({}))
+            .await?
+            .0,
+        404
+    );
+    assert_eq!(s.put(&alice, &path, json!({"loud":true})).await?.0, 400);
+    Ok(())
+}
+
 async fn malformed_bodies_are_refused(s: TestServer) -> Result<()> {
     let alice = s.user("alice").await?;
     let raw = |path: &str, body: &'static str| {
@@ -420,5 +492,6 @@ on_both!(
     outsiders_cannot_read_or_write,
     blocked_senders_are_refused,
     malformed_bodies_are_refused,
-    oversized_and_sql_looking_input_is_handled
+    oversized_and_sql_looking_input_is_handled,
+    conversation_settings
 );

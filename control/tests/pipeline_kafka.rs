@@ -330,6 +330,29 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     if let Ok(mut f) = hook.failing.lock() {
         *f = fail.id.clone();
     }
+    // A muted conversation sends no push (PROTOCOL v1.1 §6.4).
+    let quiet = s.user("quiet").await?;
+    let (_, group) = s
+        .post(
+            &alice,
+            "/groups",
+            json!({"name":"hush","member_ids":[quiet.id]}),
+        )
+        .await?;
+    let gid = group["group_id"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = s
+        .put(
+            &quiet,
+            &format!("/conversations/g{gid}/settings"),
+            json!({"muted":true}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    s.send(
+        &alice,
+        json!({"client_msg_id":"p0","group_id":gid,"content":"shh"}),
+    )
+    .await?;
     s.send(
         &alice,
         json!({"client_msg_id":"p1","to_user_id":bob.id,"content":"are you there?"}),
@@ -359,15 +382,31 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
         "three attempts, then the dead-letter topic"
     );
     // Tasks for other users may sit on another partition: wait for bob's too.
+    let for_bob = || {
+        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        received
+            .into_iter()
+            .filter(|d| d["user_id"].as_str() == Some(bob.id.as_str()))
+            .collect::<Vec<Value>>()
+    };
     let mut delivered = Vec::new();
     for _ in 0..300 {
-        delivered = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        delivered = for_bob();
         if !delivered.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(delivered.len(), 1);
+    // Quiet's push of "shh" was due before bob's: a little longer, and none.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+    assert!(
+        !received
+            .iter()
+            .any(|d| d["content"].as_str().unwrap_or_default().contains("shh")),
+        "a muted conversation was pushed: {received:?}"
+    );
     assert_eq!(delivered[0]["user_id"].as_str(), Some(bob.id.as_str()));
     assert_eq!(delivered[0]["push_type"], "message");
     assert!(

@@ -249,6 +249,17 @@ pub enum ServerFrame {
         /// Why.
         reason: String,
     },
+    /// The user changed a conversation's settings on another device (v1.1).
+    ConversationSettings {
+        /// The conversation.
+        conversation_id: String,
+        /// No offline pushes from it.
+        muted: bool,
+        /// Listed first.
+        pinned: bool,
+        /// Filed away.
+        archived: bool,
+    },
 }
 
 /// The answer to a stored send. Resending the same `client_msg_id` returns the same ack.

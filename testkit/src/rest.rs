@@ -101,6 +101,11 @@ impl Rest {
             .await
     }
 
+    /// `PUT` a JSON body as `user`.
+    pub async fn put(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
+        self.with_body(reqwest::Method::PUT, user, path, body).await
+    }
+
     /// `PATCH` a JSON body as `user`.
     pub async fn patch(&self, user: &User, path: &str, body: Value) -> Result<(u16, Value)> {
         self.with_body(reqwest::Method::PATCH, user, path, body)

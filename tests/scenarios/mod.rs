@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::support::{Client, Ended, Target, upgrade_status};
 
 mod changes;
+mod settings;
 pub use changes::{edit_recall_and_delete_for_me, group_managers_recall_lower_roles};
+pub use settings::settings_reach_the_users_other_devices;
 
 /// Calls `$each!` with every scenario, so standalone and the cluster run one list.
 macro_rules! every_scenario {
@@ -33,7 +35,8 @@ macro_rules! every_scenario {
             second_login_of_a_device_kicks_the_first,
             presence_reaches_friends,
             edit_recall_and_delete_for_me,
-            group_managers_recall_lower_roles
+            group_managers_recall_lower_roles,
+            settings_reach_the_users_other_devices
         );
     };
 }

@@ -3,10 +3,13 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
+use gochat_proto::frames::ServerFrame;
 use gochat_proto::ids::Id;
 
+use super::delivery::to_other_devices;
 use super::{Logic, LogicError, LogicResult};
-use crate::repo::{ConversationSummary, Page, StoredMessage};
+use crate::repo::{ConversationSettings, ConversationSummary, Page, SettingsPatch, StoredMessage};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
@@ -34,6 +37,17 @@ pub struct History {
     pub hidden: HashSet<i64>,
 }
 
+/// What `PUT /conversations/{cid}/settings` changes (absent: unchanged).
+#[derive(Debug, Default)]
+pub struct SettingsChange {
+    /// No offline pushes from the conversation.
+    pub muted: Option<bool>,
+    /// Listed first.
+    pub pinned: Option<bool>,
+    /// Filed away.
+    pub archived: Option<bool>,
+}
+
 /// Who has read a message.
 #[derive(Debug)]
 pub struct Reads {
@@ -44,6 +58,37 @@ pub struct Reads {
 }
 
 impl Logic {
+    /// Changes the caller's settings of a conversation and tells the
+    /// caller's other devices (`device` is the one asking).
+    pub async fn update_settings(
+        &self,
+        me: Id,
+        device: &str,
+        conversation_id: &str,
+        change: SettingsChange,
+    ) -> LogicResult<ConversationSettings> {
+        self.authorize_conversation(me, conversation_id).await?;
+        let settings = self
+            .repo
+            .update_settings(&SettingsPatch {
+                user_id: me.0,
+                conversation_id: conversation_id.to_owned(),
+                muted: change.muted,
+                pinned: change.pinned,
+                archived: change.archived,
+            })
+            .await?;
+        let frame = ServerFrame::ConversationSettings {
+            conversation_id: settings.conversation_id.clone(),
+            muted: settings.muted,
+            pinned: settings.pinned,
+            archived: settings.archived,
+        };
+        let frame = Bytes::from(frame.to_json());
+        to_other_devices(self.state.as_ref(), self.bus.as_ref(), me, device, frame).await?;
+        Ok(settings)
+    }
+
     /// Read receipts of one message, for any participant of its conversation.
     pub async fn reads(&self, me: Id, conversation_id: &str, message_id: Id) -> LogicResult<Reads> {
         let info = self.authorize_conversation(me, conversation_id).await?;

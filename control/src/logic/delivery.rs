@@ -71,14 +71,38 @@ pub async fn close_token(
     token: u64,
     frame: Bytes,
 ) -> Result<(), DeliveryError> {
-    let routes = state.routes(&[user]).await?;
-    let conns = routes
-        .into_values()
-        .flatten()
-        .map(|(_, route)| route)
-        .filter(|route| route.token == token);
+    let conns = routes_of(state, user, |_, route| route.token == token).await?;
     let records = per_core(conns, |conns| DownstreamKey::LoggedOut { conns }, &frame);
     Ok(bus.send_downstream_many(&records).await?)
+}
+
+/// Sends `frame` to every connection of `user` except those of `device`
+/// (the one that made the change the frame tells of).
+pub async fn to_other_devices(
+    state: &dyn StateStore,
+    bus: &dyn Bus,
+    user: Id,
+    device: &str,
+    frame: Bytes,
+) -> Result<(), DeliveryError> {
+    let conns = routes_of(state, user, |d, _| d != device).await?;
+    let records = per_core(conns, DownstreamKey::to, &frame);
+    Ok(bus.send_downstream_many(&records).await?)
+}
+
+/// The connections of `user` whose (device, route) `keep` accepts.
+async fn routes_of(
+    state: &dyn StateStore,
+    user: Id,
+    keep: impl Fn(&str, &SessionRoute) -> bool,
+) -> Result<Vec<SessionRoute>, DeliveryError> {
+    let routes = state.routes(&[user]).await?;
+    Ok(routes
+        .into_values()
+        .flatten()
+        .filter(|(device, route)| keep(device, route))
+        .map(|(_, route)| route)
+        .collect())
 }
 
 /// One record per (gateway, core) holding some of `routes`, keyed by

@@ -29,7 +29,7 @@ pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};
 pub use admin::SystemPush;
 pub use batcher::{BatchResult, SendLoop, SendQueue};
 pub use changes::Change;
-pub use conversations::{History, HistoryQuery, Reads};
+pub use conversations::{History, HistoryQuery, Reads, SettingsChange};
 pub use error::{LogicError, LogicResult, to_status};
 pub use groups::{GroupEdit, MemberRole, NewGroup};
 pub use media::{MediaFile, shown_inline};

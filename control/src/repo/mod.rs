@@ -17,8 +17,8 @@ pub mod sql;
 
 use async_trait::async_trait;
 pub use gochat_proto::repo::{
-    ConversationInfo, ConversationSummary, CreateUserRequest as NewUser, Group, Member, Messages,
-    StoredMessage, User, UserAuth,
+    ConversationInfo, ConversationSettings, ConversationSummary, CreateUserRequest as NewUser,
+    Group, Member, Messages, StoredMessage, UpdateSettingsRequest as SettingsPatch, User, UserAuth,
 };
 
 /// The metadata key of an edit or recall entry that names the message it
@@ -235,6 +235,15 @@ pub trait MessageRepo: Send + Sync {
     ) -> RepoResult<Messages>;
     /// A user's conversations, newest first, with unread counts.
     async fn list_conversations(&self, user_id: i64) -> RepoResult<Vec<ConversationSummary>>;
+    /// Changes a user's settings of a conversation they are in (`NotFound`
+    /// otherwise); the settings after the change.
+    async fn update_settings(&self, patch: &SettingsPatch) -> RepoResult<ConversationSettings>;
+    /// A user's settings of a conversation, if they are in it.
+    async fn get_settings(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+    ) -> RepoResult<Option<ConversationSettings>>;
     /// Moves a read cursor forward (never back); returns the cursor after the call.
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
     /// Unread messages that mention the user (by id or `all`), newest first.

@@ -126,7 +126,18 @@ impl TaskService {
 
     async fn execute(&self, task: &Task) -> Result<(), TaskError> {
         match task {
-            Task::OfflinePush(push) => self.push.push(push).await,
+            Task::OfflinePush(push) => {
+                // A conversation the user muted sends no push (PROTOCOL v1.1 §6.4).
+                let settings = self
+                    .repo
+                    .get_settings(push.user_id.0, &push.conversation_id)
+                    .await
+                    .map_err(dependency)?;
+                if settings.is_some_and(|s| s.muted) {
+                    return Ok(());
+                }
+                self.push.push(push).await
+            }
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
             Task::Presence(change) => self.announce_presence(change.user_id).await,
             Task::SystemNotice(notice) => self.post_notices(notice).await,

@@ -98,6 +98,7 @@ fn server_frames_of_the_protocol_round_trip() {
         r#"{"type":"error","client_msg_id":"c-1","code":"forbidden","message":"not a member of group 7"}"#,
         r#"{"type":"pong"}"#,
         r#"{"type":"kick","reason":"signed in elsewhere"}"#,
+        r#"{"type":"conversation_settings","conversation_id":"g7","muted":true,"pinned":false,"archived":false}"#,
     ] {
         round_trip_server(text);
     }

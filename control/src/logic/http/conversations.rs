@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
 use super::{ApiError, ApiResult, ApiState, ErrorBody};
-use crate::logic::{HistoryQuery, message_frame};
+use crate::logic::{HistoryQuery, SettingsChange, message_frame};
 use crate::repo::ConversationSummary;
 
 /// One of the caller's conversations. Message objects are described in
@@ -45,6 +45,10 @@ pub struct ConversationEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     last_message: Option<MessageFrame>,
+    /// The caller's settings of it (PROTOCOL v1.1 §6.4).
+    muted: bool,
+    pinned: bool,
+    archived: bool,
 }
 
 impl From<ConversationSummary> for ConversationEntry {
@@ -62,6 +66,9 @@ impl From<ConversationSummary> for ConversationEntry {
             peer_user_id: (!group).then_some(Id(c.peer_user_id)),
             peer_read_seq_id: (!group).then_some(c.peer_read_seq_id),
             last_message: c.last_message.as_ref().map(message_frame),
+            muted: c.muted,
+            pinned: c.pinned,
+            archived: c.archived,
         }
     }
 }
@@ -312,5 +319,61 @@ pub async fn reads(
     Ok(Json(ReadReceipts {
         read_count: reads.read_count,
         read_by: reads.read_by,
+    }))
+}
+
+/// Settings to change; those left out stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    muted: Option<bool>,
+    pinned: Option<bool>,
+    archived: Option<bool>,
+}
+
+/// The caller's settings of a conversation.
+#[derive(Serialize, ToSchema)]
+pub struct Settings {
+    conversation_id: String,
+    muted: bool,
+    pinned: bool,
+    archived: bool,
+}
+
+#[utoipa::path(
+    put,
+    path = "/conversations/{cid}/settings",
+    tag = "conversations",
+    operation_id = "conversation_settings",
+    security(("bearer" = [])),
+    params(("cid" = String, Path, description = "A conversation id")),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings now; the caller's other devices get a `conversation_settings` frame", body = Settings),
+        (status = 400, description = "A bad conversation id or body", body = ErrorBody),
+        (status = 403, description = "The caller is not in this conversation", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+    )
+)]
+pub async fn settings(
+    State(s): State<ApiState>,
+    user: AuthUser,
+    Path(cid): Path<String>,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> ApiResult<Json<Settings>> {
+    let change = SettingsChange {
+        muted: body.muted,
+        pinned: body.pinned,
+        archived: body.archived,
+    };
+    let now = s
+        .logic
+        .update_settings(user.id, &user.claims.did, &cid, change)
+        .await?;
+    Ok(Json(Settings {
+        conversation_id: now.conversation_id,
+        muted: now.muted,
+        pinned: now.pinned,
+        archived: now.archived,
     }))
 }

@@ -175,6 +175,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(changes::edit, changes::delete_for_me))
         .routes(routes!(changes::recall))
         .routes(routes!(conversations::reads))
+        .routes(routes!(conversations::settings))
         .routes(routes!(ops::admin_push))
         .routes(routes!(admin_users::create_users))
         .routes(routes!(web::client_config))

@@ -387,6 +387,25 @@ impl MessageRepo for RepoClient {
         unwrap(self.c().mark_read(r).await).map(|r| r.read_seq_id)
     }
 
+    async fn update_settings(
+        &self,
+        patch: &pb::UpdateSettingsRequest,
+    ) -> RepoResult<pb::ConversationSettings> {
+        unwrap(self.c().update_settings(patch.clone()).await)
+    }
+
+    async fn get_settings(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+    ) -> RepoResult<Option<pb::ConversationSettings>> {
+        let r = pb::SettingsRequest {
+            user_id,
+            conversation_id: conversation_id.into(),
+        };
+        unwrap(self.c().get_settings(r).await).map(|r| r.settings)
+    }
+
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
         unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
     }

@@ -334,6 +334,21 @@ impl PbRepo for RepoServer {
                 .map(|read_seq_id| pb::ReadCursorReply { read_seq_id }),
         )
     }
+    async fn update_settings(
+        &self,
+        r: Request<pb::UpdateSettingsRequest>,
+    ) -> Reply<pb::ConversationSettings> {
+        reply(self.repo.update_settings(&r.into_inner()).await)
+    }
+    async fn get_settings(&self, r: Request<pb::SettingsRequest>) -> Reply<pb::SettingsReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .get_settings(r.user_id, &r.conversation_id)
+                .await
+                .map(|settings| pb::SettingsReply { settings }),
+        )
+    }
     async fn list_mentions(&self, r: Request<pb::UserIdRequest>) -> Reply<Messages> {
         reply(
             self.repo

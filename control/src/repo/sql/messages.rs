@@ -17,8 +17,8 @@ use super::{SqlRepo, clamp_limit, get, get_text, map_err};
 use async_trait::async_trait;
 
 use crate::repo::{
-    ConversationInfo, ConversationSummary, MessageRepo, Messages, Page, RepoError, RepoResult,
-    StoreOutcome, StoredMessage,
+    ConversationInfo, ConversationSettings, ConversationSummary, MessageRepo, Messages, Page,
+    RepoError, RepoResult, SettingsPatch, StoreOutcome, StoredMessage,
 };
 
 /// (sender, client_msg_id) keys per de-duplication query.
@@ -181,13 +181,13 @@ impl MessageRepo for SqlRepo {
              (SELECT COUNT(*) FROM message_mentions mm WHERE mm.conversation_id = c.conversation_id AND mm.seq_id > uc.read_seq_id \
                 AND mm.sender_id <> ? AND (mm.mentioned_user_id = ? OR mm.mentioned_user_id = 0)) AS unread_mentions, \
              CASE WHEN c.kind = 2 THEN COALESCE(g.name, '') WHEN u.nickname <> '' THEN u.nickname ELSE COALESCE(u.username, '') END AS name, \
-             COALESCE(puc.read_seq_id, 0) AS peer_read_seq_id \
+             COALESCE(puc.read_seq_id, 0) AS peer_read_seq_id, uc.muted, uc.pinned, uc.archived \
              FROM user_conversations uc JOIN conversations c ON c.conversation_id = uc.conversation_id \
              LEFT JOIN `groups` g ON c.kind = 2 AND g.id = c.group_id \
              LEFT JOIN users u ON c.kind = 1 AND u.id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
              LEFT JOIN user_conversations puc ON c.kind = 1 AND puc.conversation_id = c.conversation_id \
                AND puc.user_id = (CASE WHEN c.user_low = ? THEN c.user_high ELSE c.user_low END) \
-             WHERE uc.user_id = ? ORDER BY c.updated_at DESC LIMIT 500",
+             WHERE uc.user_id = ? ORDER BY uc.pinned DESC, c.updated_at DESC LIMIT 500",
         ))
         .bind(user_id)
         .bind(user_id)
@@ -224,6 +224,9 @@ impl MessageRepo for SqlRepo {
                 last_seq_id: info.last_seq_id,
                 read_seq_id: get(row, "read_seq_id")?,
                 peer_read_seq_id: get(row, "peer_read_seq_id")?,
+                muted: get::<i32>(row, "muted")? != 0,
+                pinned: get::<i32>(row, "pinned")? != 0,
+                archived: get::<i32>(row, "archived")? != 0,
                 unread: get(row, "unread")?,
                 unread_mentions: get(row, "unread_mentions")?,
                 last_message,
@@ -310,6 +313,18 @@ impl MessageRepo for SqlRepo {
         .await
         .map_err(map_err)?;
         Ok((count, readers))
+    }
+
+    async fn update_settings(&self, patch: &SettingsPatch) -> RepoResult<ConversationSettings> {
+        self.set_settings(patch).await
+    }
+
+    async fn get_settings(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+    ) -> RepoResult<Option<ConversationSettings>> {
+        self.settings_of(user_id, conversation_id).await
     }
 
     async fn get_message(&self, message_id: i64) -> RepoResult<Option<StoredMessage>> {

@@ -7,6 +7,7 @@ mod batch;
 mod changes;
 mod groups;
 mod messages;
+mod settings;
 mod users;
 
 use std::time::Duration;

@@ -1,0 +1,60 @@
+//! A user's settings of a conversation (PROTOCOL v1.1 §6.4): muted, pinned,
+//! archived, kept on the user's `user_conversations` row, so they come with
+//! the conversation list at no extra query and leave with the membership.
+
+use super::{SqlRepo, get, map_err};
+use crate::repo::{ConversationSettings, RepoError, RepoResult, SettingsPatch};
+
+impl SqlRepo {
+    /// Applies the settings given; `NotFound` when the user is not in the
+    /// conversation.
+    pub(super) async fn set_settings(
+        &self,
+        patch: &SettingsPatch,
+    ) -> RepoResult<ConversationSettings> {
+        let flag = |v: Option<bool>| v.map(i32::from);
+        sqlx::query(
+            "UPDATE user_conversations SET muted = COALESCE(?, muted), pinned = COALESCE(?, pinned), \
+             archived = COALESCE(?, archived) WHERE user_id = ? AND conversation_id = ?",
+        )
+        .bind(flag(patch.muted))
+        .bind(flag(patch.pinned))
+        .bind(flag(patch.archived))
+        .bind(patch.user_id)
+        .bind(patch.conversation_id.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        self.settings_of(patch.user_id, &patch.conversation_id)
+            .await?
+            .ok_or_else(|| {
+                RepoError::NotFound(format!(
+                    "conversation {} of user {}",
+                    patch.conversation_id, patch.user_id
+                ))
+            })
+    }
+
+    /// The user's settings of the conversation, if they are in it.
+    pub(super) async fn settings_of(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+    ) -> RepoResult<Option<ConversationSettings>> {
+        let row = sqlx::query(
+            "SELECT muted, pinned, archived FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ConversationSettings {
+            conversation_id: conversation_id.to_owned(),
+            muted: get::<i32>(&row, "muted")? != 0,
+            pinned: get::<i32>(&row, "pinned")? != 0,
+            archived: get::<i32>(&row, "archived")? != 0,
+        }))
+    }
+}
