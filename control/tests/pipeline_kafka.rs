@@ -470,7 +470,11 @@ async fn large_groups_go_to_every_gateway_core_by_room() -> Result<()> {
         }
         if frame["type"] == "message" && frame["seq_id"] == ack["seq_id"] {
             assert_eq!(key, format!("r{gid}"), "keyed by the room, not the members");
-            assert!(joined, "the join record comes before the next message");
+            // Order holds within a partition only: the reader interleaves
+            // the two, so only dave's core (1) must show the join first.
+            if partition == 1 {
+                assert!(joined, "the join record comes before the next message");
+            }
             rooms.insert(partition);
         }
     }
