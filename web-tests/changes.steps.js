@@ -64,10 +64,13 @@ test('message menu: edit, recall, delete for me', async () => {
   await carol.page.getByTestId('message-recalled').waitFor();
   assert.equal(await carol.page.locator('[data-testid="message-text"]', { hasText: 'See you tomorrow' }).count(), 0);
   assert.equal(await alice.page.locator('[data-testid="message-text"]', { hasText: 'See you tomorrow' }).count(), 1);
+  // After a reload the list's last entry is the recall: shown as such.
+  await tid(carol.page, 'nav-chats').click();
+  const item = carol.page.locator('[data-testid="conv-item"][data-name="Alice"]');
+  assert.equal(await item.getByTestId('conv-preview').innerText(), 'Message recalled');
   // The edit and the recall are not unread messages.
   const list = await rest(carol.token, 'GET', '/conversations');
   const chat = list.body.conversations.find((c) => c.peer_user_id === alice.id);
   assert.equal(chat.unread, 0);
-  await tid(carol.page, 'nav-chats').click();
   await tid(alice.page, 'nav-chats').click();
 });

@@ -79,6 +79,23 @@ test('group with a third user: members, @mention picker, mention marker', async 
   await shot(alice.page, '04-group');
   await alice.page.keyboard.press('Escape');
   await tid(alice.page, 'info-panel').waitFor({ state: 'hidden' });
+
+  // Read by: Bob and Carol have both had the chat open since Alice wrote.
+  const mine = (await rest(alice.token, 'GET', `/conversations/${gcid}/messages?after_seq=0`)).body.messages
+    .find((m) => m.content === 'Count me in! 🎉');
+  const readsPath = `/conversations/${gcid}/messages/${mine.message_id}/reads`;
+  await waitFor(async () => (await rest(alice.token, 'GET', readsPath)).body.read_count === 2, 'both read cursors');
+  const row = alice.page.locator('[data-testid="message"]', { hasText: 'Count me in!' });
+  await row.hover();
+  await row.getByTestId('message-actions').click();
+  await row.getByTestId('message-reads').click();
+  await tid(alice.page, 'dialog-reads').waitFor();
+  assert.equal(await tid(alice.page, 'reads-count').innerText(), 'Read by 2.');
+  await waitFor(async () => (await alice.page.getByTestId('reader').allInnerTexts()).join(',') === 'Bob,Carol'
+    || (await alice.page.getByTestId('reader').allInnerTexts()).join(',') === 'Carol,Bob', 'reader names');
+  await shot(alice.page, '16-read-by');
+  await alice.page.keyboard.press('Escape');
+  await tid(alice.page, 'dialog-reads').waitFor({ state: 'hidden' });
 });
 
 test('leave a group, find it by name and join it again', async () => {

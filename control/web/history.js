@@ -186,6 +186,11 @@ export async function recallMessage(c, m) {
   changed();
 }
 
+/** Who has read a message: {read_count, read_by?} (ids; absent in large groups). */
+export function readReceipts(c, m) {
+  return api.get(`/conversations/${encodeURIComponent(c.cid)}/messages/${m.message_id}/reads`);
+}
+
 /** Hides a message from my own history; a tombstone keeps its seq. */
 export async function deleteForMe(c, m) {
   await api.del(`/conversations/${encodeURIComponent(c.cid)}/messages/${m.message_id}`);

@@ -1,5 +1,5 @@
-// Layer 3 (views): the menu on a stored message (edit, recall, delete for
-// me) and the edit dialog. What each does is history.js's. The menu offers
+// Layer 3 (views): the menu on a stored message (edit, recall, read by,
+// delete for me), the edit dialog and the read-by list. What each does is history.js's. The menu offers
 // what the server would allow (PROTOCOL v1.1 §6.1: edit my own text for a
 // day, recall my own for two minutes or a lower role's as a group's owner or
 // admin, delete for me always); when it is stale (a window passed while the
@@ -7,8 +7,8 @@
 
 import { $, h } from './util.js';
 import { toastError } from './toasts.js';
-import { myId, S } from './store.js';
-import { deleteForMe, editMessage, recallMessage } from './history.js';
+import { myId, S, userName } from './store.js';
+import { deleteForMe, editMessage, readReceipts, recallMessage } from './history.js';
 import { confirmDialog, openDialog } from './dialogs.js';
 
 const EDIT_WINDOW_MS = 86_400_000;
@@ -30,6 +30,7 @@ function offered(c, m) {
   const rank = c.type === 'group' ? rankIn(c, me) : 0;
   const manager = rank >= RANK.admin && (mine || rank > rankIn(c, m.from_user_id));
   if ((mine && age < RECALL_WINDOW_MS) || manager) out.push(['Recall', 'recall', () => recall(c, m)]);
+  if (mine && c.type === 'group') out.push(['Read by', 'reads', () => showReads(c, m)]);
   out.push(['Delete for me', 'delete', () => remove(c, m)]);
   return out;
 }
@@ -70,6 +71,22 @@ function edit(c, m) {
   $('#edit-text').value = m.content;
   openDialog('#dlg-edit');
   $('#edit-text').focus();
+}
+
+async function showReads(c, m) {
+  let reads;
+  try {
+    reads = await readReceipts(c, m);
+  } catch (e) {
+    toastError(e, 'Could not load who read it');
+    return;
+  }
+  const n = reads.read_count;
+  $('#reads-count').textContent = n === 0 ? 'Nobody has read it yet.' : `Read by ${n}.`;
+  const names = (reads.read_by || []).map((id) => h('li', { 'data-testid': 'reader', 'data-user-id': id }, userName(id)));
+  $('#reads-list').replaceChildren(...names);
+  $('#reads-note').hidden = !!reads.read_by || n === 0;
+  openDialog('#dlg-reads');
 }
 
 async function recall(c, m) {

@@ -17,6 +17,9 @@ export function previewText(c, m) {
     case 'image': body = '📷 Photo'; break;
     case 'file': body = `📎 ${fileName(m)}`; break;
     case 'location': body = `📍 ${m.content}`; break;
+    // The list's last entry may be a change to an earlier message.
+    case 'edit': body = `✎ ${plainText(m.content)}`; break;
+    case 'recall': body = 'Message recalled'; break;
     default: body = plainText(m.content); break;
   }
   if (m.recalled) body = 'Message recalled';
