@@ -164,8 +164,17 @@ impl Core {
     /// Parks a connection whose send was refused as overloaded until a slot
     /// frees (see [`Core::give_back_slot`]).
     fn wait_for_room(&self, conn: &Conn) {
-        if conn.queue_for_room() {
-            self.window.borrow_mut().wait_for_room(conn.id);
+        if !conn.queue_for_room() {
+            return;
+        }
+        let mut window = self.window.borrow_mut();
+        window.wait_for_room(conn.id);
+        // Closed connections leave their ids behind until an answer reaches
+        // them; while no answers come (logic down) clients that reconnect and
+        // are refused again would grow the queue without end: drop the dead
+        // ids once they could outnumber the live connections.
+        if window.waiting() > 2 * self.connections() + 64 {
+            window.keep_waiting(|id| self.get(id).is_some());
         }
     }
 

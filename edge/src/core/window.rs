@@ -72,6 +72,16 @@ impl SendWindow {
         self.taken_at.pop_front();
     }
 
+    /// How many ids are queued for room (closed connections' included).
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Keeps, in order, only the queued ids `live` accepts.
+    pub(super) fn keep_waiting(&mut self, live: impl Fn(u64) -> bool) {
+        self.waiting.retain(|id| live(*id));
+    }
+
     /// The next connection waiting for room, taken off the queue.
     pub(super) fn next_waiting(&mut self) -> Option<u64> {
         self.waiting.pop_front()
@@ -106,12 +116,15 @@ mod tests {
     }
 
     #[test]
-    fn waiting_connections_are_woken_oldest_first() {
+    fn waiting_connections_are_woken_oldest_first_and_dead_ones_dropped() {
         let mut window = SendWindow::new(1, 10);
         window.wait_for_room(7);
         window.wait_for_room(3);
+        window.wait_for_room(5);
+        window.keep_waiting(|id| id != 3);
+        assert_eq!(window.waiting(), 2);
         assert_eq!(window.next_waiting(), Some(7));
-        assert_eq!(window.next_waiting(), Some(3));
+        assert_eq!(window.next_waiting(), Some(5));
         assert_eq!(window.next_waiting(), None);
     }
 
