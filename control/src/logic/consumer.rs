@@ -37,37 +37,28 @@ async fn handle(logic: Arc<Logic>, queue: SendQueue, records: Vec<UpstreamRecord
     // Where each send's refusal would go.
     let mut answers: Vec<(Option<String>, Origin)> = Vec::new();
     let mut others = Vec::new();
-    for record in records {
-        match record.frame {
-            ClientFrame::Send(frame) => {
-                answers.push((Some(frame.client_msg_id.clone()), record.origin.clone()));
-                sends.push(Send::message(
-                    record.from_user_id,
-                    frame,
-                    Some(record.origin),
-                ));
-            }
-            ClientFrame::Edit(change) => {
-                answers.push((Some(change.client_msg_id.clone()), record.origin.clone()));
-                sends.push(Send::change(
-                    record.from_user_id,
-                    MessageType::Edit,
-                    change,
-                    Some(record.origin),
-                ));
-            }
+    for UpstreamRecord {
+        from_user_id: from,
+        origin,
+        frame,
+        ..
+    } in records
+    {
+        let answered = Some(origin.clone());
+        let send = match frame {
+            ClientFrame::Send(frame) => Send::message(from, frame, answered),
+            ClientFrame::Edit(change) => Send::change(from, MessageType::Edit, change, answered),
             ClientFrame::Recall(change) => {
-                answers.push((Some(change.client_msg_id.clone()), record.origin.clone()));
-                sends.push(Send::change(
-                    record.from_user_id,
-                    MessageType::Recall,
-                    change,
-                    Some(record.origin),
-                ));
+                Send::change(from, MessageType::Recall, change, answered)
             }
-            ClientFrame::Ping {} => {}
-            frame => others.push((record.from_user_id, record.origin, frame)),
-        }
+            ClientFrame::Ping {} => continue,
+            frame => {
+                others.push((from, origin, frame));
+                continue;
+            }
+        };
+        answers.push((Some(send.frame.client_msg_id.clone()), origin));
+        sends.push(send);
     }
     let results = match queue.submit(sends).await {
         Ok(results) => results,
