@@ -10,16 +10,33 @@ import {
 } from './helpers.js';
 import { rest, server, serverConv, users } from './world.js';
 
-test('friends: alice adds bob and carol, bob adds alice', async () => {
-  const { alice, bob } = users;
-  await addFriend(alice.page, 'bob');
-  await addFriend(alice.page, 'carol');
+test('friends with consent: alice asks bob and carol, bob asks back, carol accepts in her requests', async () => {
+  const { alice, bob, carol } = users;
+  await addFriend(alice.page, 'bob', 'friend-requested');
+  await addFriend(alice.page, 'carol', 'friend-requested');
+  // Alice's contacts list the two requests as sent, waiting.
+  await tid(alice.page, 'nav-contacts').click();
+  await alice.page.locator('[data-testid="request-sent"][data-name="Carol"]').waitFor();
+  // Bob asking Alice back is a yes: friends at once.
   await addFriend(bob.page, 'alice');
+  // Carol sees the request live (a notice, a Requests section) and accepts it.
+  await carol.page.getByTestId('toast').filter({ hasText: 'Alice wants to be your friend' }).first().waitFor();
+  await tid(carol.page, 'nav-contacts').click();
+  const request = carol.page.locator('[data-testid="request-item"][data-name="Alice"]');
+  await request.waitFor();
+  await shot(carol.page, '17-friend-request');
+  await request.getByTestId('request-accept').click();
+  await carol.page.locator('[data-testid="contact-item"][data-name="Alice"]').waitFor();
+  assert.equal(await carol.page.getByTestId('request-item').count(), 0);
+  await tid(carol.page, 'nav-chats').click();
   await tid(alice.page, 'nav-contacts').click();
   await alice.page.locator('[data-testid="contact-item"][data-name="Bob"]').waitFor();
   await alice.page.locator('[data-testid="contact-item"][data-name="Carol"]').waitFor();
+  assert.equal(await alice.page.getByTestId('request-sent').count(), 0);
   const friends = await rest(bob.token, 'GET', '/friends');
   assert.deepEqual(friends.body.friends.map((f) => f.username), ['alice']);
+  const pending = await rest(carol.token, 'GET', '/friend-requests');
+  assert.deepEqual(pending.body, { incoming: [], outgoing: [] });
 });
 
 test('1:1 chat both ways: order, unread badge, read cursor, typing, Shift+Enter', async () => {

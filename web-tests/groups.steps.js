@@ -1,6 +1,7 @@
 // Act 3, a group: Alice creates "Weekend trip" with Bob and Carol; the @
 // picker, the mention marker and its read state, the members panel; then
-// Carol leaves, finds the group by name and joins again.
+// Carol leaves, finds the group by name and asks to join again, Alice lets
+// her in; Alice makes Bob an admin, mutes Carol, mutes the whole group.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,8 +117,50 @@ test('leave a group, find it by name and join it again', async () => {
   await tid(page, 'add-query').fill('Weekend');
   await tid(page, 'add-search').click();
   await tid(page, 'group-result').getByTestId('join-group-button').click();
+  // New groups ask for approval: Carol's join waits for Alice, the owner.
+  await tid(page, 'group-result').getByTestId('join-requested').waitFor();
+  await page.keyboard.press('Escape');
   await tid(page, 'dialog-add').waitFor({ state: 'hidden' });
+
+  const { alice } = users;
+  await convItem(alice.page, 'Weekend trip').click();
+  await tid(alice.page, 'chat-name').getByText('Weekend trip').waitFor();
+  if (await alice.page.locator('#info-panel').isHidden()) await tid(alice.page, 'chat-info-button').click();
+  const request = alice.page.locator(`[data-testid="join-request"][data-user-id="${carol.id}"]`);
+  await request.getByTestId('join-accept').click();
+  await request.waitFor({ state: 'detached' });
+
+  await convItem(page, 'Weekend trip').click();
   await tid(page, 'chat-name').getByText('Weekend trip').waitFor();
   await page.getByTestId('system-message').getByText('Carol joined the group').waitFor();
   await tid(page, 'chat-status').getByText('3 members').waitFor();
+});
+
+test('group administration: make an admin, mute and unmute a member, mute-all', async () => {
+  const { alice, bob, carol } = users;
+  const page = alice.page; // the details panel of "Weekend trip" is open
+  const row = (u) => page.locator(`[data-testid="group-member"][data-user-id="${u.id}"]`);
+  const actions = (u) => row(u).locator('xpath=..').locator('.member-actions');
+  await actions(bob).getByTestId('member-role').click();
+  await page.locator(`[data-testid="group-member"][data-user-id="${bob.id}"][data-role="admin"]`).waitFor();
+  await page.getByTestId('system-message').getByText('made Bob an admin').waitFor();
+
+  await actions(carol).getByTestId('member-mute').click();
+  await row(carol).getByTestId('member-muted').waitFor();
+  const gid = (await rest(alice.token, 'GET', '/groups')).body.groups.find((g) => g.name === 'Weekend trip').group_id;
+  const refused = await rest(carol.token, 'POST', '/messages', { client_msg_id: 'muted-1', group_id: gid, content: 'hello?' });
+  assert.equal(refused.status, 403);
+  // What a role does not see is left out, not printed as "null".
+  assert.equal(await page.locator('#info-panel').getByText('null', { exact: true }).count(), 0);
+  await shot(page, '18-group-admin');
+  await actions(carol).getByTestId('member-unmute').click();
+  await row(carol).getByTestId('member-muted').waitFor({ state: 'detached' });
+
+  await tid(page, 'mute-all').check();
+  await page.getByTestId('system-message').getByText('muted the group').waitFor();
+  assert.equal((await rest(carol.token, 'POST', '/messages', { client_msg_id: 'muted-2', group_id: gid, content: 'hi' })).status, 403);
+  assert.equal((await rest(bob.token, 'POST', '/messages', { client_msg_id: 'admin-1', group_id: gid, content: 'admins may' })).status, 200);
+  await tid(page, 'mute-all').uncheck();
+  await page.getByTestId('system-message').getByText('unmuted the group').waitFor();
+  assert.equal((await rest(carol.token, 'POST', '/messages', { client_msg_id: 'muted-3', group_id: gid, content: 'back' })).status, 200);
 });

@@ -190,14 +190,16 @@ export async function waitFor(fn, what, timeoutMs = 15000) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function addFriend(page, username) {
+/** Adds a friend through the Add friend dialog; `outcome` is what the
+ * result row should say: 'friend-added' (friends now) or 'friend-requested'. */
+export async function addFriend(page, username, outcome = 'friend-added') {
   await tid(page, 'plus-button').click();
   await tid(page, 'menu-add-friend').click();
   await tid(page, 'add-query').fill(username);
   await tid(page, 'add-search').click();
   const row = page.locator(`[data-testid="user-result"][data-username="${username}"]`);
   await row.getByTestId('add-friend-button').click();
-  await row.getByTestId('friend-added').waitFor();
+  await row.getByTestId(outcome).waitFor();
   if (username === 'carol') await shot(page, '13-add-friend');
   await page.keyboard.press('Escape');
   await tid(page, 'dialog-add').waitFor({ state: 'hidden' });

@@ -286,6 +286,10 @@ pub struct TaskConfig {
     pub max_attempts: u32,
     /// Tasks handled at once (one target's tasks stay in order).
     pub consume_in_flight: usize,
+    /// Presence goes to the members of a user's groups up to this size
+    /// (besides friends and 1:1 peers); larger groups would turn every
+    /// connect into a broadcast.
+    pub presence_group_max: usize,
 }
 
 impl Default for TaskConfig {
@@ -294,6 +298,7 @@ impl Default for TaskConfig {
             webhook_url: None,
             max_attempts: 3,
             consume_in_flight: 64,
+            presence_group_max: 100,
         }
     }
 }

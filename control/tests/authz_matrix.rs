@@ -22,6 +22,10 @@ struct World {
     gid: String,
     /// The 1:1 chat of `owner` and `member`.
     pair: String,
+    /// `owner`'s message in `pair`.
+    message: String,
+    /// `outsider`'s friend request to `member`.
+    request: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,10 +56,13 @@ async fn world(s: &TestServer, n: usize) -> Result<World> {
             json!({"client_msg_id":"m1","to_user_id":member.id,"content":"hi"}),
         )
         .await?;
-    let pair = ack["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let pair = text(&ack["conversation_id"]);
+    let message = text(&ack["message_id"]);
+    let (_, asked) = s
+        .post(&outsider, "/friends", json!({"user_id": member.id}))
+        .await?;
+    let request = text(&asked["request_id"]);
     Ok(World {
         owner,
         member,
@@ -63,6 +70,8 @@ async fn world(s: &TestServer, n: usize) -> Result<World> {
         admin,
         gid,
         pair,
+        message,
+        request,
     })
 }
 
@@ -178,7 +187,8 @@ fn rows() -> Vec<Row> {
             method: Method::POST,
             path: |w| format!("/groups/{}/join", w.gid),
             body: none,
-            expect: &[(Nobody, 401), (Outsider, 200)],
+            // New groups ask for approval: an outsider's join waits.
+            expect: &[(Nobody, 401), (Outsider, 202), (Member, 200)],
         },
         Row {
             method: Method::GET,
@@ -227,6 +237,77 @@ fn rows() -> Vec<Row> {
             path: |_| "/mentions".into(),
             body: none,
             expect: &[(Nobody, 401), (Member, 200)],
+        },
+    ]
+    .into_iter()
+    .chain(version_1_1_rows())
+    .collect()
+}
+
+/// The endpoints of PROTOCOL v1.1.
+fn version_1_1_rows() -> Vec<Row> {
+    use Who::*;
+    let none = |_: &World| json!({});
+    vec![
+        Row {
+            method: Method::PATCH,
+            path: |w| format!("/conversations/{}/messages/{}", w.pair, w.message),
+            body: |_| json!({"content":"edited"}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/conversations/{}/messages/{}/recall", w.pair, w.message),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::DELETE,
+            path: |w| format!("/conversations/{}/messages/{}", w.pair, w.message),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 204), (Owner, 204)],
+        },
+        Row {
+            method: Method::GET,
+            path: |w| format!("/conversations/{}/messages/{}/reads", w.pair, w.message),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 200), (Owner, 200)],
+        },
+        Row {
+            method: Method::PUT,
+            path: |w| format!("/conversations/{}/settings", w.pair),
+            body: |_| json!({"muted":true}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |_| "/admin/users".into(),
+            body: |w| json!({"users":[{"username":format!("bulk{}", w.owner.id),"password":"password1"}]}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Owner, 403), (Admin, 201)],
+        },
+        Row {
+            method: Method::GET,
+            path: |_| "/blocks".into(),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 200)],
+        },
+        Row {
+            method: Method::GET,
+            path: |_| "/friend-requests".into(),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/friend-requests/{}/accept", w.request),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 404), (Owner, 404), (Member, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/friend-requests/{}/reject", w.request),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 404), (Member, 204)],
         },
     ]
 }

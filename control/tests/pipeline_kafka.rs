@@ -449,7 +449,11 @@ async fn large_groups_go_to_every_gateway_core_by_room() -> Result<()> {
         .register_route(Id(dave.id.parse()?), "web", &route(1, 44), 60)
         .await?;
     let (status, _) = s
-        .post(&dave, &format!("/groups/{gid}/join"), json!({}))
+        .post(
+            &alice,
+            &format!("/groups/{gid}/members"),
+            json!({"user_ids":[dave.id]}),
+        )
         .await?;
     assert_eq!(status, 200);
     let (status, ack) = s

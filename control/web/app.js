@@ -19,9 +19,10 @@ import { wireMessageMenu } from './message-menu.js';
 import { restoreDraft, saveDraft, wireComposer } from './composer.js';
 import { closePopovers, wireDialogs } from './dialogs.js';
 import { wireGroupDialogs } from './group-dialogs.js';
-import { renderInfo } from './info-panel.js';
+import { loadDetails, renderInfo } from './info-panel.js';
 import { wirePeople } from './people.js';
 import { renderMe, wireProfile } from './profile.js';
+import { noticeFriend, noticeRequest } from './requests.js';
 import { announce, applyTheme, wireSettings } from './settings.js';
 import { render, showKicked, showMainScreen, wireShell } from './shell.js';
 
@@ -34,6 +35,7 @@ function routeTopics() {
   subscribe('conv-opened', (previous) => {
     saveDraft(previous);
     if (previous !== S.current) {
+      loadDetails();
       renderInfo();
       closePopovers();
       restoreDraft();
@@ -42,6 +44,8 @@ function routeTopics() {
   });
   subscribe('incoming', announce);
   subscribe('kicked', showKicked);
+  subscribe('friend-request', noticeRequest);
+  subscribe('friend-added', noticeFriend);
 }
 
 function start() {

@@ -4,11 +4,9 @@
 // bottom while there, keep the reader's place when older rows arrive) and the
 // jump button. The messages themselves are history.js's.
 
-import { $, dayKey, fmtDay, h, reconcile } from './util.js';
-import { convName, isSystem, isVisible, myId, onlineOf, S, userName } from './store.js';
+import { $, dayKey, fmtDay, fmtListTime, h, reconcile } from './util.js';
+import { convName, isSystem, myId, onlineOf, S, userName } from './store.js';
 import { isChange, loadOlder } from './history.js';
-import { ensureUser } from './loaders.js';
-import { sock } from './transport.js';
 import { convAvatar } from './avatars.js';
 import { toggleInfo } from './info-panel.js';
 import { mentionNames, messageRow, plainText } from './messages.js';
@@ -60,7 +58,9 @@ function renderHeader(c) {
       sub.textContent = 'Online';
       sub.className = 'online';
     } else if (onlineOf(c.peer_user_id) === false) {
-      sub.textContent = 'Offline';
+      // Presence reaches people who share a conversation (unless blocked);
+      // the profile says when the peer was last seen.
+      sub.textContent = u.last_seen ? `Last seen ${fmtListTime(u.last_seen)}` : 'Offline';
     } else {
       sub.textContent = u.username ? `@${u.username}` : '';
     }
@@ -181,10 +181,4 @@ export function wireChat() {
     if ($('#messages').scrollTop < 150) showOlder(c);
     updateJump(c);
   }, { passive: true });
-  // `presence` frames reach friends only: for a 1:1 peer who is not a friend,
-  // ask for the profile (with `online`) every 30 s while the chat is on screen.
-  setInterval(() => {
-    const c = S.convs.get(S.current);
-    if (c && c.type === 'single' && sock.isOpen && isVisible(c)) ensureUser(c.peer_user_id, true);
-  }, 30000);
 }

@@ -1,15 +1,17 @@
 // Layer 3 (views): the details panel beside a chat: a contact's profile with
 // Add friend, or a group's announcement (editable by its owner and admins),
-// members and roles, Add members and Leave group. It redraws on `details`
+// members and roles with the actions their role allows (group-admin.js),
+// Add members and Leave group. It redraws on `details`
 // (app.js), when a group or its members arrive.
 
 import { toast, toastError } from './toasts.js';
 import { $, h, icon } from './util.js';
 import { changed, convName, myId, onlineOf, S, userName } from './store.js';
-import { ensureGroup, ensureMembers, ensureUser } from './loaders.js';
+import { ensureGroup, ensureMembers, ensureUser, loadJoinRequests } from './loaders.js';
 import { api } from './transport.js';
 import { avatar, userAvatar } from './avatars.js';
 import { confirmDialog } from './dialogs.js';
+import { adminSections, memberActions } from './group-admin.js';
 import { openInvite } from './group-dialogs.js';
 import { addFriend } from './people.js';
 
@@ -28,7 +30,9 @@ export function renderInfo() {
         h('h2', {}, convName(c)), h('p', { class: 'hint' }, u.username ? `@${u.username}` : ''),
         h('p', { class: 'hint' }, onlineOf(c.peer_user_id) === true ? 'Online' : onlineOf(c.peer_user_id) === false ? 'Offline' : '')),
       h('div', { class: 'panel-actions' },
-        isFriend ? h('p', { class: 'hint centered' }, 'In your friends') : h('button', {
+        isFriend ? h('p', { class: 'hint centered' }, 'In your friends')
+        : S.requests.outgoing.some((r) => r.to_user_id === c.peer_user_id) ? h('p', { class: 'hint centered' }, 'Friend request sent')
+        : h('button', {
           type: 'button', class: 'btn btn-primary', onclick: async (ev) => {
             ev.currentTarget.disabled = true;
             await addFriend(c.peer_user_id);
@@ -44,7 +48,8 @@ export function renderInfo() {
   const roleOrder = { owner: 0, admin: 1, member: 2 };
   const sorted = [...members].sort((a, b) => (roleOrder[a.role] - roleOrder[b.role]) || userName(a.user_id).localeCompare(userName(b.user_id)));
   const ann = h('div', { class: `announcement${g.announcement ? '' : ' empty'}`, 'data-testid': 'group-announcement' }, g.announcement || 'No announcement.');
-  panel.replaceChildren(
+  // replaceChildren would print a null as text: what a role does not see is left out.
+  panel.replaceChildren(...[
     panelClose(),
     h('div', { class: 'info-head' }, avatar({ id: c.cid, name: g.name, url: g.avatar_url, group: true, size: 'xl' }),
       h('h2', {}, g.name), h('p', { class: 'hint', 'data-testid': 'group-member-count' }, `${g.member_count} member${g.member_count === 1 ? '' : 's'}`)),
@@ -52,13 +57,19 @@ export function renderInfo() {
     ann,
     canEdit ? h('div', { class: 'row-actions' }, h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'edit-announcement', onclick: () => editAnnouncement(c, g) }, icon('edit'), 'Edit')) : null,
     h('h3', {}, `Members · ${members.length || g.member_count}`),
-    h('div', { 'data-testid': 'group-members' }, sorted.map((m) => h('div', { class: 'member', 'data-testid': 'group-member', 'data-user-id': m.user_id },
-      userAvatar(m.user_id, 'sm'),
-      h('span', { class: 'member-name' }, userName(m.user_id), m.user_id === myId() ? ' (you)' : ''),
-      m.role !== 'member' ? h('span', { class: 'role' }, m.role) : null))),
-    h('div', { class: 'panel-actions' },
+    g.dissolved ? h('p', { class: 'hint', 'data-testid': 'group-dissolved' }, 'This group was dissolved. Its history stays readable.') : null,
+    h('div', { 'data-testid': 'group-members' }, sorted.map((m) => h('div', { class: 'member-wrap' },
+      h('div', { class: 'member', 'data-testid': 'group-member', 'data-user-id': m.user_id, 'data-role': m.role },
+        userAvatar(m.user_id, 'sm'),
+        h('span', { class: 'member-name' }, userName(m.user_id), m.user_id === myId() ? ' (you)' : ''),
+        m.muted_until && m.muted_until > Date.now() ? h('span', { class: 'role', 'data-testid': 'member-muted' }, 'muted') : null,
+        m.role !== 'member' ? h('span', { class: 'role' }, m.role) : null),
+      g.dissolved ? null : memberActions(c.group_id, mine, m)))),
+    ...adminSections(c, g, mine),
+    g.dissolved ? null : h('div', { class: 'panel-actions' },
       h('button', { type: 'button', class: 'btn', onclick: () => openInvite(c), 'data-testid': 'invite-members' }, icon('user-plus'), 'Add members'),
-      mine && mine.role !== 'owner' ? h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => leaveGroup(c) }, icon('logout'), 'Leave group') : null));
+      mine && mine.role !== 'owner' ? h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => leaveGroup(c) }, icon('logout'), 'Leave group') : null),
+  ].filter(Boolean));
 }
 
 function panelClose() {
@@ -91,15 +102,24 @@ function editAnnouncement(c, g) {
   area.focus();
 }
 
+/** Rereads what the open panel shows of the current chat. */
+export function loadDetails() {
+  const c = S.convs.get(S.current);
+  if (!S.infoOpen || !c) return;
+  if (c.type !== 'group') {
+    ensureUser(c.peer_user_id, true);
+    return;
+  }
+  ensureGroup(c.group_id, true);
+  ensureMembers(c.group_id, true);
+  // No frame tells of new join requests: read them whenever the panel shows the group.
+  const mine = (S.members.get(c.group_id) || []).find((m) => m.user_id === myId());
+  if (mine && mine.role !== 'member') loadJoinRequests(c.group_id);
+}
+
 export function toggleInfo(open = !S.infoOpen) {
   S.infoOpen = open;
-  const c = S.convs.get(S.current);
-  if (open && c) {
-    if (c.type === 'group') {
-      ensureGroup(c.group_id, true);
-      ensureMembers(c.group_id, true);
-    } else ensureUser(c.peer_user_id, true);
-  }
+  if (open) loadDetails();
   renderInfo();
   changed();
   if (!open) $('#info-btn').focus();

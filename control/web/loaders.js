@@ -61,6 +61,16 @@ export function ensureMembers(gid, force = false) {
     .catch(() => S.members.get(gid) || []));
 }
 
+/** A group's pending join requests, for its owner and admins. */
+export async function loadJoinRequests(gid) {
+  try {
+    const res = await api.get(`/groups/${encodeURIComponent(gid)}/join-requests`);
+    S.joinRequests.set(gid, res.requests || []);
+    for (const r of res.requests || []) ensureUser(r.user_id);
+    publish('details');
+  } catch { S.joinRequests.delete(gid); }
+}
+
 /** What the store asks for through `need`. */
 export function fetchMissing(kind, id) {
   if (kind === 'group') ensureGroup(id);
@@ -71,6 +81,19 @@ export async function loadFriends() {
   try {
     const res = await api.get('/friends');
     S.friends = (res.friends || []).map((u) => { rememberUser(u); return u.user_id; });
+    changed();
+  } catch { /* keep what we have */ }
+}
+
+/** Pending friend requests both ways; their people's profiles are fetched as needed. */
+export async function loadRequests() {
+  try {
+    const res = await api.get('/friend-requests');
+    S.requests = { incoming: res.incoming || [], outgoing: res.outgoing || [] };
+    for (const r of [...S.requests.incoming, ...S.requests.outgoing]) {
+      ensureUser(r.from_user_id);
+      ensureUser(r.to_user_id);
+    }
     changed();
   } catch { /* keep what we have */ }
 }

@@ -6,26 +6,34 @@ import { toast, toastError } from './toasts.js';
 import { $, $$, debounce, h, icon } from './util.js';
 import { changed, convForGroup, convForUser, myId, rememberUser, S, userName } from './store.js';
 import { refreshConversationsSoon } from './conversations.js';
-import { loadFriends } from './loaders.js';
+import { loadFriends, loadRequests } from './loaders.js';
 import { openConv } from './navigation.js';
 import { api } from './transport.js';
 import { avatar, userAvatar } from './avatars.js';
 import { openDialog } from './dialogs.js';
 
+/** Asks `uid` to be a friend: friends at once when their policy is open or
+ * they asked first, else a request waits for them. 'friends', 'requested',
+ * or false when refused. */
 export async function addFriend(uid) {
+  let res;
   try {
-    await api.post('/friends', { user_id: uid });
+    res = await api.post('/friends', { user_id: uid });
   } catch (e) {
-    if (e.status !== 409) {
-      toastError(e, 'Could not add the friend');
-      return false;
-    }
+    toastError(e, e.status === 403 ? 'This user does not accept friend requests' : 'Could not add the friend');
+    return false;
+  }
+  if (res && res.status === 'requested') {
+    toast(`Friend request sent to ${userName(uid)}`);
+    loadRequests();
+    return 'requested';
   }
   if (!S.friends.includes(uid)) S.friends.push(uid);
   toast(`${userName(uid)} is now in your friends`);
   loadFriends();
+  loadRequests();
   changed();
-  return true;
+  return 'friends';
 }
 
 // ---------- add friend / find group ----------
@@ -71,12 +79,19 @@ function userResult(u) {
   const message = h('button', { type: 'button', class: 'btn btn-sm', onclick: () => { $('#dlg-add').close(); openConv(convForUser(u.user_id).cid); } }, 'Message');
   if (me) actions.append(h('span', { class: 'result-note' }, 'You'));
   else if (friend) actions.append(h('span', { class: 'result-note' }, 'Friend'), message);
+  else if (S.requests.outgoing.some((r) => r.to_user_id === u.user_id)) {
+    actions.append(h('span', { class: 'result-note', 'data-testid': 'friend-requested' }, 'Requested'), message);
+  }
   else {
     const add = h('button', {
       type: 'button', class: 'btn btn-primary btn-sm', 'data-testid': 'add-friend-button', onclick: async () => {
         add.disabled = true;
-        if (await addFriend(u.user_id)) {
+        const outcome = await addFriend(u.user_id);
+        if (outcome === 'friends') {
           add.replaceWith(h('span', { class: 'result-note', 'data-testid': 'friend-added' }, 'Added ✓'));
+          actions.append(message);
+        } else if (outcome === 'requested') {
+          add.replaceWith(h('span', { class: 'result-note', 'data-testid': 'friend-requested' }, 'Requested ✓'));
           actions.append(message);
         } else add.disabled = false;
       },
@@ -98,6 +113,12 @@ function groupResult(g) {
         btn.disabled = true;
         try {
           const joined = await api.post(`/groups/${encodeURIComponent(g.group_id)}/join`);
+          if (joined.request_id) {
+            // The group asks for approval: its owner or an admin decides.
+            btn.replaceWith(h('span', { class: 'result-note', 'data-testid': 'join-requested' }, 'Requested'));
+            toast(`Asked to join ${g.name}; an admin will let you in`);
+            return;
+          }
           S.groups.set(g.group_id, joined);
           if (!S.myGroups.includes(g.group_id)) S.myGroups.push(g.group_id);
           $('#dlg-add').close();

@@ -5,7 +5,7 @@
 
 import { storage } from './util.js';
 import { refreshConversations } from './conversations.js';
-import { loadFriends, loadGroups } from './loaders.js';
+import { loadFriends, loadGroups, loadRequests } from './loaders.js';
 import { loadOutbox, outboxKey } from './outbox.js';
 import { api, sock } from './transport.js';
 import { changed, publish, rememberUser, S } from './store.js';
@@ -48,7 +48,7 @@ export async function enterApp() {
   changed();
   sock.start();
   setTimeout(() => { if (!S.everConnected) { S.showBanner = true; changed(); } }, 1500);
-  await Promise.all([refreshConversations(), loadFriends(), loadGroups()]);
+  await Promise.all([refreshConversations(), loadFriends(), loadRequests(), loadGroups()]);
 }
 
 /** At start-up: back into the app with a stored token that has not expired, else the sign-in screen. */

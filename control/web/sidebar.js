@@ -10,6 +10,7 @@ import { openConv } from './navigation.js';
 import { avatar, convAvatar } from './avatars.js';
 import { previewText } from './messages.js';
 import { openNewChat } from './people.js';
+import { requestItems } from './requests.js';
 
 export function renderBanner() {
   const banner = $('#conn-banner');
@@ -98,7 +99,7 @@ export function renderConvList() {
 const contactCache = new Map();
 export function renderContacts() {
   const list = $('#contact-list');
-  const items = [];
+  const items = S.filter ? [] : requestItems();
   const friends = S.friends
     .map((id) => ({ id, name: userName(id), username: (S.users.get(id) || {}).username }))
     .filter((f) => matchesFilter(f.name, f.username))

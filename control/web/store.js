@@ -17,8 +17,10 @@ export const S = {
   me: null, // profile
   users: new Map(), // user_id -> profile (+ online)
   groups: new Map(), // group_id -> group
-  members: new Map(), // group_id -> [{user_id, role}]
+  members: new Map(), // group_id -> [{user_id, role, muted_until?}]
+  joinRequests: new Map(), // group_id -> pending join requests (owners and admins only)
   friends: [], // user ids
+  requests: { incoming: [], outgoing: [] }, // pending friend requests (GET /friend-requests)
   myGroups: [], // group ids
   convs: new Map(), // conversation_id -> conversation
   current: null, // conversation_id open on the right
@@ -52,6 +54,8 @@ const TOPICS = [
   'conv-opened', // navigation: (previous cid) a conversation was picked -> drafts, panel, popovers, focus
   'incoming', // history: (conversation, message) someone else's live message, unseen -> sound, notification
   'kicked', // sync: (reason) the server ended this session -> the kicked dialog
+  'friend-request', // sync: (user id) someone asks to be a friend -> a notice
+  'friend-added', // sync: (user id) a friendship formed -> a notice
 ];
 const subscribers = new Map(TOPICS.map((t) => [t, new Set()]));
 

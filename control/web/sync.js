@@ -6,7 +6,7 @@
 
 import { refreshConversations, refreshConversationsSoon } from './conversations.js';
 import { ingest, pullAfter } from './history.js';
-import { ensureGroup, ensureMembers, ensureUser, loadFriends, loadGroups } from './loaders.js';
+import { ensureGroup, ensureMembers, ensureUser, loadFriends, loadGroups, loadRequests } from './loaders.js';
 import { flushOutbox, saveOutbox } from './outbox.js';
 import { api, sock } from './transport.js';
 import { changed, convOfMessage, ensureConv, myId, publish, S } from './store.js';
@@ -40,6 +40,16 @@ export function wireSync() {
       case 'presence': onPresence(f); break;
       case 'error': onErrorFrame(f); break;
       case 'kick': publish('kicked', f.reason); break;
+      // The notices name the person, so their profile comes first.
+      case 'friend_request':
+        loadRequests();
+        ensureUser(f.from_user_id).then(() => publish('friend-request', f.from_user_id));
+        break;
+      case 'friend_added':
+        loadFriends();
+        loadRequests();
+        ensureUser(f.user_id).then(() => publish('friend-added', f.user_id));
+        break;
       default: break; // pong and anything newer
     }
   };
@@ -65,6 +75,7 @@ async function onConnected() {
   if (c && c.type === 'single') ensureUser(c.peer_user_id, true);
   if (c && c.type === 'group') { ensureGroup(c.group_id, true); ensureMembers(c.group_id, true); }
   loadFriends();
+  loadRequests();
   loadGroups();
 }
 
@@ -147,8 +158,11 @@ function onTypingFrame(f) {
 
 function onPresence(f) {
   const u = S.users.get(f.user_id);
-  if (u) u.online = !!f.online;
-  else S.users.set(f.user_id, { user_id: f.user_id, online: !!f.online });
+  const lastSeen = f.online ? undefined : Date.now();
+  if (u) {
+    u.online = !!f.online;
+    if (lastSeen) u.last_seen = lastSeen;
+  } else S.users.set(f.user_id, { user_id: f.user_id, online: !!f.online, last_seen: lastSeen });
   changed();
 }
 

@@ -260,6 +260,20 @@ pub enum ServerFrame {
         /// Filed away.
         archived: bool,
     },
+    /// Someone asks to be the user's friend (v1.1).
+    FriendRequest {
+        /// Accept or reject it by this id.
+        request_id: Id,
+        /// Who asks.
+        from_user_id: Id,
+        /// Their note; may be empty.
+        message: String,
+    },
+    /// A friendship formed (v1.1); sent to both sides.
+    FriendAdded {
+        /// The other side.
+        user_id: Id,
+    },
 }
 
 /// The answer to a stored send. Resending the same `client_msg_id` returns the same ack.

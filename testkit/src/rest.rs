@@ -140,6 +140,17 @@ impl Rest {
         answer(r).await
     }
 
+    /// Makes `a` and `b` friends with consent: `a` asks, `b` accepts.
+    pub async fn befriend(&self, a: &User, b: &User) -> Result<()> {
+        let (status, asked) = self.post(a, "/friends", json!({"user_id": b.id})).await?;
+        anyhow::ensure!(status == 202, "friend request: {status} {asked}");
+        let id = asked["request_id"].as_str().unwrap_or_default();
+        let path = format!("/friend-requests/{id}/accept");
+        let (status, body) = self.post(b, &path, Value::Null).await?;
+        anyhow::ensure!(status == 200, "accept: {status} {body}");
+        Ok(())
+    }
+
     /// `POST /messages` from `user`.
     pub async fn send(&self, user: &User, body: Value) -> Result<(u16, Value)> {
         self.post(user, "/messages", body).await

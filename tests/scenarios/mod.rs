@@ -13,8 +13,16 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::support::{Client, Ended, Target, upgrade_status};
 
 mod changes;
+mod friends;
+mod group_admin;
 mod settings;
 pub use changes::{edit_recall_and_delete_for_me, group_managers_recall_lower_roles};
+pub use friends::{
+    blocks_stop_requests_invitations_and_presence, friend_policy_decides_who_may_ask,
+    friend_requests_wait_for_consent, presence_reaches_conversation_peers_with_last_seen,
+    presence_reaches_friends,
+};
+pub use group_admin::{group_join_policies_and_requests, group_roles_mutes_transfer_and_dissolve};
 pub use settings::settings_reach_the_users_other_devices;
 
 /// Calls `$each!` with every scenario, so standalone and the cluster run one list.
@@ -34,6 +42,12 @@ macro_rules! every_scenario {
             bad_frames_leave_others_untouched,
             second_login_of_a_device_kicks_the_first,
             presence_reaches_friends,
+            presence_reaches_conversation_peers_with_last_seen,
+            friend_requests_wait_for_consent,
+            friend_policy_decides_who_may_ask,
+            blocks_stop_requests_invitations_and_presence,
+            group_roles_mutes_transfer_and_dissolve,
+            group_join_policies_and_requests,
             edit_recall_and_delete_for_me,
             group_managers_recall_lower_roles,
             settings_reach_the_users_other_devices
@@ -286,6 +300,15 @@ pub async fn group_rooms_follow_membership_live(t: &Target) -> Result<()> {
     }
     assert_eq!(next_message(&mut s, &gid).await?["content"], "two");
 
+    // New groups ask for approval; this one lets anyone in.
+    let (status, _) = t
+        .patch(
+            &owner,
+            &format!("/groups/{gid}"),
+            json!({"join_policy":"open"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "open the group: {status}");
     let (status, _) = t
         .post(&newcomer, &format!("/groups/{gid}/join"), json!({}))
         .await?;
@@ -673,24 +696,7 @@ pub async fn second_login_of_a_device_kicks_the_first(t: &Target) -> Result<()> 
     Ok(())
 }
 
-/// Friends learn when a user comes online (first connection) and goes offline
-/// (last connection closed), wherever the connections are.
-pub async fn presence_reaches_friends(t: &Target) -> Result<()> {
-    let alice = t.user(&unique("alice")).await?;
-    let bob = t.user(&unique("bob")).await?;
-    let (status, _) = t
-        .post(&alice, "/friends", json!({"user_id": bob.id}))
-        .await?;
-    anyhow::ensure!(status == 201, "befriend: {status}");
-    let mut b = t.connect(&bob, 1).await?;
-    let a = t.connect(&alice, 0).await?;
-    wait_for_presence(&mut b, &alice.id, true).await?;
-    drop(a);
-    wait_for_presence(&mut b, &alice.id, false).await?;
-    Ok(())
-}
-
-async fn wait_for_presence(client: &mut Client, user: &str, online: bool) -> Result<()> {
+pub(crate) async fn wait_for_presence(client: &mut Client, user: &str, online: bool) -> Result<()> {
     loop {
         let frame = client.next_of("presence").await?;
         if frame["user_id"] == user && frame["online"] == online {

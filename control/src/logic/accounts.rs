@@ -1,5 +1,5 @@
-//! Accounts, sessions, profiles, friends and blocks: who may register with
-//! what, how a password becomes a token, and who may befriend or block whom.
+//! Accounts, sessions and profiles: who may register with what and how a
+//! password becomes a token. Friends and blocks are in `friends.rs`.
 
 use std::sync::Arc;
 
@@ -41,6 +41,8 @@ pub struct ProfilePatch {
     pub nickname: Option<String>,
     /// New avatar (an http(s) URL or a `/media/` path).
     pub avatar_url: Option<String>,
+    /// Who may befriend the user from now on.
+    pub friend_policy: Option<super::FriendPolicy>,
 }
 
 /// Someone's profile as another user sees it.
@@ -48,7 +50,8 @@ pub struct ProfilePatch {
 pub struct UserProfile {
     /// The stored profile.
     pub user: User,
-    /// Connected now; `None` when the registry could not say.
+    /// Connected now; `None` when the registry could not say or a block
+    /// hides it.
     pub online: Option<bool>,
 }
 
@@ -224,10 +227,14 @@ impl Logic {
                 "avatar_url: an http(s) URL or a /media/ path of at most 255 bytes",
             ));
         }
-        Ok(self
+        let mut user = self
             .repo
             .update_user(me.0, patch.nickname.as_deref(), patch.avatar_url.as_deref())
-            .await?)
+            .await?;
+        if let Some(policy) = patch.friend_policy {
+            user = self.set_friend_policy(me, policy).await?;
+        }
+        Ok(user)
     }
 
     /// Users whose username starts with `prefix`.
@@ -238,9 +245,17 @@ impl Logic {
         Ok(self.repo.search_users(prefix, SEARCH_LIMIT).await?)
     }
 
-    /// Someone's profile, with whether they are connected now.
-    pub async fn user_profile(&self, user: Id) -> LogicResult<UserProfile> {
-        let stored = self.repo.get_user(user.0).await?;
+    /// Someone's profile, with whether they are connected now; nothing of
+    /// their presence when a block stands between the two.
+    pub async fn user_profile(&self, viewer: Id, user: Id) -> LogicResult<UserProfile> {
+        let mut stored = self.repo.get_user(user.0).await?;
+        if viewer != user && self.blocked_either_way(viewer, user).await? {
+            stored.last_seen = 0;
+            return Ok(UserProfile {
+                user: stored,
+                online: None,
+            });
+        }
         // Presence is a nicety: a registry hiccup must not fail the profile.
         let online = match self.state.is_online(user).await {
             Ok(online) => Some(online),
@@ -253,58 +268,5 @@ impl Logic {
             user: stored,
             online,
         })
-    }
-
-    async fn other_user(&self, me: Id, other: Id) -> LogicResult<()> {
-        if me == other {
-            return Err(bad("that is you"));
-        }
-        self.repo.get_user(other.0).await?;
-        Ok(())
-    }
-
-    /// Makes `me` and `other` friends, unless `other` blocked `me`.
-    pub async fn add_friend(&self, me: Id, other: Id) -> LogicResult<()> {
-        self.other_user(me, other).await?;
-        if self.repo.is_blocked(other.0, me.0).await? {
-            return Err(LogicError::Forbidden(
-                "this user does not accept requests from you".into(),
-            ));
-        }
-        self.repo.add_friend(me.0, other.0).await?;
-        self.facts.forget(&[Fact::friends(me.0, other.0)]);
-        Ok(())
-    }
-
-    /// The caller's friends.
-    pub async fn friends(&self, me: Id) -> LogicResult<Vec<User>> {
-        Ok(self.repo.list_friends(me.0).await?)
-    }
-
-    /// Ends a friendship (both ways).
-    pub async fn remove_friend(&self, me: Id, other: Id) -> LogicResult<()> {
-        self.repo.remove_friend(me.0, other.0).await?;
-        self.facts.forget(&[Fact::friends(me.0, other.0)]);
-        Ok(())
-    }
-
-    /// `me` stops accepting messages and requests from `other`.
-    pub async fn block(&self, me: Id, other: Id) -> LogicResult<()> {
-        self.other_user(me, other).await?;
-        self.repo.add_block(me.0, other.0).await?;
-        self.facts.forget(&[Fact::Blocked(me.0, other.0)]);
-        Ok(())
-    }
-
-    /// The users the caller has blocked.
-    pub async fn blocks(&self, me: Id) -> LogicResult<Vec<User>> {
-        Ok(self.repo.list_blocks(me.0).await?)
-    }
-
-    /// Lifts a block.
-    pub async fn unblock(&self, me: Id, other: Id) -> LogicResult<()> {
-        self.repo.remove_block(me.0, other.0).await?;
-        self.facts.forget(&[Fact::Blocked(me.0, other.0)]);
-        Ok(())
     }
 }

@@ -87,6 +87,16 @@ impl Logic {
             .authorize_conversation(from, &change.conversation_id)
             .await?;
         let target = self.changeable_target(change).await?;
+        if info.group_id != 0 {
+            let group = Id(info.group_id);
+            // A mute blocks edits like sends; a dissolved group takes neither,
+            // nor recalls.
+            if frame.message_type == MessageType::Edit {
+                self.check_may_post(group, from).await?;
+            } else if self.repo.get_group(group.0).await?.dissolved {
+                return forbidden("the group was dissolved");
+            }
+        }
         let age_ms = now_millis().saturating_sub(target.timestamp);
         let own = target.from_user_id == from.0;
         let peer = match parse_conversation_id(&info.conversation_id) {

@@ -1,5 +1,5 @@
 //! What authorizing a send needs to know — does the recipient exist, is the
-//! sender blocked, are they friends, is the sender a member — kept in process
+//! sender blocked, are they friends, may the sender post in the group — kept in process
 //! for a bounded time, so a batch of sends is authorized without a storage
 //! round trip per send.
 //!
@@ -7,9 +7,10 @@
 //! events: a change made through this process's [`Logic`](super::Logic)
 //! forgets the fact at once; a change made through another logic process
 //! reaches this one within [`TTL`]. Only answers that are safe to act on late
-//! are kept: "exists", "friends" and "member" are kept when true (a refusal
-//! is always asked again, so a user who just joined is never refused from a
-//! stale answer); "blocked" is kept both ways, so a new block takes effect
+//! are kept: "exists", "friends" and "may post" are kept when true (a
+//! refusal is always asked again, so a user who just joined is never refused
+//! from a stale answer, and a mute made through another process takes effect
+//! within the TTL); "blocked" is kept both ways, so a new block takes effect
 //! everywhere within the TTL and at once in the process that made it.
 
 use std::collections::HashMap;
@@ -34,8 +35,9 @@ pub enum Fact {
     Blocked(i64, i64),
     /// The two are friends (smaller id first).
     Friends(i64, i64),
-    /// (group, user): the user is a member.
-    Member(i64, i64),
+    /// (group, user): the user may post there now (a member, not muted, the
+    /// group neither dissolved nor muted for them).
+    MayPost(i64, i64),
 }
 
 impl Fact {
@@ -82,6 +84,12 @@ impl Facts {
         Ok(answer)
     }
 
+    /// Forgets every fact about one group (mute-all, dissolution).
+    pub fn forget_group(&self, group: i64) {
+        self.lock()
+            .retain(|fact, _| !matches!(fact, Fact::MayPost(g, _) if *g == group));
+    }
+
     /// Forgets facts this process just changed.
     pub fn forget(&self, facts: &[Fact]) {
         let mut known = self.lock();
@@ -105,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn refusals_are_asked_again_blocks_are_kept_and_forgetting_works() {
         let facts = Facts::default();
-        let member = Fact::Member(1, 2);
+        let member = Fact::MayPost(1, 2);
         assert_eq!(
             facts.get(member, async { Ok(false) }).await.ok(),
             Some(false)

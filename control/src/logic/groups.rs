@@ -1,6 +1,8 @@
-//! Groups: who may create, edit, invite, join, leave and remove whom (the role
-//! hierarchy owner > admin > member; the owner cannot leave). Every membership
-//! change posts a `system_group` message into the group's conversation.
+//! Groups: who may create, edit, invite, leave and remove whom (the role
+//! hierarchy owner > admin > member; the owner cannot leave). Every change
+//! posts a `system_group` message into the group's conversation with
+//! `metadata.event` naming it. Roles, mutes, joins and dissolution are in
+//! `group_admin.rs`.
 
 use gochat_proto::ids::Id;
 use serde_json::{Value, json};
@@ -33,6 +35,10 @@ pub struct GroupEdit {
     pub announcement: Option<String>,
     /// New avatar.
     pub avatar_url: Option<String>,
+    /// Who may join.
+    pub join_policy: Option<super::JoinPolicy>,
+    /// Only the owner and admins may send.
+    pub mute_all: Option<bool>,
 }
 
 /// A member's place in a group.
@@ -103,6 +109,7 @@ impl Logic {
         if self.repo.get_users(&ids).await?.len() != distinct(&group.member_ids).len() {
             return Err(LogicError::NotFound("a member_id names no user".into()));
         }
+        self.refuse_blocked_invitees(me, &group.member_ids).await?;
         let created = self
             .repo
             .create_group(me.0, group.name.trim(), &ids)
@@ -136,10 +143,7 @@ impl Logic {
 
     /// Edits a group: the owner or an admin only.
     pub async fn update_group(&self, me: Id, group: Id, edit: GroupEdit) -> LogicResult<Group> {
-        if !matches!(
-            self.role_of(group, me).await?,
-            Some(MemberRole::Admin | MemberRole::Owner)
-        ) {
+        if self.role_in_live_group(me, group).await? < MemberRole::Admin {
             return Err(LogicError::Forbidden(
                 "only the owner or an admin may edit the group".into(),
             ));
@@ -158,19 +162,43 @@ impl Logic {
         {
             return Err(bad("announcement up to 4096 bytes, avatar_url up to 255"));
         }
+        let before = self.repo.get_group(group.0).await?;
         let patch = GroupPatch {
             name: edit.name.map(|n| n.trim().to_owned()),
             announcement: edit.announcement,
             avatar_url: edit.avatar_url,
+            join_policy: edit.join_policy.map(super::JoinPolicy::code),
+            mute_all: edit.mute_all,
+            dissolved: None,
         };
-        Ok(self.repo.update_group(group.0, &patch).await?)
+        let after = self.repo.update_group(group.0, &patch).await?;
+        let operator = self.display_name(me).await;
+        if after.announcement != before.announcement {
+            self.announce(
+                group,
+                format!("{operator} changed the announcement"),
+                json!({"event": "announcement_changed", "group_id": group,
+                       "announcement": after.announcement, "operator_id": me}),
+            )
+            .await;
+        }
+        if after.mute_all != before.mute_all {
+            self.facts.forget_group(group.0);
+            let what = if after.mute_all { "muted" } else { "unmuted" };
+            self.announce(
+                group,
+                format!("{operator} {what} the group"),
+                json!({"event": "mute_all_changed", "group_id": group,
+                       "mute_all": after.mute_all, "operator_id": me}),
+            )
+            .await;
+        }
+        Ok(after)
     }
 
     /// A member adds users; returns those who were not members before.
     pub async fn invite(&self, me: Id, group: Id, user_ids: &[Id]) -> LogicResult<Vec<Id>> {
-        if self.role_of(group, me).await?.is_none() {
-            return Err(not_member(group));
-        }
+        self.role_in_live_group(me, group).await?;
         if user_ids.is_empty() || user_ids.len() > MAX_INVITES {
             return Err(bad("user_ids: 1 to 500 ids"));
         }
@@ -179,6 +207,7 @@ impl Logic {
         if users.len() != distinct(user_ids).len() {
             return Err(LogicError::NotFound("a user_id names no user".into()));
         }
+        self.refuse_blocked_invitees(me, user_ids).await?;
         let added = self.repo.add_members(group.0, &ids).await?;
         if !added.is_empty() {
             let inviter = self.display_name(me).await;
@@ -192,28 +221,13 @@ impl Logic {
             self.announce(
                 group,
                 format!("{inviter} invited {}", names.join(", ")),
-                json!({"action": "invite", "group_id": group, "inviter_id": me, "invitee_ids": invitees}),
+                json!({"event": "member_joined", "action": "invite", "group_id": group,
+                       "user_id": invitees.first(), "user_ids": invitees,
+                       "inviter_id": me, "invitee_ids": invitees}),
             )
             .await;
         }
         Ok(added.into_iter().map(Id).collect())
-    }
-
-    /// The caller joins a group; returns the group after joining.
-    pub async fn join(&self, me: Id, group: Id) -> LogicResult<Group> {
-        self.repo.get_group(group.0).await?;
-        let added = self.repo.add_members(group.0, &[me.0]).await?;
-        if !added.is_empty() {
-            self.rooms_changed(group, &[me], true).await;
-            let who = self.display_name(me).await;
-            self.announce(
-                group,
-                format!("{who} joined the group"),
-                json!({"action": "join", "group_id": group, "user_id": me}),
-            )
-            .await;
-        }
-        Ok(self.repo.get_group(group.0).await?)
     }
 
     /// `me` leaves (`target == me`) or removes a member of lower rank.
@@ -237,21 +251,26 @@ impl Logic {
             ));
         }
         let removed = self.repo.remove_member(group.0, target.0).await?;
-        self.facts.forget(&[Fact::Member(group.0, target.0)]);
+        self.facts.forget(&[Fact::MayPost(group.0, target.0)]);
         if removed {
             // Out of the rooms before anything else is sent to the group.
             self.rooms_changed(group, &[target], false).await;
             let name = self.display_name(target).await;
-            let (content, action) = if leaving {
-                (format!("{name} left the group"), "leave")
+            let (content, action, event) = if leaving {
+                (format!("{name} left the group"), "leave", "member_left")
             } else {
                 let operator = self.display_name(me).await;
-                (format!("{operator} removed {name}"), "remove")
+                (
+                    format!("{operator} removed {name}"),
+                    "remove",
+                    "member_removed",
+                )
             };
             self.announce(
                 group,
                 content,
-                json!({"action": action, "group_id": group, "user_id": target, "operator_id": me}),
+                json!({"event": event, "action": action, "group_id": group, "user_id": target,
+                       "operator_id": me}),
             )
             .await;
         }
@@ -266,13 +285,30 @@ impl Logic {
         Ok(self.repo.list_members(group.0).await?)
     }
 
+    /// `forbidden` when any invitee has blocked the inviter (PROTOCOL v1.1:
+    /// a block stops group invites by the blocked user); nobody is added.
+    async fn refuse_blocked_invitees(&self, inviter: Id, invitees: &[Id]) -> LogicResult<()> {
+        for invitee in invitees {
+            let blocked = self.facts.get(
+                Fact::Blocked(invitee.0, inviter.0),
+                self.repo.is_blocked(invitee.0, inviter.0),
+            );
+            if blocked.await? {
+                return Err(LogicError::Forbidden(format!(
+                    "user {invitee} does not accept invitations from you"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The caller's role; `NotFound` when the group does not exist.
     async fn role_of(&self, group: Id, user: Id) -> LogicResult<Option<MemberRole>> {
         self.repo.get_group(group.0).await?;
         self.member_role(group, user).await
     }
 
-    async fn member_role(&self, group: Id, user: Id) -> LogicResult<Option<MemberRole>> {
+    pub(super) async fn member_role(&self, group: Id, user: Id) -> LogicResult<Option<MemberRole>> {
         Ok(self
             .repo
             .get_member(group.0, user.0)
@@ -280,7 +316,7 @@ impl Logic {
             .map(|m| MemberRole::of(m.role)))
     }
 
-    async fn display_name(&self, user: Id) -> String {
+    pub(super) async fn display_name(&self, user: Id) -> String {
         match self.repo.get_user(user.0).await {
             Ok(u) => shown_name(&u),
             Err(_) => format!("user {user}"),
@@ -291,7 +327,7 @@ impl Logic {
     /// group's rooms. The change itself is already stored (so a connection
     /// opening now reads it); a failure is retried briefly, then logged —
     /// the connections' rooms are right again when they reconnect.
-    async fn rooms_changed(&self, group: Id, users: &[Id], joined: bool) {
+    pub(super) async fn rooms_changed(&self, group: Id, users: &[Id], joined: bool) {
         let mut wait = std::time::Duration::from_millis(50);
         for attempt in 1..=3 {
             match self.writer.announce_membership(group, users, joined).await {
@@ -309,7 +345,7 @@ impl Logic {
 
     /// Posts a membership event; the change itself is already stored, so a
     /// failure here is logged rather than undoing it.
-    async fn announce(&self, group: Id, content: String, metadata: Value) {
+    pub(super) async fn announce(&self, group: Id, content: String, metadata: Value) {
         if let Err(e) = self.writer.post_group_event(group, content, metadata).await {
             tracing::warn!(error = %e, %group, "group event not posted");
         }

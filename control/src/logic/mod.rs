@@ -1,5 +1,6 @@
 //! The logic service: every rule of the product lives here, as a typed method
-//! on [`Logic`] — accounts and friends ([`accounts`]), groups ([`groups`]),
+//! on [`Logic`] — accounts ([`accounts`]), friends and blocks ([`friends`]),
+//! groups ([`groups`], administered in [`group_admin`]),
 //! conversations and history ([`conversations`]), admin push ([`admin`]),
 //! uploads ([`media`]), and the send path ([`pipeline`], which hands drafts to
 //! [`MessageWriter`]; every send enters through the process's one
@@ -16,6 +17,8 @@ mod conversations;
 pub mod delivery;
 mod error;
 mod facts;
+mod friends;
+mod group_admin;
 mod groups;
 pub mod http;
 mod media;
@@ -31,6 +34,8 @@ pub use batcher::{BatchResult, SendLoop, SendQueue};
 pub use changes::Change;
 pub use conversations::{History, HistoryQuery, Reads, SettingsChange};
 pub use error::{LogicError, LogicResult, to_status};
+pub use friends::{Befriended, FriendPolicy};
+pub use group_admin::{JoinPolicy, Joined};
 pub use groups::{GroupEdit, MemberRole, NewGroup};
 pub use media::{MediaFile, shown_inline};
 pub use pipeline::Send;

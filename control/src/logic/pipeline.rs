@@ -268,14 +268,7 @@ impl Logic {
                 (single_conversation_id(from, to), to.0, 0)
             }
             (None, Some(group)) => {
-                let member = self.facts.get(Fact::Member(group.0, from.0), async {
-                    Ok(self.repo.get_member(group.0, from.0).await?.is_some())
-                });
-                if !member.await? {
-                    return Err(LogicError::Forbidden(format!(
-                        "not a member of group {group}"
-                    )));
-                }
+                self.check_may_post(group, from).await?;
                 (group_conversation_id(group), 0, group.0)
             }
             _ => {

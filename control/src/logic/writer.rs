@@ -19,9 +19,9 @@ use crate::state::StateStore;
 
 /// Stores and routes messages: the one place seq and message ids are assigned.
 pub struct MessageWriter {
-    pub(super) repo: Arc<dyn Repo>,
-    pub(super) state: Arc<dyn StateStore>,
-    pub(super) bus: Arc<dyn Bus>,
+    pub(crate) repo: Arc<dyn Repo>,
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) bus: Arc<dyn Bus>,
     pub(super) config: LogicConfig,
     pub(super) group_sizes: super::rooms::GroupSizes,
     turn: tokio::sync::Mutex<()>,

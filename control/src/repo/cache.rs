@@ -1,7 +1,7 @@
 //! [`RepoCache`]: cache-aside through Redis for the SQL repo (seed 003
 //! §2.1.2–2.1.3), for the two hottest reads: user profiles
 //! (`user_info:{id}`, a hash) and group membership (`group_members:{id}`, a hash
-//! user_id -> "role:joined_at", so a membership check is one HGET).
+//! user_id -> "role:joined_at:muted_until", so a membership check is one HGET).
 //!
 //! It is part of [`SqlRepo`](super::sql::SqlRepo), not a wrapper around a
 //! whole repo, so only the operations it serves mention it: reads try Redis,
@@ -65,6 +65,9 @@ impl RepoCache {
             nickname: map.get("nickname")?.clone(),
             avatar_url: map.get("avatar_url")?.clone(),
             created_at: map.get("created_at")?.parse().ok()?,
+            // An entry written before these fields existed is a miss.
+            friend_policy: map.get("friend_policy")?.parse().ok()?,
+            last_seen: map.get("last_seen")?.parse().ok()?,
         })
     }
 
@@ -75,11 +78,15 @@ impl RepoCache {
         };
         let key = names.user_info_key(Id(user.user_id));
         let created = user.created_at.to_string();
+        let policy = user.friend_policy.to_string();
+        let last_seen = user.last_seen.to_string();
         let fields = [
             ("username", user.username.as_str()),
             ("nickname", user.nickname.as_str()),
             ("avatar_url", user.avatar_url.as_str()),
             ("created_at", created.as_str()),
+            ("friend_policy", policy.as_str()),
+            ("last_seen", last_seen.as_str()),
         ];
         let mut conn = redis.clone();
         let result: redis::RedisResult<()> = redis::pipe()
@@ -103,10 +110,12 @@ impl RepoCache {
         if map.is_empty() {
             return None;
         }
+        // All or nothing: one unreadable entry (an older shape) is a miss,
+        // not a member left out.
         let mut members: Vec<Member> = map
             .iter()
-            .filter_map(|(user, value)| parse_member(*user, value))
-            .collect();
+            .map(|(user, value)| parse_member(*user, value))
+            .collect::<Option<_>>()?;
         members.sort_by_key(|m| (m.joined_at, m.user_id));
         Some(members)
     }
@@ -122,7 +131,10 @@ impl RepoCache {
         let key = names.group_members_key(Id(group_id));
         let fields: Vec<(i64, String)> = members
             .iter()
-            .map(|m| (m.user_id, format!("{}:{}", m.role, m.joined_at)))
+            .map(|m| {
+                let value = format!("{}:{}:{}", m.role, m.joined_at, m.muted_until);
+                (m.user_id, value)
+            })
             .collect();
         let mut conn = redis.clone();
         let result: redis::RedisResult<()> = redis::pipe()
@@ -159,13 +171,16 @@ impl RepoCache {
     }
 }
 
+/// `role:joined_at:muted_until`; an entry in an older shape is a miss.
 fn parse_member(user_id: i64, value: &str) -> Option<Member> {
-    let (role, joined) = value.split_once(':')?;
-    Some(Member {
+    let mut parts = value.split(':');
+    let member = Member {
         user_id,
-        role: role.parse().ok()?,
-        joined_at: joined.parse().ok()?,
-    })
+        role: parts.next()?.parse().ok()?,
+        joined_at: parts.next()?.parse().ok()?,
+        muted_until: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(member)
 }
 
 fn log_cache_error(what: &str, result: redis::RedisResult<()>) {

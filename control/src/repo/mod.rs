@@ -6,7 +6,7 @@
 //! [`sql::SqlRepo`] (MySQL/MariaDB or SQLite, with the Redis cache of
 //! [`cache`] for the reads it serves) and [`grpc::RepoClient`] (a remote repo
 //! service). [`grpc::RepoServer`] exposes any of them over gRPC. The shared
-//! contract suite in `tests/repo_contract.rs` runs against each backend.
+//! contract suite in `tests/repo_contract/` runs against each backend.
 //!
 //! The domain types are the gRPC messages of `proto/repo.proto`, so the local and
 //! remote paths carry the same values with no conversion layer in between.
@@ -18,7 +18,8 @@ pub mod sql;
 use async_trait::async_trait;
 pub use gochat_proto::repo::{
     ConversationInfo, ConversationSettings, ConversationSummary, CreateUserRequest as NewUser,
-    Group, Member, Messages, StoredMessage, UpdateSettingsRequest as SettingsPatch, User, UserAuth,
+    FriendRequest, Group, JoinRequest, Member, Messages, StoredMessage,
+    UpdateSettingsRequest as SettingsPatch, User, UserAuth,
 };
 
 /// The metadata key of an edit or recall entry that names the message it
@@ -94,6 +95,12 @@ pub struct GroupPatch {
     pub announcement: Option<String>,
     /// New avatar.
     pub avatar_url: Option<String>,
+    /// Who may join: 0 approval, 1 open, 2 invite only.
+    pub join_policy: Option<i32>,
+    /// Only the owner and admins may send.
+    pub mute_all: Option<bool>,
+    /// Dissolves the group (there is no way back).
+    pub dissolved: Option<bool>,
 }
 
 /// The repo service: users, groups and messages, each one logical store
@@ -153,6 +160,23 @@ pub trait UserRepo: Send + Sync {
     async fn remove_block(&self, user_id: i64, blocked_id: i64) -> RepoResult<()>;
     /// Has `user_id` blocked `other_id`?
     async fn is_blocked(&self, user_id: i64, other_id: i64) -> RepoResult<bool>;
+    /// Sets who may befriend the user (0 approve, 1 open, 2 closed); the
+    /// profile after the change.
+    async fn set_friend_policy(&self, user_id: i64, policy: i32) -> RepoResult<User>;
+    /// Records when the user's last connection closed (ms).
+    async fn set_last_seen(&self, user_id: i64, at: i64) -> RepoResult<()>;
+    /// Who sees the user's presence: friends, peers of 1:1 conversations
+    /// and members of the user's groups of at most `group_max` members,
+    /// less anyone a block (either way) stands between; ascending ids.
+    async fn presence_audience(&self, user_id: i64, group_max: i64) -> RepoResult<Vec<i64>>;
+    /// Files `from`'s friend request to `to`; one already pending in that
+    /// direction is kept and returned. Friendship or a block between the
+    /// two clears their requests.
+    async fn request_friend(&self, from: i64, to: i64, message: &str) -> RepoResult<FriendRequest>;
+    /// The requests the user sent or received, oldest first.
+    async fn friend_requests(&self, user_id: i64) -> RepoResult<Vec<FriendRequest>>;
+    /// Forgets a request (rejected); nothing if it is gone.
+    async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()>;
     /// Keeps a logged-out token id until `expires_at` (ms): the durable side
     /// of the state store's revocation list.
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()>;
@@ -187,6 +211,25 @@ pub trait GroupRepo: Send + Sync {
     async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>>;
     /// One membership, if any.
     async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>>;
+    /// Changes a member's role and/or mute (ms; 0 lifts it); the membership
+    /// after the change, `None` if the user is not a member.
+    async fn update_member(
+        &self,
+        group_id: i64,
+        user_id: i64,
+        role: Option<i32>,
+        muted_until: Option<i64>,
+    ) -> RepoResult<Option<Member>>;
+    /// Makes member `to` the owner and the owner `from` an admin, in one
+    /// transaction; `NotFound` unless both are members.
+    async fn transfer_group(&self, group_id: i64, from: i64, to: i64) -> RepoResult<Group>;
+    /// Files the user's request to join; one already pending is returned.
+    /// Becoming a member clears it.
+    async fn request_join(&self, group_id: i64, user_id: i64) -> RepoResult<JoinRequest>;
+    /// A group's pending join requests, oldest first.
+    async fn join_requests(&self, group_id: i64) -> RepoResult<Vec<JoinRequest>>;
+    /// Forgets a join request (rejected); nothing if it is gone.
+    async fn delete_join_request(&self, request_id: i64) -> RepoResult<()>;
 }
 
 /// Messages, conversations, read cursors and mentions.

@@ -256,15 +256,7 @@ fn start_task(
         Some(url) => Arc::new(WebhookProvider::new(url.clone()).map_err(StartError::Push)?),
         None => Arc::new(LogProvider),
     };
-    let service = Arc::new(TaskService::new(
-        engines.repo.clone(),
-        engines.state.clone(),
-        engines.bus.clone(),
-        writer,
-        push,
-        config.task.max_attempts,
-        config.task.consume_in_flight,
-    ));
+    let service = Arc::new(TaskService::new(writer, push, &config.task));
     let inbox = engines.inbox(Topic::Tasks)?;
     tasks.spawn(service.clone().run(inbox, shutdown.clone()));
     Ok(service)

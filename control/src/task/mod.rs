@@ -18,6 +18,7 @@ use gochat_proto::kafka::{GroupFanout, OfflinePush, SystemNotice, Task, TaskReco
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Inbox};
+use crate::config::TaskConfig;
 use crate::consume::{Handled, Laned, consume};
 use crate::logic::MessageWriter;
 use crate::logic::delivery::deliver;
@@ -45,6 +46,7 @@ pub struct TaskService {
     push: Arc<dyn PushProvider>,
     max_attempts: u32,
     in_flight: usize,
+    presence_group_max: i64,
     /// Counters.
     pub stats: TaskStats,
 }
@@ -61,24 +63,21 @@ pub enum TaskError {
 }
 
 impl TaskService {
-    /// Assembles the service.
+    /// Assembles the service on the writer's engines.
     pub fn new(
-        repo: Arc<dyn Repo>,
-        state: Arc<dyn StateStore>,
-        bus: Arc<dyn Bus>,
         writer: Arc<MessageWriter>,
         push: Arc<dyn PushProvider>,
-        max_attempts: u32,
-        in_flight: usize,
+        config: &TaskConfig,
     ) -> Self {
         Self {
-            repo,
-            state,
-            bus,
+            repo: writer.repo.clone(),
+            state: writer.state.clone(),
+            bus: writer.bus.clone(),
             writer,
             push,
-            max_attempts,
-            in_flight,
+            max_attempts: config.max_attempts,
+            in_flight: config.consume_in_flight,
+            presence_group_max: i64::try_from(config.presence_group_max).unwrap_or(i64::MAX),
             stats: TaskStats::default(),
         }
     }
@@ -162,16 +161,26 @@ impl TaskService {
         Ok(())
     }
 
-    /// Tells the user's online friends whether the user is online now.
+    /// Tells the user's friends and the people they share a conversation
+    /// with (1:1 chats, groups up to `presence_group_max` members), unless
+    /// a block stands between them, whether the user is online now; an
+    /// offline user's `last_seen` is kept first, so a profile read after
+    /// the frame shows it.
     async fn announce_presence(&self, user: Id) -> Result<(), TaskError> {
         let online = self.state.is_online(user).await.map_err(dependency)?;
-        let friends: Vec<Id> = self
+        if !online {
+            self.repo
+                .set_last_seen(user.0, gochat_proto::ids::now_millis())
+                .await
+                .map_err(dependency)?;
+        }
+        let audience: Vec<Id> = self
             .repo
-            .list_friends(user.0)
+            .presence_audience(user.0, self.presence_group_max)
             .await
             .map_err(dependency)?
             .into_iter()
-            .map(|f| Id(f.user_id))
+            .map(Id)
             .collect();
         let frame = Bytes::from(
             ServerFrame::Presence {
@@ -180,7 +189,7 @@ impl TaskService {
             }
             .to_json(),
         );
-        self.deliver_in_batches(&friends, 500, frame).await
+        self.deliver_in_batches(&audience, 500, frame).await
     }
 
     /// An `@all` in a large group: a push to every offline member, one

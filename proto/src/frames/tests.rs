@@ -99,6 +99,8 @@ fn server_frames_of_the_protocol_round_trip() {
         r#"{"type":"pong"}"#,
         r#"{"type":"kick","reason":"signed in elsewhere"}"#,
         r#"{"type":"conversation_settings","conversation_id":"g7","muted":true,"pinned":false,"archived":false}"#,
+        r#"{"type":"friend_request","request_id":"5","from_user_id":"41","message":"hi, it's Bob"}"#,
+        r#"{"type":"friend_added","user_id":"41"}"#,
     ] {
         round_trip_server(text);
     }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{NewAccount, ProfilePatch, UserProfile};
+use crate::logic::{FriendPolicy, NewAccount, ProfilePatch, UserProfile};
 use crate::repo::User;
 
 /// A profile as clients see it.
@@ -27,6 +27,14 @@ pub struct Profile {
     /// Connected now (only on `GET /users/{user_id}`: the 1:1 header's dot).
     #[serde(skip_serializing_if = "Option::is_none")]
     online: Option<bool>,
+    /// When their last connection closed, ms (on `GET /users/{user_id}`
+    /// when offline and seen before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen: Option<i64>,
+    /// Who may befriend them: `approve`, `open` or `closed` (only in the
+    /// caller's own profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    friend_policy: Option<&'static str>,
 }
 
 impl From<User> for Profile {
@@ -37,20 +45,25 @@ impl From<User> for Profile {
             nickname: u.nickname,
             avatar_url: u.avatar_url,
             online: None,
+            last_seen: None,
+            friend_policy: None,
         }
     }
 }
 
 impl From<UserProfile> for Profile {
     fn from(p: UserProfile) -> Self {
+        let last_seen =
+            (p.online == Some(false) && p.user.last_seen > 0).then_some(p.user.last_seen);
         Self {
             online: p.online,
+            last_seen,
             ..p.user.into()
         }
     }
 }
 
-fn profiles(users: Vec<User>) -> Vec<Profile> {
+pub(super) fn profiles(users: Vec<User>) -> Vec<Profile> {
     users.into_iter().map(Profile::from).collect()
 }
 
@@ -180,7 +193,16 @@ pub async fn logout(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Stat
     responses((status = 200, description = "The caller's profile", body = Profile))
 )]
 pub async fn me(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Profile>> {
-    Ok(Json(s.logic.my_profile(user.id).await?.into()))
+    Ok(Json(own_profile(s.logic.my_profile(user.id).await?)))
+}
+
+/// The caller's own profile: the public one with their friend policy.
+fn own_profile(me: User) -> Profile {
+    let policy = FriendPolicy::from_code(me.friend_policy);
+    Profile {
+        friend_policy: Some(policy.as_str()),
+        ..me.into()
+    }
 }
 
 /// Profile fields to change; absent ones stay.
@@ -193,6 +215,9 @@ pub struct ProfileBody {
     /// Empty, an http(s) URL or a path starting with `/`; at most 255 bytes.
     #[serde(default)]
     avatar_url: Option<String>,
+    /// `approve`, `open` or `closed` (PROTOCOL v1.1 "Friends with consent").
+    #[serde(default)]
+    friend_policy: Option<String>,
 }
 
 #[utoipa::path(
@@ -204,7 +229,7 @@ pub struct ProfileBody {
     request_body = ProfileBody,
     responses(
         (status = 200, description = "The updated profile", body = Profile),
-        (status = 400, description = "A nickname or avatar_url out of the rules", body = ErrorBody),
+        (status = 400, description = "A nickname, avatar_url or friend_policy out of the rules", body = ErrorBody),
     )
 )]
 pub async fn update_me(
@@ -212,11 +237,19 @@ pub async fn update_me(
     user: AuthUser,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> ApiResult<Json<Profile>> {
+    let policy = body
+        .friend_policy
+        .as_deref()
+        .map(FriendPolicy::parse)
+        .transpose()?;
     let patch = ProfilePatch {
         nickname: body.nickname,
         avatar_url: body.avatar_url,
+        friend_policy: policy,
     };
-    Ok(Json(s.logic.update_profile(user.id, patch).await?.into()))
+    Ok(Json(own_profile(
+        s.logic.update_profile(user.id, patch).await?,
+    )))
 }
 
 /// Users found by a search.
@@ -260,138 +293,9 @@ pub async fn search_users(
 )]
 pub async fn get_user(
     State(s): State<ApiState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Profile>> {
     let id = parse_id(&raw, "user_id")?;
-    Ok(Json(s.logic.user_profile(id).await?.into()))
-}
-
-/// Another user.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserRef {
-    #[schema(value_type = String)]
-    user_id: Id,
-}
-
-#[utoipa::path(
-    post,
-    path = "/friends",
-    tag = "accounts",
-    security(("bearer" = [])),
-    request_body = UserRef,
-    responses(
-        (status = 201, description = "Friends now (also when they were already)"),
-        (status = 400, description = "That is the caller", body = ErrorBody),
-        (status = 403, description = "The target blocked the caller", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-    )
-)]
-pub async fn add_friend(
-    State(s): State<ApiState>,
-    user: AuthUser,
-    ApiJson(body): ApiJson<UserRef>,
-) -> ApiResult<StatusCode> {
-    s.logic.add_friend(user.id, body.user_id).await?;
-    Ok(StatusCode::CREATED)
-}
-
-/// The caller's friends.
-#[derive(Serialize, ToSchema)]
-pub struct Friends {
-    friends: Vec<Profile>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/friends",
-    tag = "accounts",
-    security(("bearer" = [])),
-    responses((status = 200, description = "The caller's friends", body = Friends))
-)]
-pub async fn list_friends(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Friends>> {
-    let friends = profiles(s.logic.friends(user.id).await?);
-    Ok(Json(Friends { friends }))
-}
-
-#[utoipa::path(
-    delete,
-    path = "/friends/{user_id}",
-    tag = "accounts",
-    security(("bearer" = [])),
-    params(("user_id" = String, Path, description = "A decimal user id")),
-    responses(
-        (status = 204, description = "Not friends (any more)"),
-        (status = 400, description = "user_id is not a decimal id", body = ErrorBody),
-    )
-)]
-pub async fn remove_friend(
-    State(s): State<ApiState>,
-    user: AuthUser,
-    Path(raw): Path<String>,
-) -> ApiResult<StatusCode> {
-    let other = parse_id(&raw, "user_id")?;
-    s.logic.remove_friend(user.id, other).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The users the caller has blocked (PROTOCOL v1.1 §6.4).
-#[derive(Serialize, ToSchema)]
-pub struct Blocks {
-    users: Vec<Profile>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/blocks",
-    tag = "accounts",
-    security(("bearer" = [])),
-    responses((status = 200, description = "The users the caller has blocked, by username", body = Blocks))
-)]
-pub async fn list_blocks(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Blocks>> {
-    let users = profiles(s.logic.blocks(user.id).await?);
-    Ok(Json(Blocks { users }))
-}
-
-#[utoipa::path(
-    post,
-    path = "/blocks",
-    tag = "accounts",
-    security(("bearer" = [])),
-    request_body = UserRef,
-    responses(
-        (status = 201, description = "Blocked: the target's sends to the caller get `forbidden`"),
-        (status = 400, description = "That is the caller", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-    )
-)]
-pub async fn add_block(
-    State(s): State<ApiState>,
-    user: AuthUser,
-    ApiJson(body): ApiJson<UserRef>,
-) -> ApiResult<StatusCode> {
-    s.logic.block(user.id, body.user_id).await?;
-    Ok(StatusCode::CREATED)
-}
-
-#[utoipa::path(
-    delete,
-    path = "/blocks/{user_id}",
-    tag = "accounts",
-    security(("bearer" = [])),
-    params(("user_id" = String, Path, description = "A decimal user id")),
-    responses(
-        (status = 204, description = "Not blocked (any more)"),
-        (status = 400, description = "user_id is not a decimal id", body = ErrorBody),
-    )
-)]
-pub async fn remove_block(
-    State(s): State<ApiState>,
-    user: AuthUser,
-    Path(raw): Path<String>,
-) -> ApiResult<StatusCode> {
-    let other = parse_id(&raw, "user_id")?;
-    s.logic.unblock(user.id, other).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(s.logic.user_profile(user.id, id).await?.into()))
 }

@@ -1,18 +1,20 @@
 //! Groups over REST: parse, call [`Logic`](crate::logic::Logic), shape the
-//! JSON. The rules (roles, who may do what) are in `logic/groups.rs`.
+//! JSON. The rules (roles, who may do what) are in `logic/groups.rs`;
+//! administration is in `group_admin.rs`.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use gochat_proto::ids::{Id, group_conversation_id};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{GroupEdit, MemberRole, NewGroup};
+use crate::logic::{GroupEdit, JoinPolicy, Joined, MemberRole, NewGroup};
 use crate::repo::{Group, Member};
 
 /// A group as clients see it.
@@ -31,6 +33,12 @@ pub struct GroupView {
     avatar_url: String,
     /// ms since the epoch.
     created_at: i64,
+    /// `approval`, `open` or `invite_only`.
+    join_policy: &'static str,
+    /// Only the owner and admins may send.
+    mute_all: bool,
+    /// Dissolved by its owner: no sends, history readable.
+    dissolved: bool,
 }
 
 impl From<Group> for GroupView {
@@ -44,6 +52,9 @@ impl From<Group> for GroupView {
             announcement: g.announcement,
             avatar_url: g.avatar_url,
             created_at: g.created_at,
+            join_policy: JoinPolicy::from_code(g.join_policy).as_str(),
+            mute_all: g.mute_all,
+            dissolved: g.dissolved,
         }
     }
 }
@@ -150,6 +161,12 @@ pub struct GroupPatchBody {
     /// Up to 255 bytes.
     #[serde(default)]
     avatar_url: Option<String>,
+    /// `open`, `approval` or `invite_only`.
+    #[serde(default)]
+    join_policy: Option<String>,
+    /// Only the owner and admins may send.
+    #[serde(default)]
+    mute_all: Option<bool>,
 }
 
 #[utoipa::path(
@@ -174,10 +191,17 @@ pub async fn update(
     ApiJson(body): ApiJson<GroupPatchBody>,
 ) -> ApiResult<Json<GroupView>> {
     let id = parse_id(&raw, "group_id")?;
+    let join_policy = body
+        .join_policy
+        .as_deref()
+        .map(JoinPolicy::parse)
+        .transpose()?;
     let edit = GroupEdit {
         name: body.name,
         announcement: body.announcement,
         avatar_url: body.avatar_url,
+        join_policy,
+        mute_all: body.mute_all,
     };
     Ok(Json(s.logic.update_group(user.id, id, edit).await?.into()))
 }
@@ -233,8 +257,10 @@ pub async fn invite(
     security(("bearer" = [])),
     params(("group_id" = String, Path, description = "A decimal group id")),
     responses(
-        (status = 200, description = "The group after joining; a `system_group` message", body = GroupView),
+        (status = 200, description = "A member now (the group is open, or the caller was one); a `system_group` message", body = GroupView),
+        (status = 202, description = "The group asks for approval: a request waits for its owner or an admin", body = JoinRequested),
         (status = 400, description = "group_id is not a decimal id", body = ErrorBody),
+        (status = 403, description = "The group takes members by invitation only, or was dissolved", body = ErrorBody),
         (status = 404, description = "No such group", body = ErrorBody),
     )
 )]
@@ -242,9 +268,21 @@ pub async fn join(
     State(s): State<ApiState>,
     user: AuthUser,
     Path(raw): Path<String>,
-) -> ApiResult<Json<GroupView>> {
+) -> ApiResult<Response> {
     let id = parse_id(&raw, "group_id")?;
-    Ok(Json(s.logic.join(user.id, id).await?.into()))
+    Ok(match s.logic.join(user.id, id).await? {
+        Joined::Member(group) => Json(GroupView::from(group)).into_response(),
+        Joined::Requested(request_id) => {
+            (StatusCode::ACCEPTED, Json(JoinRequested { request_id })).into_response()
+        }
+    })
+}
+
+/// A request to join, waiting.
+#[derive(Serialize, ToSchema)]
+pub struct JoinRequested {
+    #[schema(value_type = String)]
+    request_id: Id,
 }
 
 #[utoipa::path(
@@ -286,14 +324,19 @@ pub struct MemberView {
     role: &'static str,
     /// ms since the epoch.
     joined_at: i64,
+    /// Muted until then (ms); absent when not muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    muted_until: Option<i64>,
 }
 
 impl From<Member> for MemberView {
     fn from(m: Member) -> Self {
+        let muted = m.muted_until > gochat_proto::ids::now_millis();
         Self {
             user_id: Id(m.user_id),
             role: MemberRole::of(m.role).as_str(),
             joined_at: m.joined_at,
+            muted_until: muted.then_some(m.muted_until),
         }
     }
 }

@@ -10,6 +10,8 @@ mod admin_users;
 mod changes;
 mod conversations;
 mod extract;
+mod friends;
+mod group_admin;
 mod groups;
 mod openapi;
 mod ops;
@@ -158,15 +160,24 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(accounts::me, accounts::update_me))
         .routes(routes!(accounts::search_users))
         .routes(routes!(accounts::get_user))
-        .routes(routes!(accounts::add_friend, accounts::list_friends))
-        .routes(routes!(accounts::remove_friend))
-        .routes(routes!(accounts::add_block, accounts::list_blocks))
-        .routes(routes!(accounts::remove_block))
+        .routes(routes!(friends::add_friend, friends::list_friends))
+        .routes(routes!(friends::remove_friend))
+        .routes(routes!(friends::list_requests))
+        .routes(routes!(friends::accept_request))
+        .routes(routes!(friends::reject_request))
+        .routes(routes!(friends::add_block, friends::list_blocks))
+        .routes(routes!(friends::remove_block))
         .routes(routes!(groups::create, groups::list))
-        .routes(routes!(groups::get, groups::update))
+        .routes(routes!(groups::get, groups::update, group_admin::dissolve))
         .routes(routes!(groups::invite, groups::members))
         .routes(routes!(groups::join))
         .routes(routes!(groups::remove_member))
+        .routes(routes!(group_admin::set_role))
+        .routes(routes!(group_admin::transfer))
+        .routes(routes!(group_admin::mute, group_admin::unmute))
+        .routes(routes!(group_admin::join_requests))
+        .routes(routes!(group_admin::accept_join))
+        .routes(routes!(group_admin::reject_join))
         .routes(routes!(conversations::list))
         .routes(routes!(conversations::history))
         .routes(routes!(conversations::read))

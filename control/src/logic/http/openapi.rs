@@ -33,7 +33,8 @@ const BEARER: &str = "bearer";
     modifiers(&BearerScheme),
     components(schemas(ErrorBody)),
     tags(
-        (name = "accounts", description = "Registration, login, profiles, friends and blocks"),
+        (name = "accounts", description = "Registration, login and profiles"),
+        (name = "friends", description = "Friends with consent, friend requests and blocks"),
         (name = "groups", description = "Groups and their members"),
         (name = "conversations", description = "Conversations, history, read cursors, mentions and sending"),
         (name = "media", description = "Uploads and the files they serve"),

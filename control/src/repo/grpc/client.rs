@@ -9,9 +9,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::from_status;
 use crate::repo::{
-    ConversationInfo, ConversationSummary, Group, GroupPatch, GroupRepo, Member, MessageRepo,
-    Messages, Page, Repo, RepoError, RepoResult, StoreOutcome, StoredMessage, User, UserAuth,
-    UserRepo,
+    ConversationInfo, ConversationSummary, FriendRequest, Group, GroupPatch, GroupRepo,
+    JoinRequest, Member, MessageRepo, Messages, Page, Repo, RepoError, RepoResult, StoreOutcome,
+    StoredMessage, User, UserAuth, UserRepo,
 };
 
 /// A [`Repo`] served by a remote repo service.
@@ -189,6 +189,47 @@ impl UserRepo for RepoClient {
         .map(|r| r.value)
     }
 
+    async fn set_friend_policy(&self, user_id: i64, friend_policy: i32) -> RepoResult<User> {
+        let r = pb::FriendPolicyRequest {
+            user_id,
+            friend_policy,
+        };
+        unwrap(self.c().set_friend_policy(r).await)
+    }
+
+    async fn set_last_seen(&self, user_id: i64, last_seen: i64) -> RepoResult<()> {
+        let r = pb::LastSeenRequest { user_id, last_seen };
+        unwrap(self.c().set_last_seen(r).await).map(|_| ())
+    }
+
+    async fn presence_audience(&self, user_id: i64, group_max: i64) -> RepoResult<Vec<i64>> {
+        let r = pb::PresenceAudienceRequest { user_id, group_max };
+        unwrap(self.c().presence_audience(r).await).map(|r| r.user_ids)
+    }
+
+    async fn request_friend(&self, from: i64, to: i64, message: &str) -> RepoResult<FriendRequest> {
+        let r = pb::NewFriendRequest {
+            from_user_id: from,
+            to_user_id: to,
+            message: message.to_owned(),
+        };
+        unwrap(self.c().request_friend(r).await)
+    }
+
+    async fn friend_requests(&self, user_id: i64) -> RepoResult<Vec<FriendRequest>> {
+        unwrap(
+            self.c()
+                .friend_requests(pb::UserIdRequest { user_id })
+                .await,
+        )
+        .map(|r| r.requests)
+    }
+
+    async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()> {
+        let r = pb::RequestIdRequest { request_id };
+        unwrap(self.c().delete_friend_request(r).await).map(|_| ())
+    }
+
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {
         let token = pb::RevokedToken {
             jti: jti.to_owned(),
@@ -233,6 +274,9 @@ impl GroupRepo for RepoClient {
             name: patch.name.clone(),
             announcement: patch.announcement.clone(),
             avatar_url: patch.avatar_url.clone(),
+            join_policy: patch.join_policy,
+            mute_all: patch.mute_all,
+            dissolved: patch.dissolved,
         };
         unwrap(self.c().update_group(r).await)
     }
@@ -286,6 +330,46 @@ impl GroupRepo for RepoClient {
                 .await,
         )
         .map(|r| r.member)
+    }
+
+    async fn update_member(
+        &self,
+        group_id: i64,
+        user_id: i64,
+        role: Option<i32>,
+        muted_until: Option<i64>,
+    ) -> RepoResult<Option<Member>> {
+        let r = pb::UpdateMemberRequest {
+            group_id,
+            user_id,
+            role,
+            muted_until,
+        };
+        unwrap(self.c().update_member(r).await).map(|r| r.member)
+    }
+
+    async fn transfer_group(&self, group_id: i64, from: i64, to: i64) -> RepoResult<Group> {
+        let r = pb::TransferGroupRequest {
+            group_id,
+            from_user_id: from,
+            to_user_id: to,
+        };
+        unwrap(self.c().transfer_group(r).await)
+    }
+
+    async fn request_join(&self, group_id: i64, user_id: i64) -> RepoResult<JoinRequest> {
+        let r = pb::GroupMemberRequest { group_id, user_id };
+        unwrap(self.c().request_join(r).await)
+    }
+
+    async fn join_requests(&self, group_id: i64) -> RepoResult<Vec<JoinRequest>> {
+        let r = pb::GroupIdRequest { group_id };
+        unwrap(self.c().join_requests(r).await).map(|r| r.requests)
+    }
+
+    async fn delete_join_request(&self, request_id: i64) -> RepoResult<()> {
+        let r = pb::RequestIdRequest { request_id };
+        unwrap(self.c().delete_join_request(r).await).map(|_| ())
     }
 }
 

@@ -116,6 +116,59 @@ impl PbRepo for RepoServer {
                 .map(|users| pb::Users { users }),
         )
     }
+    async fn set_friend_policy(&self, r: Request<pb::FriendPolicyRequest>) -> Reply<User> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .set_friend_policy(r.user_id, r.friend_policy)
+                .await,
+        )
+    }
+    async fn set_last_seen(&self, r: Request<pb::LastSeenRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .set_last_seen(r.user_id, r.last_seen)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn presence_audience(
+        &self,
+        r: Request<pb::PresenceAudienceRequest>,
+    ) -> Reply<pb::UserIdsReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .presence_audience(r.user_id, r.group_max)
+                .await
+                .map(|user_ids| pb::UserIdsReply { user_ids }),
+        )
+    }
+    async fn request_friend(&self, r: Request<pb::NewFriendRequest>) -> Reply<pb::FriendRequest> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .request_friend(r.from_user_id, r.to_user_id, &r.message)
+                .await,
+        )
+    }
+    async fn friend_requests(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::FriendRequestList> {
+        reply(
+            self.repo
+                .friend_requests(r.into_inner().user_id)
+                .await
+                .map(|requests| pb::FriendRequestList { requests }),
+        )
+    }
+    async fn delete_friend_request(&self, r: Request<pb::RequestIdRequest>) -> Reply<pb::Empty> {
+        reply(
+            self.repo
+                .delete_friend_request(r.into_inner().request_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
     async fn list_blocks(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Users> {
         reply(
             self.repo
@@ -196,6 +249,9 @@ impl PbRepo for RepoServer {
             name: r.name,
             announcement: r.announcement,
             avatar_url: r.avatar_url,
+            join_policy: r.join_policy,
+            mute_all: r.mute_all,
+            dissolved: r.dissolved,
         };
         reply(self.repo.update_group(r.group_id, &patch).await)
     }
@@ -249,6 +305,43 @@ impl PbRepo for RepoServer {
                 .get_member(r.group_id, r.user_id)
                 .await
                 .map(|member| pb::MemberReply { member }),
+        )
+    }
+    async fn update_member(&self, r: Request<pb::UpdateMemberRequest>) -> Reply<pb::MemberReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .update_member(r.group_id, r.user_id, r.role, r.muted_until)
+                .await
+                .map(|member| pb::MemberReply { member }),
+        )
+    }
+    async fn transfer_group(&self, r: Request<pb::TransferGroupRequest>) -> Reply<Group> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .transfer_group(r.group_id, r.from_user_id, r.to_user_id)
+                .await,
+        )
+    }
+    async fn request_join(&self, r: Request<pb::GroupMemberRequest>) -> Reply<pb::JoinRequest> {
+        let r = r.into_inner();
+        reply(self.repo.request_join(r.group_id, r.user_id).await)
+    }
+    async fn join_requests(&self, r: Request<pb::GroupIdRequest>) -> Reply<pb::JoinRequestList> {
+        reply(
+            self.repo
+                .join_requests(r.into_inner().group_id)
+                .await
+                .map(|requests| pb::JoinRequestList { requests }),
+        )
+    }
+    async fn delete_join_request(&self, r: Request<pb::RequestIdRequest>) -> Reply<pb::Empty> {
+        reply(
+            self.repo
+                .delete_join_request(r.into_inner().request_id)
+                .await
+                .map(|()| pb::Empty {}),
         )
     }
     async fn find_messages(

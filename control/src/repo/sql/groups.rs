@@ -7,9 +7,10 @@ use super::users::escape_like;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
 use async_trait::async_trait;
 
-use crate::repo::{Group, GroupPatch, GroupRepo, Member, RepoError, RepoResult, role};
+use crate::repo::{Group, GroupPatch, GroupRepo, JoinRequest, Member, RepoError, RepoResult, role};
 
 const GROUP_SELECT: &str = "SELECT g.id, g.name, g.owner_id, g.avatar_url, g.announcement, g.created_at, \
+     g.join_policy, g.mute_all, g.dissolved, \
      (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count FROM `groups` g";
 
 fn group_from_row(row: &AnyRow) -> RepoResult<Group> {
@@ -21,6 +22,9 @@ fn group_from_row(row: &AnyRow) -> RepoResult<Group> {
         announcement: get_text(row, "announcement")?,
         member_count: get(row, "member_count")?,
         created_at: get(row, "created_at")?,
+        join_policy: get(row, "join_policy")?,
+        mute_all: get::<i32>(row, "mute_all")? != 0,
+        dissolved: get::<i32>(row, "dissolved")? != 0,
     })
 }
 
@@ -72,13 +76,18 @@ impl GroupRepo for SqlRepo {
     }
 
     async fn update_group(&self, group_id: i64, patch: &GroupPatch) -> RepoResult<Group> {
+        let flag = |v: Option<bool>| v.map(i32::from);
         sqlx::query(
             "UPDATE `groups` SET name = COALESCE(?, name), announcement = COALESCE(?, announcement), \
-             avatar_url = COALESCE(?, avatar_url) WHERE id = ?",
+             avatar_url = COALESCE(?, avatar_url), join_policy = COALESCE(?, join_policy), \
+             mute_all = COALESCE(?, mute_all), dissolved = COALESCE(?, dissolved) WHERE id = ?",
         )
         .bind(patch.name.as_deref())
         .bind(patch.announcement.as_deref())
         .bind(patch.avatar_url.as_deref())
+        .bind(patch.join_policy)
+        .bind(flag(patch.mute_all))
+        .bind(flag(patch.dissolved))
         .bind(group_id)
         .execute(&self.pool)
         .await
@@ -102,7 +111,7 @@ impl GroupRepo for SqlRepo {
 
     async fn list_user_groups(&self, user_id: i64) -> RepoResult<Vec<Group>> {
         sqlx::query(&format!(
-            "{GROUP_SELECT} WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY g.id"
+            "{GROUP_SELECT} WHERE g.dissolved = 0 AND g.id IN (SELECT group_id FROM group_members WHERE user_id = ?) ORDER BY g.id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -160,7 +169,7 @@ impl GroupRepo for SqlRepo {
             return Ok(members);
         }
         let members = sqlx::query(
-            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? ORDER BY id",
+            "SELECT user_id, role, joined_at, muted_until FROM group_members WHERE group_id = ? ORDER BY id",
         )
         .bind(group_id)
         .fetch_all(&self.pool)
@@ -177,8 +186,46 @@ impl GroupRepo for SqlRepo {
         if let Some(members) = self.cache.members(group_id).await {
             return Ok(members.into_iter().find(|m| m.user_id == user_id));
         }
+        self.load_member(group_id, user_id).await
+    }
+
+    async fn update_member(
+        &self,
+        group_id: i64,
+        user_id: i64,
+        role: Option<i32>,
+        muted_until: Option<i64>,
+    ) -> RepoResult<Option<Member>> {
+        self.change_member(group_id, user_id, role, muted_until)
+            .await
+    }
+
+    async fn transfer_group(&self, group_id: i64, from: i64, to: i64) -> RepoResult<Group> {
+        self.hand_over(group_id, from, to).await
+    }
+
+    async fn request_join(&self, group_id: i64, user_id: i64) -> RepoResult<JoinRequest> {
+        self.file_join_request(group_id, user_id).await
+    }
+
+    async fn join_requests(&self, group_id: i64) -> RepoResult<Vec<JoinRequest>> {
+        self.join_requests_of(group_id).await
+    }
+
+    async fn delete_join_request(&self, request_id: i64) -> RepoResult<()> {
+        self.drop_join_request(request_id).await
+    }
+}
+
+impl SqlRepo {
+    /// One membership straight from SQL.
+    pub(super) async fn load_member(
+        &self,
+        group_id: i64,
+        user_id: i64,
+    ) -> RepoResult<Option<Member>> {
         sqlx::query(
-            "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? AND user_id = ?",
+            "SELECT user_id, role, joined_at, muted_until FROM group_members WHERE group_id = ? AND user_id = ?",
         )
         .bind(group_id)
         .bind(user_id)
@@ -189,9 +236,7 @@ impl GroupRepo for SqlRepo {
         .map(member_from_row)
         .transpose()
     }
-}
 
-impl SqlRepo {
     /// Adds one member and their conversation row; false if already a member.
     async fn insert_member(
         &self,
@@ -216,6 +261,7 @@ impl SqlRepo {
         .rows_affected()
             > 0;
         if added {
+            Self::clear_join_request(tx, group_id, user_id).await?;
             // A new member starts with everything before the join read, so the
             // group's history does not show up as unread.
             sqlx::query(&format!(
@@ -240,5 +286,6 @@ fn member_from_row(row: &AnyRow) -> RepoResult<Member> {
         user_id: get(row, "user_id")?,
         role: get(row, "role")?,
         joined_at: get(row, "joined_at")?,
+        muted_until: get(row, "muted_until")?,
     })
 }

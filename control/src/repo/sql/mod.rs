@@ -5,6 +5,8 @@
 
 mod batch;
 mod changes;
+mod friends;
+mod group_admin;
 mod groups;
 mod messages;
 mod settings;

@@ -6,9 +6,10 @@ use sqlx::any::AnyRow;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err, placeholders};
 use async_trait::async_trait;
 
-use crate::repo::{NewUser, RepoError, RepoResult, User, UserAuth, UserRepo};
+use crate::repo::{FriendRequest, NewUser, RepoError, RepoResult, User, UserAuth, UserRepo};
 
-const USER_COLUMNS: &str = "id, username, nickname, avatar_url, created_at";
+const USER_COLUMNS: &str =
+    "id, username, nickname, avatar_url, created_at, friend_policy, last_seen";
 
 pub(super) fn user_from_row(row: &AnyRow) -> RepoResult<User> {
     Ok(User {
@@ -17,6 +18,8 @@ pub(super) fn user_from_row(row: &AnyRow) -> RepoResult<User> {
         nickname: get_text(row, "nickname")?,
         avatar_url: get_text(row, "avatar_url")?,
         created_at: get(row, "created_at")?,
+        friend_policy: get(row, "friend_policy")?,
+        last_seen: get(row, "last_seen")?,
     })
 }
 
@@ -61,6 +64,8 @@ impl UserRepo for SqlRepo {
                 nickname: u.nickname.clone(),
                 avatar_url: String::new(),
                 created_at: now,
+                friend_policy: 0,
+                last_seen: 0,
             });
         }
         tx.commit().await.map_err(map_err)?;
@@ -185,6 +190,30 @@ impl UserRepo for SqlRepo {
             .await
     }
 
+    async fn set_friend_policy(&self, user_id: i64, policy: i32) -> RepoResult<User> {
+        self.store_friend_policy(user_id, policy).await
+    }
+
+    async fn set_last_seen(&self, user_id: i64, at: i64) -> RepoResult<()> {
+        self.store_last_seen(user_id, at).await
+    }
+
+    async fn presence_audience(&self, user_id: i64, group_max: i64) -> RepoResult<Vec<i64>> {
+        self.audience_of(user_id, group_max).await
+    }
+
+    async fn request_friend(&self, from: i64, to: i64, message: &str) -> RepoResult<FriendRequest> {
+        self.file_friend_request(from, to, message).await
+    }
+
+    async fn friend_requests(&self, user_id: i64) -> RepoResult<Vec<FriendRequest>> {
+        self.requests_of(user_id).await
+    }
+
+    async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()> {
+        self.drop_friend_request(request_id).await
+    }
+
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {
         sqlx::query(&format!(
             "{} INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
@@ -216,7 +245,8 @@ impl UserRepo for SqlRepo {
 
     async fn list_friends(&self, user_id: i64) -> RepoResult<Vec<User>> {
         self.related_users(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM friends f \
+            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at, u.friend_policy, \
+             u.last_seen FROM friends f \
              JOIN users u ON u.id = f.friend_id WHERE f.user_id = ? ORDER BY u.username",
             user_id,
         )
@@ -225,7 +255,8 @@ impl UserRepo for SqlRepo {
 
     async fn list_blocks(&self, user_id: i64) -> RepoResult<Vec<User>> {
         self.related_users(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at FROM blocks b \
+            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.created_at, u.friend_policy, \
+             u.last_seen FROM blocks b \
              JOIN users u ON u.id = b.blocked_id WHERE b.user_id = ? ORDER BY u.username",
             user_id,
         )
@@ -247,7 +278,7 @@ impl SqlRepo {
     }
 
     /// A profile straight from SQL.
-    async fn load_user(&self, user_id: i64) -> RepoResult<User> {
+    pub(super) async fn load_user(&self, user_id: i64) -> RepoResult<User> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -258,7 +289,8 @@ impl SqlRepo {
     }
 
     /// Adds or removes a (user, other) row in `friends` or `blocks`;
-    /// friendships are stored in both directions.
+    /// friendships are stored in both directions. Adding either ends the
+    /// requests pending between the two.
     async fn set_pair(
         &self,
         table: &str,
@@ -288,6 +320,9 @@ impl SqlRepo {
                 query = query.bind(now_millis());
             }
             query.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        if present {
+            Self::clear_requests_between(&mut tx, user_id, other_id).await?;
         }
         tx.commit().await.map_err(map_err)
     }

@@ -1,6 +1,9 @@
 //! The repo contract: one suite, run against every backend — SQLite, MariaDB,
 //! MariaDB behind the Redis cache, and SQLite reached over gRPC.
 
+mod group_admin;
+mod social;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
@@ -67,6 +70,11 @@ fn message(cid: &str, seq: i64, from: i64, to: i64, group: i64, cmid: &str) -> S
         edited_at: 0,
         recalled: false,
     }
+}
+
+/// A 1:1 message from `from` to `to` (its seq is the store's to give).
+pub(crate) fn message_of(cid: &str, from: i64, to: i64, cmid: &str) -> StoredMessage {
+    message(cid, 0, from, to, 0, cmid)
 }
 
 async fn users_friends_blocks(repo: Arc<dyn Repo>) -> Result<()> {
@@ -489,6 +497,14 @@ macro_rules! contract {
             #[tokio::test]
             async fn bulk_users_are_all_or_none() -> Result<()> {
                 super::bulk_users_are_all_or_none(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn friend_requests_and_presence_audience() -> Result<()> {
+                social::friend_requests_and_presence_audience(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn roles_mutes_flags_and_join_requests() -> Result<()> {
+                group_admin::roles_mutes_flags_and_join_requests(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {
