@@ -20,7 +20,7 @@ export const LAYERS = [
     'sync.js', 'session.js', 'navigation.js', 'uploads.js'],
   // 3 views: draw the state and turn clicks into service calls.
   ['avatars.js', 'dialogs.js', 'message-menu.js', 'messages.js', 'mentions.js', 'composer.js', 'chat.js',
-    'group-admin.js', 'info-panel.js', 'people.js', 'requests.js', 'group-dialogs.js', 'profile.js', 'settings.js',
+    'group-admin.js', 'info-panel.js', 'people.js', 'requests.js', 'search.js', 'group-dialogs.js', 'profile.js', 'settings.js',
     'sidebar.js', 'auth.js'],
   // 4 shell: the frame and the wiring of topics to views; the entry.
   ['shell.js', 'app.js'],

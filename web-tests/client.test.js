@@ -15,6 +15,7 @@ import './auth.steps.js';
 import './direct-chat.steps.js';
 import './changes.steps.js';
 import './groups.steps.js';
+import './search.steps.js';
 import './screens.steps.js';
 import './connection.steps.js';
 

@@ -18,6 +18,7 @@ import { renderInfo, toggleInfo } from './info-panel.js';
 import { openAdd, openNewChat } from './people.js';
 import { openProfile } from './profile.js';
 import { openSettings } from './settings.js';
+import { searchMessagesSoon } from './search.js';
 import { renderBanner, renderContacts, renderConvList } from './sidebar.js';
 
 let renderQueued = false;
@@ -108,7 +109,11 @@ export function wireShell() {
   $('#nav-settings').addEventListener('click', openSettings);
   for (const b of $$('[data-action="logout"]')) b.addEventListener('click', logout);
 
-  $('#list-search').addEventListener('input', (ev) => { S.filter = ev.target.value; render(); });
+  $('#list-search').addEventListener('input', (ev) => {
+    S.filter = ev.target.value;
+    if (S.mode === 'chats') searchMessagesSoon();
+    render();
+  });
   $('#plus-btn').addEventListener('click', (ev) => { ev.stopPropagation(); togglePlusMenu(); });
   $('#plus-menu').addEventListener('click', (ev) => {
     const b = ev.target.closest('[data-action]');

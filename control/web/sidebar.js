@@ -11,6 +11,7 @@ import { avatar, convAvatar } from './avatars.js';
 import { previewText } from './messages.js';
 import { openNewChat } from './people.js';
 import { requestItems } from './requests.js';
+import { messageHitItems } from './search.js';
 
 export function renderBanner() {
   const banner = $('#conn-banner');
@@ -84,7 +85,8 @@ export function renderConvList() {
           c.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-label': `${c.unread} unread` }, c.unread > 99 ? '99+' : String(c.unread)) : null))),
     };
   });
-  if (!items.length) {
+  const hits = S.filter ? messageHitItems() : [];
+  if (!items.length && !hits.length) {
     items.push({
       key: '__empty',
       sig: S.filter,
@@ -93,6 +95,7 @@ export function renderConvList() {
           h('button', { type: 'button', class: 'btn btn-primary btn-sm', onclick: () => openNewChat() }, icon('edit'), 'Start a chat'))),
     });
   }
+  items.push(...hits);
   reconcile(list, items, convListCache);
 }
 

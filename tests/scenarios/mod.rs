@@ -15,6 +15,7 @@ use crate::support::{Client, Ended, Target, upgrade_status};
 mod changes;
 mod friends;
 mod group_admin;
+mod search;
 mod settings;
 pub use changes::{edit_recall_and_delete_for_me, group_managers_recall_lower_roles};
 pub use friends::{
@@ -23,6 +24,7 @@ pub use friends::{
     presence_reaches_friends,
 };
 pub use group_admin::{group_join_policies_and_requests, group_roles_mutes_transfer_and_dissolve};
+pub use search::search_finds_only_what_the_caller_may_read;
 pub use settings::settings_reach_the_users_other_devices;
 
 /// Calls `$each!` with every scenario, so standalone and the cluster run one list.
@@ -48,6 +50,7 @@ macro_rules! every_scenario {
             blocks_stop_requests_invitations_and_presence,
             group_roles_mutes_transfer_and_dissolve,
             group_join_policies_and_requests,
+            search_finds_only_what_the_caller_may_read,
             edit_recall_and_delete_for_me,
             group_managers_recall_lower_roles,
             settings_reach_the_users_other_devices

@@ -26,6 +26,7 @@ mod metadata;
 mod pipeline;
 mod rooms;
 mod routing;
+mod search;
 mod writer;
 
 pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};
@@ -40,6 +41,7 @@ pub use groups::{GroupEdit, MemberRole, NewGroup};
 pub use media::{MediaFile, shown_inline};
 pub use pipeline::Send;
 pub use routing::message_frame;
+pub use search::MessageSearch;
 pub use writer::{MessageWriter, ack_of};
 
 use std::sync::Arc;

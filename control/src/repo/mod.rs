@@ -291,6 +291,17 @@ pub trait MessageRepo: Send + Sync {
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
     /// Unread messages that mention the user (by id or `all`), newest first.
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>>;
+    /// Text messages holding every word of `query` (CJK by character
+    /// pairs), newest first, at most `limit`, among the conversations the
+    /// user is in (or only `conversation_id`), less recalled ones and those
+    /// the user deleted for themself.
+    async fn search_messages(
+        &self,
+        user_id: i64,
+        query: &str,
+        conversation_id: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<Vec<StoredMessage>>;
     /// How many participants other than `sender_id` have read up to
     /// `seq_id` (their cursors), and the first `limit` of them by id.
     async fn read_receipts(

@@ -72,9 +72,10 @@ fn message(cid: &str, seq: i64, from: i64, to: i64, group: i64, cmid: &str) -> S
     }
 }
 
-/// A 1:1 message from `from` to `to` (its seq is the store's to give).
-pub(crate) fn message_of(cid: &str, from: i64, to: i64, cmid: &str) -> StoredMessage {
-    message(cid, 0, from, to, 0, cmid)
+/// A 1:1 message from `from` to `to`; `n` keeps ids made in the same
+/// millisecond apart (the seq is the store's to give).
+pub(crate) fn message_of(cid: &str, n: i64, from: i64, to: i64, cmid: &str) -> StoredMessage {
+    message(cid, n, from, to, 0, cmid)
 }
 
 async fn users_friends_blocks(repo: Arc<dyn Repo>) -> Result<()> {
@@ -505,6 +506,10 @@ macro_rules! contract {
             #[tokio::test]
             async fn roles_mutes_flags_and_join_requests() -> Result<()> {
                 group_admin::roles_mutes_flags_and_join_requests(super::$backend().await?).await
+            }
+            #[tokio::test]
+            async fn search_follows_changes() -> Result<()> {
+                social::search_follows_changes(super::$backend().await?).await
             }
             #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {

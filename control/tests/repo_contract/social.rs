@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use gochat_control::repo::Repo;
+use gochat_control::repo::{Repo, StoreOutcome};
 use gochat_proto::ids::{Id, single_conversation_id};
 
 pub(crate) async fn friend_requests_and_presence_audience(repo: Arc<dyn Repo>) -> Result<()> {
@@ -51,7 +51,7 @@ pub(crate) async fn friend_requests_and_presence_audience(repo: Arc<dyn Repo>) -
     // a's presence: friend b; 1:1 peer c; e and f share a's small group,
     // d shares a's large one; a block hides f.
     let cid = single_conversation_id(Id(a), Id(c));
-    repo.store_message(&super::message_of(&cid, a, c, "p-1"))
+    repo.store_message(&super::message_of(&cid, 1, a, c, "p-1"))
         .await?;
     repo.create_group(a, "small", &[a, e, f]).await?;
     let crowd = repo.create_group(b, "large", &[b, d]).await?;
@@ -61,5 +61,69 @@ pub(crate) async fn friend_requests_and_presence_audience(repo: Arc<dyn Repo>) -
     assert_eq!(repo.presence_audience(a, 5).await?, vec![b, c, d, e]);
     repo.remove_block(f, a).await?;
     assert_eq!(repo.presence_audience(a, 3).await?, vec![b, c, e, f]);
+    Ok(())
+}
+
+/// The search index follows stores, edits and recalls, on every backend
+/// (MySQL's collation included: terms compare byte for byte).
+pub(crate) async fn search_follows_changes(repo: Arc<dyn Repo>) -> Result<()> {
+    let a = repo.create_user("sa", "h", "").await?.user_id;
+    let b = repo.create_user("sb", "h", "").await?.user_id;
+    let outsider = repo.create_user("sc", "h", "").await?.user_id;
+    let cid = single_conversation_id(Id(a), Id(b));
+    let mut ids = Vec::new();
+    for (n, cmid, text) in [
+        (1, "q1", "Café au lait"),
+        (2, "q2", "cafe 明天见"),
+        (3, "q3", "CAFÉ"),
+    ] {
+        let mut m = super::message_of(&cid, n, a, b, cmid);
+        m.content = text.to_owned();
+        let StoreOutcome::Stored(m) = repo.store_message(&m).await? else {
+            anyhow::bail!("stored")
+        };
+        ids.push(m.message_id);
+    }
+    let found = |user: i64, q: &'static str, only: Option<&'static str>| {
+        let repo = repo.clone();
+        async move {
+            let hits = repo.search_messages(user, q, only, 10).await?;
+            Ok::<Vec<i64>, anyhow::Error>(hits.iter().map(|m| m.message_id).collect())
+        }
+    };
+    assert_eq!(found(a, "café", None).await?, vec![ids[2], ids[0]]);
+    assert_eq!(found(b, "CAFE", None).await?, vec![ids[1]], "é is not e");
+    assert_eq!(
+        found(a, "明天", Some("g999")).await?,
+        Vec::<i64>::new(),
+        "another conversation"
+    );
+    let only_here = repo.search_messages(a, "明天", Some(&cid), 10).await?;
+    assert_eq!(only_here.len(), 1);
+    assert_eq!(found(a, "天见 cafe", None).await?, vec![ids[1]]);
+    assert_eq!(
+        found(outsider, "café", None).await?,
+        Vec::<i64>::new(),
+        "not in it"
+    );
+    assert_eq!(found(a, "", None).await?, Vec::<i64>::new());
+    // An edit re-indexes its target; a recall drops it.
+    let mut edit = super::message_of(&cid, 4, a, b, "q4");
+    edit.message_type = "edit".into();
+    edit.content = "thé".into();
+    edit.metadata_json = format!(r#"{{"target_message_id":"{}","target_seq_id":1}}"#, ids[0]);
+    repo.store_message(&edit).await?;
+    assert_eq!(found(a, "café", None).await?, vec![ids[2]]);
+    assert_eq!(found(a, "thé", None).await?, vec![ids[0]]);
+    let mut recall = super::message_of(&cid, 5, a, b, "q5");
+    recall.message_type = "recall".into();
+    recall.content = String::new();
+    recall.metadata_json = format!(r#"{{"target_message_id":"{}","target_seq_id":3}}"#, ids[2]);
+    repo.store_message(&recall).await?;
+    assert_eq!(found(a, "café", None).await?, Vec::<i64>::new());
+    // Delete-for-me hides a hit from that user only.
+    repo.hide_message(b, ids[1]).await?;
+    assert_eq!(found(b, "明天", None).await?, Vec::<i64>::new());
+    assert_eq!(found(a, "明天", None).await?, vec![ids[1]]);
     Ok(())
 }

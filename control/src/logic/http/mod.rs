@@ -15,6 +15,7 @@ mod group_admin;
 mod groups;
 mod openapi;
 mod ops;
+mod search;
 mod web;
 
 use std::sync::Arc;
@@ -187,6 +188,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(changes::recall))
         .routes(routes!(conversations::reads))
         .routes(routes!(conversations::settings))
+        .routes(routes!(search::search_messages))
         .routes(routes!(ops::admin_push))
         .routes(routes!(admin_users::create_users))
         .routes(routes!(web::client_config))

@@ -490,6 +490,22 @@ impl MessageRepo for RepoClient {
         unwrap(self.c().get_settings(r).await).map(|r| r.settings)
     }
 
+    async fn search_messages(
+        &self,
+        user_id: i64,
+        query: &str,
+        conversation_id: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<Vec<StoredMessage>> {
+        let r = pb::SearchMessagesRequest {
+            user_id,
+            query: query.to_owned(),
+            conversation_id: conversation_id.map(str::to_owned),
+            limit,
+        };
+        unwrap(self.c().search_messages(r).await).map(|r| r.messages)
+    }
+
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
         unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
     }

@@ -442,6 +442,18 @@ impl PbRepo for RepoServer {
                 .map(|settings| pb::SettingsReply { settings }),
         )
     }
+    async fn search_messages(&self, r: Request<pb::SearchMessagesRequest>) -> Reply<Messages> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .search_messages(r.user_id, &r.query, r.conversation_id.as_deref(), r.limit)
+                .await
+                .map(|messages| Messages {
+                    messages,
+                    has_more: false,
+                }),
+        )
+    }
     async fn list_mentions(&self, r: Request<pb::UserIdRequest>) -> Reply<Messages> {
         reply(
             self.repo

@@ -20,6 +20,7 @@ use sqlx::{Any, Transaction};
 
 use super::changes::apply_changes;
 use super::messages::{MESSAGE_COLUMNS, type_code};
+use super::search::index_messages;
 use super::{SqlRepo, map_err, placeholders};
 use crate::repo::{RepoError, RepoResult, StoreOutcome, StoredMessage};
 
@@ -183,6 +184,7 @@ impl SqlRepo {
         insert_messages(&mut tx, &stored, codes).await?;
         insert_mentions(&mut tx, &stored).await?;
         apply_changes(&mut tx, &stored).await?;
+        index_messages(&mut tx, &stored).await?;
         advance_read_cursors(&mut tx, &cursors).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)

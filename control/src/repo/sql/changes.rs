@@ -12,6 +12,7 @@ use serde_json::Value;
 use sqlx::{Any, Transaction};
 
 use super::messages::{SELECT_COLUMNS, message_from_row};
+use super::search::reindex;
 use super::{SqlRepo, map_err, placeholders};
 use crate::repo::{RepoError, RepoResult, StoredMessage, TARGET_MESSAGE_ID, TARGET_SEQ_ID};
 
@@ -43,6 +44,7 @@ pub(super) async fn apply_changes(
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
+            reindex(tx, target, &m.conversation_id, Some(&m.content)).await?;
         } else {
             sqlx::query(
                 "UPDATE messages SET recalled = 1, content = '', metadata = '{}' \
@@ -53,12 +55,14 @@ pub(super) async fn apply_changes(
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            // A recalled message no longer counts as an unread mention.
+            // A recalled message no longer counts as an unread mention, nor
+            // can it be found.
             sqlx::query("DELETE FROM message_mentions WHERE message_id = ?")
                 .bind(target)
                 .execute(&mut **tx)
                 .await
                 .map_err(map_err)?;
+            reindex(tx, target, &m.conversation_id, None).await?;
         }
     }
     Ok(())

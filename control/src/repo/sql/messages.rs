@@ -267,6 +267,17 @@ impl MessageRepo for SqlRepo {
         get(&row, "read_seq_id")
     }
 
+    async fn search_messages(
+        &self,
+        user_id: i64,
+        query: &str,
+        conversation_id: Option<&str>,
+        limit: u32,
+    ) -> RepoResult<Vec<StoredMessage>> {
+        self.find_by_terms(user_id, query, conversation_id, limit)
+            .await
+    }
+
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
         sqlx::query(&format!(
             "SELECT {} FROM message_mentions mm JOIN messages m ON m.id = mm.message_id \

@@ -9,6 +9,7 @@ mod friends;
 mod group_admin;
 mod groups;
 mod messages;
+mod search;
 mod settings;
 mod users;
 
