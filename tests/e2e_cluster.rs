@@ -63,6 +63,16 @@ async fn cluster_with(settings: &[(&str, &str)]) -> Result<Cluster> {
                 // 2,000 users (the hash's cost is not under test here).
                 .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_MEMORY_KIB", "1024")
                 .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_ITERATIONS", "1")
+                // One cluster serves every scenario's users, all from
+                // 127.0.0.1: more than a minute's worth per address.
+                .env(
+                    "GOCHAT_CLUSTER_CONTROL__LIMITS__REGISTRATIONS_PER_ADDRESS_PER_MINUTE",
+                    "0",
+                )
+                .env(
+                    "GOCHAT_CLUSTER_CONTROL__LIMITS__LOGINS_PER_ADDRESS_PER_MINUTE",
+                    "0",
+                )
                 .output()
         })
         .await??

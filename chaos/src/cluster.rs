@@ -263,6 +263,13 @@ impl Cluster {
             ("GOCHAT_AUTH__ARGON2_MEMORY_KIB", "1024".into()),
             ("GOCHAT_AUTH__ARGON2_ITERATIONS", "1".into()),
             ("GOCHAT_LOGIC__SENDS_PER_SECOND", "1000".into()),
+            // Every chaos client comes from 127.0.0.1: the per-address
+            // limits would measure themselves, not the faults.
+            ("GOCHAT_LIMITS__LOGINS_PER_ADDRESS_PER_MINUTE", "0".into()),
+            (
+                "GOCHAT_LIMITS__REGISTRATIONS_PER_ADDRESS_PER_MINUTE",
+                "0".into(),
+            ),
             (
                 "GOCHAT_LOGIC__MEDIA_DIR",
                 dir.join("media").display().to_string(),

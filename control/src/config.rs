@@ -80,6 +80,10 @@ pub struct ControlConfig {
     pub logic: LogicConfig,
     /// Task service.
     pub task: TaskConfig,
+    /// Abuse limits of the REST API.
+    pub limits: LimitsConfig,
+    /// What uploads are taken.
+    pub uploads: UploadsConfig,
 }
 
 impl Default for ControlConfig {
@@ -97,6 +101,80 @@ impl Default for ControlConfig {
             auth: AuthConfig::default(),
             logic: LogicConfig::default(),
             task: TaskConfig::default(),
+            limits: LimitsConfig::default(),
+            uploads: UploadsConfig::default(),
+        }
+    }
+}
+
+/// Uploads (`POST /uploads`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Content types taken (as the file name's extension says, without
+    /// parameters); anything else gets 415 `unsupported_type`.
+    pub allowed_types: Vec<String>,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        let types = [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "audio/mpeg",
+            "audio/ogg",
+            "audio/wav",
+            "audio/mp4",
+            "video/mp4",
+            "video/webm",
+            "video/quicktime",
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "text/markdown",
+            "application/zip",
+            "application/gzip",
+            "application/x-tar",
+            "application/x-7z-compressed",
+        ];
+        Self {
+            allowed_types: types.into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+/// How often a client may knock (PROTOCOL v1.1 "Abuse limits"); 0 turns a
+/// limit off. Counted per process: behind several logic processes a client
+/// gets that many per process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Failed logins of one username per `login_failure_window_secs`;
+    /// past it the username's logins get 429 until the window allows one.
+    pub login_failures_per_username: u32,
+    /// The window of `login_failures_per_username`.
+    pub login_failure_window_secs: u64,
+    /// Logins from one client address per minute.
+    pub logins_per_address_per_minute: u32,
+    /// Registrations from one client address per minute.
+    pub registrations_per_address_per_minute: u32,
+    /// Every authenticated REST call of one user: a steady rate per second…
+    pub rest_per_user_per_second: u32,
+    /// …and the burst above it.
+    pub rest_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_failures_per_username: 10,
+            login_failure_window_secs: 300,
+            logins_per_address_per_minute: 60,
+            registrations_per_address_per_minute: 60,
+            rest_per_user_per_second: 20,
+            rest_burst: 100,
         }
     }
 }
@@ -122,6 +200,10 @@ pub struct HttpConfig {
     /// request is dropped, not kept); also how long an idle keep-alive
     /// connection waits for its next request.
     pub header_read_timeout_secs: u64,
+    /// Proxies whose `X-Forwarded-For` names the client (its last address
+    /// not itself a trusted proxy); from anyone else the header is ignored
+    /// and the peer address is the client's.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpConfig {
@@ -133,6 +215,7 @@ impl Default for HttpConfig {
             public_ws_url: "ws://{host}:8090/ws".into(),
             max_connections: 8192,
             header_read_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -147,7 +147,8 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     assert_eq!(fetched.headers()["x-content-type-options"], "nosniff");
     assert_eq!(fetched.headers()["content-disposition"], "inline");
     assert_eq!(fetched.bytes().await?.as_ref(), b"\x89PNG fake");
-    // A page named like an image is refused; anything not an image is a download.
+    // A page named like an image is refused, a page by its name is not a
+    // type taken (415), and anything not an image is a download.
     let upload = |name: &'static str, bytes: &'static [u8]| {
         let form = reqwest::multipart::Form::new().part(
             "file",
@@ -165,7 +166,11 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
             .status(),
         400
     );
-    let page: Value = upload("page.html", b"<html><script>x</script>")
+    let refused = upload("page.html", b"<html><script>x</script>").await?;
+    assert_eq!(refused.status(), 415);
+    let refused: Value = refused.json().await?;
+    assert_eq!(refused["error"]["code"], "unsupported_type");
+    let page: Value = upload("notes.txt", b"<html><script>x</script>")
         .await?
         .json()
         .await?;
@@ -181,7 +186,7 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     assert_eq!(fetched.headers()["content-disposition"], "attachment");
     assert_eq!(
         fetched.headers()["content-type"],
-        "application/octet-stream"
+        "text/plain; charset=utf-8"
     );
     assert_eq!(
         s.http

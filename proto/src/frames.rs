@@ -357,6 +357,8 @@ pub enum ErrorCode {
     Conflict,
     /// 413.
     TooLarge,
+    /// 415: an upload of a type the deployment does not take (v1.1).
+    UnsupportedType,
     /// 429.
     RateLimited,
     /// 500 (and 503 while a dependency is down).
@@ -376,6 +378,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedType => 415,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Overloaded => 503,

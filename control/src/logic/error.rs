@@ -35,6 +35,9 @@ pub enum LogicError {
     /// Over a size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// An upload of a type that is not taken.
+    #[error("{0}")]
+    UnsupportedType(String),
     /// Over the send rate.
     #[error("too many sends; slow down")]
     RateLimited,
@@ -78,6 +81,7 @@ impl LogicError {
                 ErrorCode::Conflict
             }
             LogicError::TooLarge(_) => ErrorCode::TooLarge,
+            LogicError::UnsupportedType(_) => ErrorCode::UnsupportedType,
             LogicError::RateLimited => ErrorCode::RateLimited,
             LogicError::Overloaded => ErrorCode::Overloaded,
             LogicError::Repo(RepoError::Invalid(_)) => ErrorCode::BadRequest,
@@ -107,6 +111,7 @@ impl LogicError {
             ErrorCode::NotFound => LogicError::NotFound(message),
             ErrorCode::Conflict => LogicError::Conflict(message),
             ErrorCode::TooLarge => LogicError::TooLarge(message),
+            ErrorCode::UnsupportedType => LogicError::UnsupportedType(message),
             ErrorCode::RateLimited => LogicError::RateLimited,
             ErrorCode::Overloaded => LogicError::Overloaded,
             _ if self.is_retryable() => LogicError::Unavailable(message),
@@ -150,7 +155,9 @@ pub fn to_status(e: &LogicError) -> tonic::Status {
     }
     let message = e.public_message();
     match e.code() {
-        ErrorCode::BadRequest | ErrorCode::TooLarge => Status::invalid_argument(message),
+        ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::UnsupportedType => {
+            Status::invalid_argument(message)
+        }
         ErrorCode::Unauthorized => Status::unauthenticated(message),
         ErrorCode::Forbidden => Status::permission_denied(message),
         ErrorCode::NotFound => Status::not_found(message),

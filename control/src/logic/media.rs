@@ -31,9 +31,21 @@ pub fn mime_of(name: &str) -> &'static str {
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("gif") => "image/gif",
         Some("webp") => "image/webp",
+        Some("mp3") => "audio/mpeg",
+        Some("ogg" | "oga" | "opus") => "audio/ogg",
+        Some("wav") => "audio/wav",
+        Some("m4a") => "audio/mp4",
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("webm") => "video/webm",
+        Some("mov") => "video/quicktime",
         Some("pdf") => "application/pdf",
         Some("txt") => "text/plain; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("md") => "text/markdown; charset=utf-8",
         Some("zip") => "application/zip",
+        Some("gz" | "tgz") => "application/gzip",
+        Some("tar") => "application/x-tar",
+        Some("7z") => "application/x-7z-compressed",
         _ => "application/octet-stream",
     }
 }
@@ -68,6 +80,14 @@ impl Logic {
     pub async fn store_media(&self, original: &str, data: &[u8]) -> LogicResult<MediaFile> {
         if data.is_empty() {
             return Err(LogicError::BadRequest("the file is empty".into()));
+        }
+        // The type is the one the file will be served as (from its name).
+        let kind = mime_of(original);
+        let bare = kind.split(';').next().unwrap_or(kind);
+        if !self.upload_types.iter().any(|t| t == bare) {
+            return Err(LogicError::UnsupportedType(format!(
+                "files of type {bare} are not taken"
+            )));
         }
         let ext: String = original
             .rsplit_once('.')

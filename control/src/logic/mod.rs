@@ -47,7 +47,7 @@ pub use writer::{MessageWriter, ack_of};
 use std::sync::Arc;
 
 use crate::bus::{Bus, BusError};
-use crate::config::{AuthConfig, LogicConfig};
+use crate::config::{AuthConfig, LogicConfig, UploadsConfig};
 use crate::repo::Repo;
 use crate::state::StateStore;
 use auth::{AuthError, Authenticator};
@@ -65,6 +65,7 @@ pub struct Logic {
     admin_usernames: Vec<String>,
     admin_user_ids: Vec<i64>,
     facts: facts::Facts,
+    upload_types: Vec<String>,
 }
 
 impl Logic {
@@ -80,7 +81,16 @@ impl Logic {
             admin_usernames: auth_config.admin_usernames.clone(),
             admin_user_ids: auth_config.admin_user_ids.clone(),
             facts: facts::Facts::default(),
+            upload_types: UploadsConfig::default().allowed_types,
         })
+    }
+
+    /// The same service taking uploads of `config.allowed_types` only.
+    pub fn with_uploads(self, config: &UploadsConfig) -> Self {
+        Self {
+            upload_types: config.allowed_types.clone(),
+            ..self
+        }
     }
 
     /// Sends a frame to the one connection a client frame came through;

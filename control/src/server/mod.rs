@@ -23,7 +23,7 @@ use crate::bus::kafka::KafkaBus;
 use crate::bus::memory::MemoryBus;
 use crate::config::{ControlConfig, Service};
 use crate::grpc_faces::{LogicGrpc, TaskGrpc};
-use crate::logic::http::{ApiState, Readiness, router};
+use crate::logic::http::{AbuseLimits, ApiState, Readiness, router};
 use crate::logic::{Logic, MessageWriter, SendQueue};
 use crate::repo::grpc::RepoServer;
 use crate::repo::{Repo, RepoError};
@@ -226,7 +226,9 @@ fn start_logic(
     shutdown: &CancellationToken,
 ) -> Result<LogicService, StartError> {
     let logic = Arc::new(
-        Logic::new(writer.clone(), &config.auth).map_err(|e| StartError::Config(e.to_string()))?,
+        Logic::new(writer.clone(), &config.auth)
+            .map_err(|e| StartError::Config(e.to_string()))?
+            .with_uploads(&config.uploads),
     );
     let (sends, send_loop) = SendQueue::new(
         logic.clone(),
@@ -280,6 +282,10 @@ fn http_app(config: &ControlConfig, engines: &Engines, logic: Option<&LogicServi
                 sends: logic.sends.clone(),
                 readiness,
                 public_ws_url: config.http.public_ws_url.as_str().into(),
+                limits: Arc::new(AbuseLimits::new(
+                    &config.limits,
+                    config.http.trusted_proxies.clone(),
+                )),
             },
             config.http.max_body_bytes,
             config.http.max_upload_bytes,

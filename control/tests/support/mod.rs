@@ -43,7 +43,7 @@ pub fn kafka_brokers() -> Result<String> {
     stack_setting("GOCHAT_TEST_KAFKA_BROKERS")
 }
 
-use gochat_control::config::{AuthConfig, ControlConfig, KafkaConfig, RedisConfig};
+use gochat_control::config::{AuthConfig, ControlConfig, KafkaConfig, LimitsConfig, RedisConfig};
 use gochat_control::{ControlListeners, Running, start};
 use tokio_util::sync::CancellationToken;
 
@@ -118,6 +118,15 @@ pub async fn test_config(backend: Backend) -> Result<ControlConfig> {
         ..ControlConfig::default()
     };
     config.logic.sends_per_second = 100_000;
+    // Tests make users and calls faster than any person: the abuse limits
+    // are off here and tested on their own (tests/abuse.rs).
+    config.limits = LimitsConfig {
+        login_failures_per_username: 0,
+        logins_per_address_per_minute: 0,
+        registrations_per_address_per_minute: 0,
+        rest_per_user_per_second: 0,
+        ..LimitsConfig::default()
+    };
     config.logic.media_dir = std::env::temp_dir().join(unique("gochat-media-"));
     match backend {
         Backend::Embedded => config.database.url = fresh_sqlite(),

@@ -11,9 +11,9 @@ use gochat_proto::ids::Id;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{ApiJson, AuthUser, parse_id};
+use super::extract::{ApiJson, AuthUser, ClientAddr, parse_id};
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{FriendPolicy, NewAccount, ProfilePatch, UserProfile};
+use crate::logic::{FriendPolicy, LogicError, NewAccount, ProfilePatch, UserProfile};
 use crate::repo::User;
 
 /// A profile as clients see it.
@@ -98,13 +98,15 @@ pub struct Registered {
         (status = 201, description = "Registered", body = Registered),
         (status = 400, description = "A username, password or nickname out of the rules", body = ErrorBody),
         (status = 409, description = "The username is taken", body = ErrorBody),
-        (status = 429, description = "Password hashing saturated; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 429, description = "Too many registrations from the client's address, or password hashing saturated; retry after `Retry-After` seconds", body = ErrorBody),
     )
 )]
 pub async fn register(
     State(s): State<ApiState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
+    s.limits.check_registration(client)?;
     let user = s
         .logic
         .register(NewAccount {
@@ -154,17 +156,26 @@ pub struct LoggedIn {
         (status = 200, description = "Logged in", body = LoggedIn),
         (status = 400, description = "A bad device_id", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
-        (status = 429, description = "Password checks saturated; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 429, description = "Too many logins from the client's address, too many failed logins of the username, or password checks saturated; retry after `Retry-After` seconds", body = ErrorBody),
     )
 )]
 pub async fn login(
     State(s): State<ApiState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Json<LoggedIn>> {
-    let session = s
+    s.limits.check_login(client, &body.username)?;
+    let session = match s
         .logic
         .login(&body.username, body.password, body.device_id)
-        .await?;
+        .await
+    {
+        Err(LogicError::Unauthorized(reason)) => {
+            s.limits.login_failed(&body.username);
+            return Err(LogicError::Unauthorized(reason).into());
+        }
+        other => other?,
+    };
     Ok(Json(LoggedIn {
         token: session.token,
         user_id: session.user_id,

@@ -43,7 +43,20 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Id, ApiError> {
     })
 }
 
-/// The caller, from `Authorization: Bearer <token>`: signature, expiry and revocation checked.
+/// The client's address for the per-address limits (`None` when the
+/// request did not come through the listener, as in tests that call the
+/// router directly).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<ApiState> for ClientAddr {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Ok(ClientAddr(state.limits.client_address(parts)))
+    }
+}
+
+/// The caller, from `Authorization: Bearer <token>`: signature, expiry,
+/// revocation and the per-user budget checked.
 pub struct AuthUser {
     /// Who.
     pub id: Id,
@@ -65,6 +78,8 @@ impl FromRequestParts<ApiState> for AuthUser {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("missing bearer token"))?;
         let (id, claims) = state.logic.authenticate(token.trim()).await?;
+        // Every authenticated call spends from the user's budget.
+        state.limits.check_user(id.0)?;
         Ok(AuthUser { id, claims })
     }
 }

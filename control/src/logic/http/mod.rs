@@ -13,6 +13,7 @@ mod extract;
 mod friends;
 mod group_admin;
 mod groups;
+mod limits;
 mod openapi;
 mod ops;
 mod search;
@@ -33,6 +34,7 @@ use utoipa_axum::routes;
 
 use super::{Logic, LogicError, SendQueue};
 pub use extract::AuthUser;
+pub use limits::AbuseLimits;
 pub use ops::Readiness;
 
 /// What every handler can reach.
@@ -46,6 +48,8 @@ pub struct ApiState {
     pub readiness: Arc<Readiness>,
     /// Where the web client connects (see [`crate::config::HttpConfig`]).
     pub public_ws_url: Arc<str>,
+    /// Logins, registrations and calls per user (see [`AbuseLimits`]).
+    pub limits: Arc<AbuseLimits>,
 }
 
 /// An error as the client sees it: the protocol code, whether the same
@@ -56,6 +60,8 @@ pub struct ApiError {
     code: ErrorCode,
     retryable: bool,
     message: String,
+    /// Seconds a 429 or 503 tells the client to wait (default 1).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -65,7 +71,22 @@ impl ApiError {
             code,
             retryable: false,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `rate_limited`: come back after `wait` (rounded up to seconds).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(ErrorCode::RateLimited, "too many requests; slow down")
+        }
+    }
+
+    /// What `Retry-After` will say, in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after.unwrap_or(1)
     }
 }
 
@@ -82,6 +103,7 @@ impl From<LogicError> for ApiError {
             code: e.code(),
             retryable: e.is_retryable(),
             message: e.public_message(),
+            retry_after: None,
         }
     }
 }
@@ -113,6 +135,7 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(self.code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         };
+        let retry_after = self.retry_after_secs();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -127,7 +150,7 @@ impl IntoResponse for ApiError {
         ) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(retry_after),
             );
         }
         response

@@ -161,6 +161,7 @@ pub struct Uploaded {
         (status = 201, description = "Stored", body = Uploaded),
         (status = 400, description = "The field `file` is missing or empty, or the form is malformed", body = ErrorBody),
         (status = 413, description = "Over the upload size limit", body = ErrorBody),
+        (status = 415, description = "Code `unsupported_type`: the file's type (from its name) is not in `uploads.allowed_types`", body = ErrorBody),
     )
 )]
 pub async fn upload(
