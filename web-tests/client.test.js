@@ -16,6 +16,7 @@ import './direct-chat.steps.js';
 import './changes.steps.js';
 import './groups.steps.js';
 import './search.steps.js';
+import './conv-settings.steps.js';
 import './screens.steps.js';
 import './connection.steps.js';
 

@@ -1,5 +1,6 @@
 // Layer 2 (services): the conversation list as the server keeps it, with the
-// unread counts and read cursors, merged into what we hold. A conversation
+// unread counts, read cursors and the user's settings of each (muted,
+// pinned, archived), merged into what we hold. A conversation
 // whose server copy is ahead of ours is pulled (history.js).
 
 import { debounce } from './util.js';
@@ -20,6 +21,7 @@ export async function refreshConversations() {
     });
     c.serverKnown = true;
     if (s.name) c.name = s.name;
+    applySettings(c, s);
     // The peer's read cursor, so the "Read" mark survives a reload.
     c.peerRead = Math.max(c.peerRead, s.peer_read_seq_id || 0);
     if (s.last_seq_id >= c.last_seq_id) {
@@ -41,3 +43,17 @@ export async function refreshConversations() {
   changed();
 }
 export const refreshConversationsSoon = debounce(refreshConversations, 300);
+
+/** The user's own settings of a conversation (muted, pinned, archived). */
+export function applySettings(c, s) {
+  c.muted = !!s.muted;
+  c.pinned = !!s.pinned;
+  c.archived = !!s.archived;
+}
+
+/** Changes the user's settings of `c`; the server tells the other devices. */
+export async function setConvSettings(c, patch) {
+  const s = await api.put(`/conversations/${encodeURIComponent(c.cid)}/settings`, patch);
+  applySettings(c, s);
+  changed();
+}

@@ -11,6 +11,7 @@ import { ensureGroup, ensureMembers, ensureUser, loadJoinRequests } from './load
 import { api } from './transport.js';
 import { avatar, userAvatar } from './avatars.js';
 import { confirmDialog } from './dialogs.js';
+import { setConvSettings } from './conversations.js';
 import { adminSections, memberActions } from './group-admin.js';
 import { openInvite } from './group-dialogs.js';
 import { addFriend } from './people.js';
@@ -29,6 +30,7 @@ export function renderInfo() {
       h('div', { class: 'info-head' }, avatar({ id: c.peer_user_id, name: convName(c), url: u.avatar_url, size: 'xl' }),
         h('h2', {}, convName(c)), h('p', { class: 'hint' }, u.username ? `@${u.username}` : ''),
         h('p', { class: 'hint' }, onlineOf(c.peer_user_id) === true ? 'Online' : onlineOf(c.peer_user_id) === false ? 'Offline' : '')),
+      convSettings(c),
       h('div', { class: 'panel-actions' },
         isFriend ? h('p', { class: 'hint centered' }, 'In your friends')
         : S.requests.outgoing.some((r) => r.to_user_id === c.peer_user_id) ? h('p', { class: 'hint centered' }, 'Friend request sent')
@@ -38,7 +40,17 @@ export function renderInfo() {
             await addFriend(c.peer_user_id);
             renderInfo();
           },
-        }, icon('user-plus'), 'Add friend')));
+        }, icon('user-plus'), 'Add friend'),
+        h('button', {
+          type: 'button', class: 'btn btn-danger-ghost', 'data-testid': 'block-user', onclick: async () => {
+            const ok = await confirmDialog(`Block ${convName(c)}?`, 'They can no longer message you, ask to be your friend, add you to groups or see when you are online. Unblock in Settings.', 'Block');
+            if (!ok) return;
+            try {
+              await api.post('/blocks', { user_id: c.peer_user_id });
+              toast(`${convName(c)} is blocked`);
+            } catch (e) { toastError(e, 'Could not block'); }
+          },
+        }, 'Block')));
     return;
   }
   const g = S.groups.get(c.group_id) || { name: convName(c), member_count: 0 };
@@ -53,6 +65,7 @@ export function renderInfo() {
     panelClose(),
     h('div', { class: 'info-head' }, avatar({ id: c.cid, name: g.name, url: g.avatar_url, group: true, size: 'xl' }),
       h('h2', {}, g.name), h('p', { class: 'hint', 'data-testid': 'group-member-count' }, `${g.member_count} member${g.member_count === 1 ? '' : 's'}`)),
+    convSettings(c),
     h('h3', {}, 'Announcement'),
     ann,
     canEdit ? h('div', { class: 'row-actions' }, h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'edit-announcement', onclick: () => editAnnouncement(c, g) }, icon('edit'), 'Edit')) : null,
@@ -70,6 +83,23 @@ export function renderInfo() {
       h('button', { type: 'button', class: 'btn', onclick: () => openInvite(c), 'data-testid': 'invite-members' }, icon('user-plus'), 'Add members'),
       mine && mine.role !== 'owner' ? h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => leaveGroup(c) }, icon('logout'), 'Leave group') : null),
   ].filter(Boolean));
+}
+
+/** Mute, pin and archive: the user's own settings of this conversation. */
+function convSettings(c) {
+  const toggle = (key, on, off, testid) => h('button', {
+    type: 'button', class: 'btn btn-sm', 'data-testid': testid, 'aria-pressed': String(!!c[key]),
+    onclick: async () => {
+      try {
+        await setConvSettings(c, { [key]: !c[key] });
+        renderInfo();
+      } catch (e) { toastError(e, 'Could not change the setting'); }
+    },
+  }, c[key] ? off : on);
+  return h('div', { class: 'conv-settings' },
+    toggle('muted', 'Mute', 'Unmute', 'conv-mute'),
+    toggle('pinned', 'Pin', 'Unpin', 'conv-pin'),
+    toggle('archived', 'Archive', 'Unarchive', 'conv-archive'));
 }
 
 function panelClose() {

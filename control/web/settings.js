@@ -1,10 +1,15 @@
 // Layer 3 (views): settings, kept in localStorage: the theme, the message
-// sound and desktop notifications, with the dialog that changes them. The
+// sound and desktop notifications, with the dialog that changes them; and
+// the account's privacy, kept by the server: who may become a friend, and
+// the blocked users (with Unblock). The
 // sound is synthesised (no audio file); browsers allow audio only after a user
 // gesture, hence unlockAudio on the first pointer or key press.
 
-import { $, $$, storage } from './util.js';
-import { convName, S, SETTINGS_KEY } from './store.js';
+import { toast, toastError } from './toasts.js';
+import { $, $$, h, storage } from './util.js';
+import { convName, rememberUser, S, SETTINGS_KEY, userName } from './store.js';
+import { api } from './transport.js';
+import { userAvatar } from './avatars.js';
 import { openConv } from './navigation.js';
 import { openDialog } from './dialogs.js';
 import { previewText } from './messages.js';
@@ -64,6 +69,7 @@ function desktopNotify(c, m) {
 
 /** Someone else's live message that the reader cannot see: the sound and the notification, as set. */
 export function announce(c, m) {
+  if (c.muted) return; // muted here as on the phone: no sound, no notification
   playSound();
   desktopNotify(c, m);
 }
@@ -78,7 +84,43 @@ export function openSettings() {
   $('#desktop-hint').textContent = !supported ? 'Not supported by this browser'
     : Notification.permission === 'denied' ? 'Blocked in the browser’s site settings'
       : 'Show a notification while GoChat is in the background';
+  $('#set-friend-policy').value = (S.me && S.me.friend_policy) || 'approve';
+  loadBlocked();
   openDialog('#dlg-settings');
+}
+
+async function loadBlocked() {
+  const box = $('#blocked-list');
+  let users;
+  try {
+    users = (await api.get('/blocks')).users || [];
+  } catch (e) {
+    box.replaceChildren(h('p', { class: 'form-error' }, e.message));
+    return;
+  }
+  users.forEach(rememberUser);
+  box.replaceChildren(...(users.length ? users.map((u) => h('div', { class: 'blocked-row', 'data-testid': 'blocked-user', 'data-user-id': u.user_id },
+    userAvatar(u.user_id, 'sm'),
+    h('span', { class: 'member-name' }, userName(u.user_id)),
+    h('button', {
+      type: 'button', class: 'btn btn-sm', 'data-testid': 'unblock', onclick: async () => {
+        try {
+          await api.del(`/blocks/${encodeURIComponent(u.user_id)}`);
+          toast(`${userName(u.user_id)} is unblocked`);
+        } catch (e) { toastError(e, 'Could not unblock'); }
+        loadBlocked();
+      },
+    }, 'Unblock'))) : [h('p', { class: 'hint' }, 'Nobody is blocked.')]));
+}
+
+async function setFriendPolicy(policy) {
+  try {
+    S.me = await api.patch('/users/me', { friend_policy: policy });
+    toast('Saved');
+  } catch (e) {
+    toastError(e, 'Could not save');
+    $('#set-friend-policy').value = (S.me && S.me.friend_policy) || 'approve';
+  }
 }
 
 async function setDesktop(on) {
@@ -111,6 +153,7 @@ export function wireSettings() {
     if (S.settings.sound) { unlockAudio(); playSound(); }
   });
   $('#set-desktop').addEventListener('change', (ev) => setDesktop(ev.target.checked));
+  $('#set-friend-policy').addEventListener('change', (ev) => setFriendPolicy(ev.target.value));
   for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, unlockAudio, { once: true, capture: true });
   matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
 }

@@ -38,10 +38,15 @@ function matchesFilter(...names) {
 const convListCache = new Map();
 export function renderConvList() {
   const list = $('#conv-list');
-  const convs = [...S.convs.values()]
+  const listed = [...S.convs.values()]
     .filter((c) => lastActivity(c) > 0 || c.last_seq_id > 0)
-    .filter((c) => matchesFilter(convName(c), c.type === 'single' && (S.users.get(c.peer_user_id) || {}).username))
-    .sort((a, b) => lastActivity(b) - lastActivity(a));
+    .filter((c) => matchesFilter(convName(c), c.type === 'single' && (S.users.get(c.peer_user_id) || {}).username));
+  // Pinned first, each part by last activity; archived ones (unless
+  // searching) only behind the Archived toggle at the end.
+  const archivedCount = listed.filter((c) => c.archived).length;
+  const convs = listed
+    .filter((c) => S.filter || !c.archived || S.showArchived)
+    .sort((a, b) => (Number(!!b.pinned) - Number(!!a.pinned)) || (lastActivity(b) - lastActivity(a)));
   const typingNow = Date.now();
   const items = convs.map((c) => {
     const name = convName(c);
@@ -58,7 +63,7 @@ export function renderConvList() {
     const u = c.type === 'single' ? S.users.get(c.peer_user_id) || {} : {};
     const g = c.type === 'group' ? S.groups.get(c.group_id) || {} : {};
     const sig = JSON.stringify([name, preview, time, c.unread, c.unread_mentions, S.current === c.cid,
-      !!isTyping, u.avatar_url, onlineOf(c.peer_user_id), g.avatar_url]);
+      !!isTyping, u.avatar_url, onlineOf(c.peer_user_id), g.avatar_url, c.muted, c.pinned, c.archived]);
     return {
       key: c.cid,
       sig,
@@ -71,12 +76,17 @@ export function renderConvList() {
         'data-cid': c.cid,
         'data-name': name,
         'data-unread': String(c.unread || 0),
+        'data-pinned': String(!!c.pinned),
+        'data-muted': String(!!c.muted),
+        'data-archived': String(!!c.archived),
         onclick: () => openConv(c.cid),
       },
       convAvatar(c, 'lg'),
       h('span', { class: 'item-main' },
         h('span', { class: 'item-top' },
           h('span', { class: 'item-name', 'data-testid': 'conv-name' }, name),
+          c.muted ? h('span', { class: 'item-flag', title: 'Muted', 'aria-label': 'Muted', 'data-testid': 'conv-muted' }, '🔕') : null,
+          c.pinned ? h('span', { class: 'item-flag', title: 'Pinned', 'aria-label': 'Pinned', 'data-testid': 'conv-pinned' }, '📌') : null,
           h('span', { class: 'item-time' }, time)),
         h('span', { class: 'item-bottom' },
           h('span', { class: 'item-preview', 'data-testid': 'conv-preview' },
@@ -85,6 +95,16 @@ export function renderConvList() {
           c.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-label': `${c.unread} unread` }, c.unread > 99 ? '99+' : String(c.unread)) : null))),
     };
   });
+  if (archivedCount && !S.filter) {
+    items.push({
+      key: '__archived',
+      sig: `${archivedCount}:${S.showArchived}`,
+      make: () => h('button', {
+        type: 'button', class: 'list-toggle', 'data-testid': 'archived-toggle', 'aria-expanded': String(!!S.showArchived),
+        onclick: () => { S.showArchived = !S.showArchived; renderConvList(); },
+      }, S.showArchived ? `Hide archived · ${archivedCount}` : `Archived · ${archivedCount}`),
+    });
+  }
   const hits = S.filter ? messageHitItems() : [];
   if (!items.length && !hits.length) {
     items.push({

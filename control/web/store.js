@@ -20,6 +20,7 @@ export const S = {
   members: new Map(), // group_id -> [{user_id, role, muted_until?}]
   joinRequests: new Map(), // group_id -> pending join requests (owners and admins only)
   friends: [], // user ids
+  showArchived: false, // the chat list shows archived conversations too
   messageSearch: { q: '', hits: [] }, // what GET /search/messages answered for the search box
   requests: { incoming: [], outgoing: [] }, // pending friend requests (GET /friend-requests)
   myGroups: [], // group ids

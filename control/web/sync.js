@@ -4,7 +4,7 @@
 // frame was lost and the gap is pulled. After a reconnect: flush the outbox,
 // post the read cursors that waited, and pull what was stored meanwhile.
 
-import { refreshConversations, refreshConversationsSoon } from './conversations.js';
+import { applySettings, refreshConversations, refreshConversationsSoon } from './conversations.js';
 import { ingest, pullAfter } from './history.js';
 import { ensureGroup, ensureMembers, ensureUser, loadFriends, loadGroups, loadRequests } from './loaders.js';
 import { flushOutbox, saveOutbox } from './outbox.js';
@@ -40,6 +40,12 @@ export function wireSync() {
       case 'presence': onPresence(f); break;
       case 'error': onErrorFrame(f); break;
       case 'kick': publish('kicked', f.reason); break;
+      case 'conversation_settings': {
+        // Changed on another of the user's devices.
+        const c = S.convs.get(f.conversation_id);
+        if (c) { applySettings(c, f); changed(); }
+        break;
+      }
       // The notices name the person, so their profile comes first.
       case 'friend_request':
         loadRequests();
