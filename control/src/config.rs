@@ -114,6 +114,9 @@ pub struct UploadsConfig {
     /// Content types taken (as the file name's extension says, without
     /// parameters); anything else gets 415 `unsupported_type`.
     pub allowed_types: Vec<String>,
+    /// How long a signed `/media/` link works (seconds); links served in
+    /// profiles and history are signed afresh each time.
+    pub url_lifetime_secs: u64,
 }
 
 impl Default for UploadsConfig {
@@ -141,6 +144,7 @@ impl Default for UploadsConfig {
         ];
         Self {
             allowed_types: types.into_iter().map(String::from).collect(),
+            url_lifetime_secs: 30 * 24 * 3600,
         }
     }
 }

@@ -121,6 +121,55 @@ async fn health_and_metrics(s: TestServer) -> Result<()> {
     Ok(())
 }
 
+/// `/media` opens to its signed link, to a token in the header or the
+/// query, and to nothing else; a profile's avatar link is signed afresh.
+async fn signed_links_or_a_token_open_media(
+    s: &TestServer,
+    bob: &TestUser,
+    url: &str,
+) -> Result<()> {
+    let status = |path: String, token: Option<&str>| {
+        let mut request = s.http.get(format!("{}{path}", s.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    };
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    assert!(
+        query.starts_with("exp=") && query.contains("&sig="),
+        "{url}"
+    );
+    assert_eq!(status(url.to_owned(), None).await?, 200);
+    assert_eq!(
+        status(path.to_owned(), None).await?,
+        401,
+        "no link, no token"
+    );
+    let forged = url.replace("&sig=", "&sig=x");
+    assert_eq!(status(forged, None).await?, 401);
+    let expired = format!(
+        "{path}?exp=1&{}",
+        query.split('&').nth(1).unwrap_or_default()
+    );
+    assert_eq!(status(expired, None).await?, 401);
+    assert_eq!(status(path.to_owned(), Some(&bob.token)).await?, 200);
+    assert_eq!(
+        status(format!("{path}?token={}", bob.token), None).await?,
+        200
+    );
+    assert_eq!(status(format!("{path}?token=nonsense"), None).await?, 401);
+    // An avatar set from an upload comes back signed afresh, and opens.
+    let (code, me) = s
+        .patch(bob, "/users/me", json!({"avatar_url": path}))
+        .await?;
+    assert_eq!(code, 200);
+    let avatar = me["avatar_url"].as_str().unwrap_or_default().to_owned();
+    assert!(avatar.starts_with(&format!("{path}?exp=")), "{avatar}");
+    assert_eq!(status(avatar, None).await?, 200);
+    Ok(())
+}
+
 async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     let admin = s.user("admin").await?;
     let bob = s.user("bob").await?;
@@ -190,12 +239,13 @@ async fn uploads_and_admin_push(s: TestServer) -> Result<()> {
     );
     assert_eq!(
         s.http
-            .get(format!("{}/media/..%2Fsecret", s.base))
+            .get(format!("{}/media/..%2Fsecret?token={}", s.base, bob.token))
             .send()
             .await?
             .status(),
         404
     );
+    signed_links_or_a_token_open_media(&s, &bob, &url).await?;
     // Not a form at all: the protocol's JSON error, like every other error.
     let r = s
         .http

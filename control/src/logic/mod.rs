@@ -66,6 +66,7 @@ pub struct Logic {
     admin_user_ids: Vec<i64>,
     facts: facts::Facts,
     upload_types: Vec<String>,
+    media_links: media::MediaLinks,
 }
 
 impl Logic {
@@ -82,13 +83,19 @@ impl Logic {
             admin_user_ids: auth_config.admin_user_ids.clone(),
             facts: facts::Facts::default(),
             upload_types: UploadsConfig::default().allowed_types,
+            media_links: media::MediaLinks::new(
+                &auth_config.jwt_secret,
+                UploadsConfig::default().url_lifetime_secs,
+            ),
         })
     }
 
-    /// The same service taking uploads of `config.allowed_types` only.
-    pub fn with_uploads(self, config: &UploadsConfig) -> Self {
+    /// The same service taking uploads of `config.allowed_types` only, its
+    /// media links valid for `config.url_lifetime_secs`.
+    pub fn with_uploads(self, config: &UploadsConfig, auth_config: &AuthConfig) -> Self {
         Self {
             upload_types: config.allowed_types.clone(),
+            media_links: media::MediaLinks::new(&auth_config.jwt_secret, config.url_lifetime_secs),
             ..self
         }
     }

@@ -228,7 +228,7 @@ fn start_logic(
     let logic = Arc::new(
         Logic::new(writer.clone(), &config.auth)
             .map_err(|e| StartError::Config(e.to_string()))?
-            .with_uploads(&config.uploads),
+            .with_uploads(&config.uploads, &config.auth),
     );
     let (sends, send_loop) = SendQueue::new(
         logic.clone(),

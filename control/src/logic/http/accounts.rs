@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, ClientAddr, parse_id};
 use super::{ApiResult, ApiState, ErrorBody};
+use crate::logic::Logic;
 use crate::logic::{FriendPolicy, LogicError, NewAccount, ProfilePatch, UserProfile};
 use crate::repo::User;
 
@@ -63,8 +64,19 @@ impl From<UserProfile> for Profile {
     }
 }
 
-pub(super) fn profiles(users: Vec<User>) -> Vec<Profile> {
-    users.into_iter().map(Profile::from).collect()
+impl Profile {
+    /// With the avatar's upload link signed afresh.
+    pub(super) fn signed(mut self, logic: &Logic) -> Self {
+        self.avatar_url = logic.media_url(&self.avatar_url);
+        self
+    }
+}
+
+pub(super) fn profiles(logic: &Logic, users: Vec<User>) -> Vec<Profile> {
+    users
+        .into_iter()
+        .map(|u| Profile::from(u).signed(logic))
+        .collect()
 }
 
 /// A new account.
@@ -204,7 +216,9 @@ pub async fn logout(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Stat
     responses((status = 200, description = "The caller's profile", body = Profile))
 )]
 pub async fn me(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Profile>> {
-    Ok(Json(own_profile(s.logic.my_profile(user.id).await?)))
+    Ok(Json(
+        own_profile(s.logic.my_profile(user.id).await?).signed(&s.logic),
+    ))
 }
 
 /// The caller's own profile: the public one with their friend policy.
@@ -258,9 +272,8 @@ pub async fn update_me(
         avatar_url: body.avatar_url,
         friend_policy: policy,
     };
-    Ok(Json(own_profile(
-        s.logic.update_profile(user.id, patch).await?,
-    )))
+    let me = s.logic.update_profile(user.id, patch).await?;
+    Ok(Json(own_profile(me).signed(&s.logic)))
 }
 
 /// Users found by a search.
@@ -286,7 +299,7 @@ pub async fn search_users(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Users>> {
     let prefix = q.get("q").map(String::as_str).unwrap_or_default();
-    let users = profiles(s.logic.search_users(prefix).await?);
+    let users = profiles(&s.logic, s.logic.search_users(prefix).await?);
     Ok(Json(Users { users }))
 }
 
@@ -308,5 +321,6 @@ pub async fn get_user(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Profile>> {
     let id = parse_id(&raw, "user_id")?;
-    Ok(Json(s.logic.user_profile(user.id, id).await?.into()))
+    let profile = Profile::from(s.logic.user_profile(user.id, id).await?);
+    Ok(Json(profile.signed(&s.logic)))
 }

@@ -11,8 +11,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
+use super::frame_of;
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{Send, message_frame};
+use crate::logic::Send;
 
 /// An edit of a text message.
 #[derive(Deserialize, ToSchema)]
@@ -45,7 +46,7 @@ async fn commit(
         .send_one(Send::change(user.id, kind, frame, None))
         .await?;
     let stored = s.logic.stored_message(ack.message_id).await?;
-    Ok(Json(message_frame(&stored)))
+    Ok(Json(frame_of(&s.logic, &stored)))
 }
 
 #[utoipa::path(

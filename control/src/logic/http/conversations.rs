@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
+use super::frame_of;
 use super::{ApiError, ApiResult, ApiState, ErrorBody};
-use crate::logic::{HistoryQuery, SettingsChange, message_frame};
+use crate::logic::{HistoryQuery, Logic, SettingsChange};
 use crate::repo::ConversationSummary;
 
 /// One of the caller's conversations. Message objects are described in
@@ -51,8 +52,8 @@ pub struct ConversationEntry {
     archived: bool,
 }
 
-impl From<ConversationSummary> for ConversationEntry {
-    fn from(c: ConversationSummary) -> Self {
+impl ConversationEntry {
+    fn of(logic: &Logic, c: ConversationSummary) -> Self {
         let group = c.kind == "group";
         Self {
             conversation_id: c.conversation_id,
@@ -65,7 +66,7 @@ impl From<ConversationSummary> for ConversationEntry {
             group_id: group.then_some(Id(c.group_id)),
             peer_user_id: (!group).then_some(Id(c.peer_user_id)),
             peer_read_seq_id: (!group).then_some(c.peer_read_seq_id),
-            last_message: c.last_message.as_ref().map(message_frame),
+            last_message: c.last_message.as_ref().map(|m| frame_of(logic, m)),
             muted: c.muted,
             pinned: c.pinned,
             archived: c.archived,
@@ -92,7 +93,7 @@ pub async fn list(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<C
     Ok(Json(Conversations {
         conversations: conversations
             .into_iter()
-            .map(ConversationEntry::from)
+            .map(|c| ConversationEntry::of(&s.logic, c))
             .collect(),
     }))
 }
@@ -187,7 +188,7 @@ pub async fn history(
                 seq_id: m.seq_id,
                 deleted: true,
             },
-            false => HistoryEntry::Message(message_frame(m)),
+            false => HistoryEntry::Message(frame_of(&s.logic, m)),
         })
         .collect();
     Ok(Json(HistoryPage {
@@ -249,7 +250,7 @@ pub struct Mentions {
 pub async fn mentions(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Mentions>> {
     let stored = s.logic.mentions(user.id).await?;
     Ok(Json(Mentions {
-        mentions: stored.iter().map(message_frame).collect(),
+        mentions: stored.iter().map(|m| frame_of(&s.logic, m)).collect(),
     }))
 }
 

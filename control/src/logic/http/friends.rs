@@ -199,7 +199,7 @@ pub struct Friends {
     responses((status = 200, description = "The caller's friends", body = Friends))
 )]
 pub async fn list_friends(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Friends>> {
-    let friends = profiles(s.logic.friends(user.id).await?);
+    let friends = profiles(&s.logic, s.logic.friends(user.id).await?);
     Ok(Json(Friends { friends }))
 }
 
@@ -238,7 +238,7 @@ pub struct Blocks {
     responses((status = 200, description = "The users the caller has blocked, by username", body = Blocks))
 )]
 pub async fn list_blocks(State(s): State<ApiState>, user: AuthUser) -> ApiResult<Json<Blocks>> {
-    let users = profiles(s.logic.blocks(user.id).await?);
+    let users = profiles(&s.logic, s.logic.blocks(user.id).await?);
     Ok(Json(Blocks { users }))
 }
 

@@ -93,7 +93,7 @@ pub async fn transfer(
 ) -> ApiResult<Json<GroupView>> {
     let group = parse_id(&raw, "group_id")?;
     let after = s.logic.transfer_group(user.id, group, body.user_id).await?;
-    Ok(Json(after.into()))
+    Ok(Json(GroupView::of(&s.logic, after)))
 }
 
 #[utoipa::path(
@@ -263,7 +263,7 @@ pub async fn accept_join(
 ) -> ApiResult<Json<GroupView>> {
     let (group, request) = group_and_request(&raw)?;
     s.logic.accept_join(user.id, group, request).await?;
-    Ok(Json(s.logic.group(group).await?.into()))
+    Ok(Json(GroupView::of(&s.logic, s.logic.group(group).await?)))
 }
 
 #[utoipa::path(

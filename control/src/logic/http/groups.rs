@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiJson, AuthUser, parse_id};
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{GroupEdit, JoinPolicy, Joined, MemberRole, NewGroup};
+use crate::logic::{GroupEdit, JoinPolicy, Joined, Logic, MemberRole, NewGroup};
 use crate::repo::{Group, Member};
 
 /// A group as clients see it.
@@ -39,6 +39,15 @@ pub struct GroupView {
     mute_all: bool,
     /// Dissolved by its owner: no sends, history readable.
     dissolved: bool,
+}
+
+impl GroupView {
+    /// The view of `g` with its avatar's upload link signed afresh.
+    pub(super) fn of(logic: &Logic, g: Group) -> Self {
+        let mut view = Self::from(g);
+        view.avatar_url = logic.media_url(&view.avatar_url);
+        view
+    }
 }
 
 impl From<Group> for GroupView {
@@ -94,7 +103,7 @@ pub async fn create(
         member_ids: body.member_ids,
     };
     let created = s.logic.create_group(user.id, group).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((StatusCode::CREATED, Json(GroupView::of(&s.logic, created))))
 }
 
 /// Groups.
@@ -122,7 +131,10 @@ pub async fn list(
         .groups(user.id, q.get("q").map(String::as_str))
         .await?;
     Ok(Json(Groups {
-        groups: groups.into_iter().map(GroupView::from).collect(),
+        groups: groups
+            .into_iter()
+            .map(|g| GroupView::of(&s.logic, g))
+            .collect(),
     }))
 }
 
@@ -145,7 +157,7 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<GroupView>> {
     let id = parse_id(&raw, "group_id")?;
-    Ok(Json(s.logic.group(id).await?.into()))
+    Ok(Json(GroupView::of(&s.logic, s.logic.group(id).await?)))
 }
 
 /// Group fields to change; absent ones stay.
@@ -203,7 +215,8 @@ pub async fn update(
         join_policy,
         mute_all: body.mute_all,
     };
-    Ok(Json(s.logic.update_group(user.id, id, edit).await?.into()))
+    let after = s.logic.update_group(user.id, id, edit).await?;
+    Ok(Json(GroupView::of(&s.logic, after)))
 }
 
 /// Users to add.
@@ -271,7 +284,7 @@ pub async fn join(
 ) -> ApiResult<Response> {
     let id = parse_id(&raw, "group_id")?;
     Ok(match s.logic.join(user.id, id).await? {
-        Joined::Member(group) => Json(GroupView::from(group)).into_response(),
+        Joined::Member(group) => Json(GroupView::of(&s.logic, group)).into_response(),
         Joined::Requested(request_id) => {
             (StatusCode::ACCEPTED, Json(JoinRequested { request_id })).into_response()
         }

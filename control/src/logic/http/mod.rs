@@ -32,8 +32,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Logic, LogicError, SendQueue};
+use super::{Logic, LogicError, SendQueue, message_frame};
 pub use extract::AuthUser;
+use gochat_proto::frames::MessageFrame;
 pub use limits::AbuseLimits;
 pub use ops::Readiness;
 
@@ -155,6 +156,24 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A stored message as clients get it from the REST API: its upload links
+/// (an image's or file's content, `…url` metadata) signed afresh, so that
+/// history keeps working past a link's lifetime.
+pub(super) fn frame_of(logic: &Logic, m: &crate::repo::StoredMessage) -> MessageFrame {
+    let mut frame = message_frame(m);
+    if frame.content.starts_with("/media/") {
+        frame.content = logic.media_url(&frame.content);
+    }
+    if let Some(metadata) = frame.metadata.as_object_mut() {
+        for value in metadata.values_mut() {
+            if let Some(url) = value.as_str().filter(|u| u.starts_with("/media/")) {
+                *value = serde_json::Value::String(logic.media_url(url));
+            }
+        }
+    }
+    frame
 }
 
 /// Handler result.

@@ -2,12 +2,13 @@
 //! uploads, media and admin push (their rules are in `logic/media.rs` and
 //! `logic/admin.rs`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -212,13 +213,45 @@ fn upload_error(text: &str, status: StatusCode) -> ApiError {
     get,
     path = "/media/{name}",
     tag = "media",
-    params(("name" = String, Path, description = "The last part of an upload's url")),
+    params(
+        ("name" = String, Path, description = "The last part of an upload's url"),
+        ("exp" = Option<u64>, Query, description = "A signed link's expiry (unix seconds)"),
+        ("sig" = Option<String>, Query, description = "A signed link's signature"),
+        ("token" = Option<String>, Query, description = "A session token, when there is no signature or `Authorization` header"),
+    ),
     responses(
-        (status = 200, description = "The file, with the content type of its extension, `X-Content-Type-Options: nosniff`, and `Content-Disposition: attachment` unless it is an image; cacheable for a year", content_type = "*/*"),
+        (status = 200, description = "The file, with the content type of its extension, `X-Content-Type-Options: nosniff`, and `Content-Disposition: attachment` unless it is an image; privately cacheable for a day", content_type = "*/*"),
+        (status = 401, description = "No valid signature, and no valid token in the header or `?token=`", body = ErrorBody),
         (status = 404, description = "No such file", body = ErrorBody),
     )
 )]
-pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiResult<Response> {
+pub async fn media(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let signed = match (q.get("exp").and_then(|e| e.parse().ok()), q.get("sig")) {
+        (Some(exp), Some(sig)) => s.logic.media_link_valid(&name, exp, sig),
+        _ => false,
+    };
+    if !signed {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        let token = bearer.or(q.get("token").map(String::as_str));
+        let Some(token) = token else {
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "a signed link or a token is needed",
+            ));
+        };
+        s.logic.authenticate(token.trim()).await?;
+    }
     let (data, mime) = s.logic.read_media(&name).await?;
     // Never sniffed into something else; anything but an image is a download,
     // so an uploaded page or script never runs on this origin.
@@ -230,7 +263,8 @@ pub async fn media(State(s): State<ApiState>, Path(name): Path<String>) -> ApiRe
     Ok((
         [
             (header::CONTENT_TYPE, mime),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            // Behind a link that expires: no shared cache may keep it.
+            (header::CACHE_CONTROL, "private, max-age=86400"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CONTENT_DISPOSITION, disposition),
         ],

@@ -11,8 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::AuthUser;
+use super::frame_of;
 use super::{ApiResult, ApiState, ErrorBody};
-use crate::logic::{LogicError, MessageSearch, message_frame};
+use crate::logic::{LogicError, MessageSearch};
 
 /// What was found.
 #[derive(Serialize, ToSchema)]
@@ -61,6 +62,6 @@ pub async fn search_messages(
     };
     let stored = s.logic.search_messages(user.id, &search).await?;
     Ok(Json(Found {
-        messages: stored.iter().map(message_frame).collect(),
+        messages: stored.iter().map(|m| frame_of(&s.logic, m)).collect(),
     }))
 }
