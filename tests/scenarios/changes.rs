@@ -173,6 +173,31 @@ pub async fn group_managers_recall_lower_roles(t: &Target) -> Result<()> {
         )
         .await?;
     assert_eq!(status, 403, "nobody edits another's message");
+    // An admin recalls members' messages, not the owner's or another admin's.
+    let (status, _) = t
+        .put(
+            &owner,
+            &format!("/groups/{gid}/members/{}/role", m2.id),
+            json!({"role":"admin"}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (status, _) = t.post(&m2, &recall(&from_owner), json!({})).await?;
+    assert_eq!(status, 403, "an admin recalls the owner's message");
+    let (_, from_m1_again) = t.send(&m1, send("c", "m1 again")).await?;
+    let (status, entry) = t.post(&m2, &recall(&from_m1_again), json!({})).await?;
+    assert_eq!((status, text(&entry, "from_user_id")), (200, m2.id.clone()));
+    let (_, from_admin) = t.send(&m2, send("d", "from the admin")).await?;
+    let (status, _) = t
+        .put(
+            &owner,
+            &format!("/groups/{gid}/members/{}/role", m1.id),
+            json!({"role":"admin"}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (status, _) = t.post(&m1, &recall(&from_admin), json!({})).await?;
+    assert_eq!(status, 403, "an admin recalls another admin's message");
     let (status, entry) = t.post(&owner, &recall(&from_m1), json!({})).await?;
     assert_eq!(
         (status, text(&entry, "from_user_id")),
