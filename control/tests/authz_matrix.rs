@@ -292,6 +292,18 @@ fn version_1_1_rows() -> Vec<Row> {
             expect: &[(Nobody, 401), (Outsider, 200)],
         },
         Row {
+            method: Method::POST,
+            path: |_| "/devices".into(),
+            body: |_| json!({"device_id":"phone","platform":"fcm","push_token":"t"}),
+            expect: &[(Nobody, 401), (Outsider, 201)],
+        },
+        Row {
+            method: Method::DELETE,
+            path: |_| "/devices/phone".into(),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 404)],
+        },
+        Row {
             method: Method::GET,
             path: |_| "/friend-requests".into(),
             body: none,

@@ -21,7 +21,7 @@ use gochat_proto::keys::{Names, SessionRoute};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
-use support::{Backend, TestServer, start_server, start_with, test_config};
+use support::{Backend, TestServer, TestUser, start_server, start_with, test_config};
 
 const GATEWAY: &str = "gw-test";
 
@@ -415,6 +415,64 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
             .unwrap_or_default()
             .contains("are you there?")
     );
+    assert!(
+        delivered[0].get("push_token").is_none(),
+        "no device: per user"
+    );
+    pushes_go_per_registered_device(&s, &hook, &alice).await
+}
+
+/// A user with registered devices gets one push per device, carrying its
+/// platform and token (PROTOCOL v1.1 `POST /devices`).
+async fn pushes_go_per_registered_device(
+    s: &TestServer,
+    hook: &FakeWebhook,
+    alice: &TestUser,
+) -> Result<()> {
+    let dee = s.user("dee").await?;
+    for (device, platform, token) in [
+        ("phone", "apns", "apns-tok"),
+        ("tab", "webhook", "hook-tok"),
+    ] {
+        let body = json!({"device_id": device, "platform": platform, "push_token": token});
+        assert_eq!(s.post(&dee, "/devices", body).await?.0, 201);
+    }
+    let bad = json!({"device_id":"x","platform":"pager","push_token":"t"});
+    assert_eq!(s.post(&dee, "/devices", bad).await?.0, 400);
+    s.send(
+        alice,
+        json!({"client_msg_id":"d1","to_user_id":dee.id,"content":"ping"}),
+    )
+    .await?;
+    let mut tokens = Vec::new();
+    for _ in 0..300 {
+        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        tokens = received
+            .iter()
+            .filter(|d| d["user_id"].as_str() == Some(dee.id.as_str()))
+            .map(|d| {
+                (
+                    d["device_id"].clone(),
+                    d["platform"].clone(),
+                    d["push_token"].clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        if tokens.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokens.sort_by_key(|t| t.0.to_string());
+    assert_eq!(
+        tokens,
+        vec![
+            (json!("phone"), json!("apns"), json!("apns-tok")),
+            (json!("tab"), json!("webhook"), json!("hook-tok")),
+        ]
+    );
+    assert_eq!(s.delete(&dee, "/devices/tab").await?.0, 204);
+    assert_eq!(s.delete(&dee, "/devices/tab").await?.0, 404);
     Ok(())
 }
 

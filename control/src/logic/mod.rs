@@ -15,6 +15,7 @@ mod changes;
 pub mod consumer;
 mod conversations;
 pub mod delivery;
+mod devices;
 mod error;
 mod facts;
 mod friends;

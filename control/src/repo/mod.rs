@@ -18,7 +18,7 @@ pub mod sql;
 use async_trait::async_trait;
 pub use gochat_proto::repo::{
     ConversationInfo, ConversationSettings, ConversationSummary, CreateUserRequest as NewUser,
-    FriendRequest, Group, JoinRequest, Member, Messages, StoredMessage,
+    Device, FriendRequest, Group, JoinRequest, Member, Messages, StoredMessage,
     UpdateSettingsRequest as SettingsPatch, User, UserAuth,
 };
 
@@ -177,6 +177,13 @@ pub trait UserRepo: Send + Sync {
     async fn friend_requests(&self, user_id: i64) -> RepoResult<Vec<FriendRequest>>;
     /// Forgets a request (rejected); nothing if it is gone.
     async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()>;
+    /// Registers a device for offline pushes, or replaces its platform and
+    /// token.
+    async fn save_device(&self, device: &Device) -> RepoResult<()>;
+    /// Forgets a device; false if it was not registered.
+    async fn remove_device(&self, user_id: i64, device_id: &str) -> RepoResult<bool>;
+    /// A user's registered devices, by device id.
+    async fn list_devices(&self, user_id: i64) -> RepoResult<Vec<Device>>;
     /// Keeps a logged-out token id until `expires_at` (ms): the durable side
     /// of the state store's revocation list.
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()>;

@@ -24,7 +24,7 @@ use crate::logic::MessageWriter;
 use crate::logic::delivery::deliver;
 use crate::repo::Repo;
 use crate::state::StateStore;
-use providers::PushProvider;
+use providers::{Delivery, PushProvider};
 
 /// Counters, for `/metrics` and the gRPC `Stats`.
 #[derive(Debug, Default)]
@@ -135,7 +135,7 @@ impl TaskService {
                 if settings.is_some_and(|s| s.muted) {
                     return Ok(());
                 }
-                self.push.push(push).await
+                self.push_to_devices(push).await
             }
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
             Task::Presence(change) => self.announce_presence(change.user_id).await,
@@ -157,6 +157,25 @@ impl TaskService {
                 )
                 .await
                 .map_err(dependency)?;
+        }
+        Ok(())
+    }
+
+    /// One push per device the user registered (PROTOCOL v1.1 `POST
+    /// /devices`), or one for the user, as in version 1, when they
+    /// registered none. A retry after a failed device pushes the devices
+    /// before it again: pushes are at least once.
+    async fn push_to_devices(&self, push: &OfflinePush) -> Result<(), TaskError> {
+        let devices = self
+            .repo
+            .list_devices(push.user_id.0)
+            .await
+            .map_err(dependency)?;
+        if devices.is_empty() {
+            return self.push.push(&Delivery::to_user(push)).await;
+        }
+        for device in &devices {
+            self.push.push(&Delivery::to_device(push, device)).await?;
         }
         Ok(())
     }
@@ -218,7 +237,7 @@ impl TaskService {
                     content: fanout.content.clone(),
                     push_type: "mention".into(),
                 };
-                self.push.push(&push).await?;
+                self.push_to_devices(&push).await?;
             }
         }
         Ok(())

@@ -512,6 +512,10 @@ macro_rules! contract {
                 social::search_follows_changes(super::$backend().await?).await
             }
             #[tokio::test]
+            async fn devices_register_replace_remove() -> Result<()> {
+                social::devices_register_replace_remove(super::$backend().await?).await
+            }
+            #[tokio::test]
             async fn mentions_are_indexed() -> Result<()> {
                 super::mentions_are_indexed(super::$backend().await?).await
             }

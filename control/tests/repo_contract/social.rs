@@ -127,3 +127,33 @@ pub(crate) async fn search_follows_changes(repo: Arc<dyn Repo>) -> Result<()> {
     assert_eq!(found(a, "明天", None).await?, vec![ids[1]]);
     Ok(())
 }
+
+/// Devices: registered, replaced by a new registration, listed, removed.
+pub(crate) async fn devices_register_replace_remove(repo: Arc<dyn Repo>) -> Result<()> {
+    let user = repo.create_user("dv", "h", "").await?.user_id;
+    let device = |id: &str, platform: &str, token: &str| gochat_control::repo::Device {
+        user_id: user,
+        device_id: id.to_owned(),
+        platform: platform.to_owned(),
+        push_token: token.to_owned(),
+        updated_at: 0,
+    };
+    repo.save_device(&device("phone", "apns", "t1")).await?;
+    repo.save_device(&device("laptop", "webhook", "t2")).await?;
+    repo.save_device(&device("phone", "fcm", "t3")).await?;
+    let listed: Vec<(String, String, String)> = repo
+        .list_devices(user)
+        .await?
+        .into_iter()
+        .map(|d| (d.device_id, d.platform, d.push_token))
+        .collect();
+    let own = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        listed,
+        vec![own("laptop", "webhook", "t2"), own("phone", "fcm", "t3")]
+    );
+    assert!(repo.remove_device(user, "phone").await?);
+    assert!(!repo.remove_device(user, "phone").await?);
+    assert_eq!(repo.list_devices(user).await?.len(), 1);
+    Ok(())
+}

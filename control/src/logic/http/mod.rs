@@ -9,6 +9,7 @@ mod accounts;
 mod admin_users;
 mod changes;
 mod conversations;
+mod devices;
 mod extract;
 mod friends;
 mod group_admin;
@@ -206,6 +207,8 @@ pub fn router(state: ApiState, max_body_bytes: usize, max_upload_bytes: usize) -
         .routes(routes!(friends::add_friend, friends::list_friends))
         .routes(routes!(friends::remove_friend))
         .routes(routes!(friends::list_requests))
+        .routes(routes!(devices::register))
+        .routes(routes!(devices::remove))
         .routes(routes!(friends::accept_request))
         .routes(routes!(friends::reject_request))
         .routes(routes!(friends::add_block, friends::list_blocks))

@@ -9,7 +9,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::from_status;
 use crate::repo::{
-    ConversationInfo, ConversationSummary, FriendRequest, Group, GroupPatch, GroupRepo,
+    ConversationInfo, ConversationSummary, Device, FriendRequest, Group, GroupPatch, GroupRepo,
     JoinRequest, Member, MessageRepo, Messages, Page, Repo, RepoError, RepoResult, StoreOutcome,
     StoredMessage, User, UserAuth, UserRepo,
 };
@@ -228,6 +228,22 @@ impl UserRepo for RepoClient {
     async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()> {
         let r = pb::RequestIdRequest { request_id };
         unwrap(self.c().delete_friend_request(r).await).map(|_| ())
+    }
+
+    async fn save_device(&self, device: &Device) -> RepoResult<()> {
+        unwrap(self.c().save_device(device.clone()).await).map(|_| ())
+    }
+
+    async fn remove_device(&self, user_id: i64, device_id: &str) -> RepoResult<bool> {
+        let key = pb::DeviceKey {
+            user_id,
+            device_id: device_id.to_owned(),
+        };
+        unwrap(self.c().remove_device(key).await).map(|r| r.value)
+    }
+
+    async fn list_devices(&self, user_id: i64) -> RepoResult<Vec<Device>> {
+        unwrap(self.c().list_devices(pb::UserIdRequest { user_id }).await).map(|r| r.devices)
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {

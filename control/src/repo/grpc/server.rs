@@ -169,6 +169,31 @@ impl PbRepo for RepoServer {
                 .map(|()| pb::Empty {}),
         )
     }
+    async fn save_device(&self, r: Request<pb::Device>) -> Reply<pb::Empty> {
+        reply(
+            self.repo
+                .save_device(&r.into_inner())
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
+    async fn remove_device(&self, r: Request<pb::DeviceKey>) -> Reply<pb::BoolReply> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .remove_device(r.user_id, &r.device_id)
+                .await
+                .map(|value| pb::BoolReply { value }),
+        )
+    }
+    async fn list_devices(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::DeviceList> {
+        reply(
+            self.repo
+                .list_devices(r.into_inner().user_id)
+                .await
+                .map(|devices| pb::DeviceList { devices }),
+        )
+    }
     async fn list_blocks(&self, r: Request<pb::UserIdRequest>) -> Reply<pb::Users> {
         reply(
             self.repo

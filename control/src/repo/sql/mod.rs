@@ -5,6 +5,7 @@
 
 mod batch;
 mod changes;
+mod devices;
 mod friends;
 mod group_admin;
 mod groups;

@@ -6,7 +6,9 @@ use sqlx::any::AnyRow;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err, placeholders};
 use async_trait::async_trait;
 
-use crate::repo::{FriendRequest, NewUser, RepoError, RepoResult, User, UserAuth, UserRepo};
+use crate::repo::{
+    Device, FriendRequest, NewUser, RepoError, RepoResult, User, UserAuth, UserRepo,
+};
 
 const USER_COLUMNS: &str =
     "id, username, nickname, avatar_url, created_at, friend_policy, last_seen";
@@ -212,6 +214,18 @@ impl UserRepo for SqlRepo {
 
     async fn delete_friend_request(&self, request_id: i64) -> RepoResult<()> {
         self.drop_friend_request(request_id).await
+    }
+
+    async fn save_device(&self, device: &Device) -> RepoResult<()> {
+        self.store_device(device).await
+    }
+
+    async fn remove_device(&self, user_id: i64, device_id: &str) -> RepoResult<bool> {
+        self.drop_device(user_id, device_id).await
+    }
+
+    async fn list_devices(&self, user_id: i64) -> RepoResult<Vec<Device>> {
+        self.devices_of(user_id).await
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: i64) -> RepoResult<()> {
