@@ -373,6 +373,9 @@ pub struct TaskConfig {
     pub max_attempts: u32,
     /// Tasks handled at once (one target's tasks stay in order).
     pub consume_in_flight: usize,
+    /// How long an offline push waits after its message (ms); a read (or
+    /// a device's `delivered`) up to the message by then cancels it.
+    pub push_delay_ms: u64,
     /// Presence goes to the members of a user's groups up to this size
     /// (besides friends and 1:1 peers); larger groups would turn every
     /// connect into a broadcast.
@@ -386,6 +389,7 @@ impl Default for TaskConfig {
             max_attempts: 3,
             consume_in_flight: 64,
             presence_group_max: 100,
+            push_delay_ms: 2000,
         }
     }
 }

@@ -323,6 +323,7 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     let hook = fake_webhook().await?;
     let mut config = test_config(Backend::Real).await?;
     config.task.webhook_url = Some(hook.url.clone());
+    config.task.push_delay_ms = 1000;
     let s = start_with(config).await?;
     let alice = s.user("alice").await?;
     let bob = s.user("bob").await?;
@@ -419,7 +420,55 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
         delivered[0].get("push_token").is_none(),
         "no device: per user"
     );
-    pushes_go_per_registered_device(&s, &hook, &alice).await
+    pushes_go_per_registered_device(&s, &hook, &alice).await?;
+    a_read_within_the_delay_cancels_the_push(&s, &hook, &alice).await
+}
+
+/// A push waits `task.push_delay_ms` (1 s here); the user reading the
+/// message on some device meanwhile cancels it (PROTOCOL v1.1 §6.4).
+async fn a_read_within_the_delay_cancels_the_push(
+    s: &TestServer,
+    hook: &FakeWebhook,
+    alice: &TestUser,
+) -> Result<()> {
+    let reader = s.user("reader").await?;
+    let (_, ack) = s
+        .send(
+            alice,
+            json!({"client_msg_id":"r1","to_user_id":reader.id,"content":"read me"}),
+        )
+        .await?;
+    let cid = ack["conversation_id"].as_str().unwrap_or_default();
+    let (status, _) = s
+        .post(
+            &reader,
+            &format!("/conversations/{cid}/read"),
+            json!({"seq_id": ack["seq_id"]}),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    // Then one left unread: pushed, after the delay.
+    s.send(
+        alice,
+        json!({"client_msg_id":"r2","to_user_id":reader.id,"content":"and me"}),
+    )
+    .await?;
+    let mut contents = Vec::new();
+    for _ in 0..300 {
+        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        contents = received
+            .iter()
+            .filter(|d| d["user_id"].as_str() == Some(reader.id.as_str()))
+            .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>();
+        if !contents.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(contents.len(), 1, "{contents:?}");
+    assert!(contents[0].contains("and me"), "{contents:?}");
+    Ok(())
 }
 
 /// A user with registered devices gets one push per device, carrying its

@@ -185,6 +185,20 @@ pub struct OfflinePush {
     pub content: String,
     /// `message`, `mention`, `system`.
     pub push_type: String,
+    /// The message's place in its conversation: a read cursor at or past
+    /// it by the time the push is due cancels it (v1.1; 0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq_id: i64,
+    /// When the message was stored (ms); the push waits until this plus
+    /// the deployment's push delay (v1.1; 0: at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub created_at: i64,
+}
+
+/// Fields added after seed 002 are left out while unset, so a record
+/// without them keeps the seed's shape.
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Payload of `group_fanout`: an `@all` in a large group, pushed to every

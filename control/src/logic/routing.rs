@@ -187,6 +187,8 @@ impl MessageWriter {
                 "message"
             }
             .into(),
+            seq_id: m.seq_id,
+            created_at: m.timestamp,
         });
         self.task_record(task)
     }

@@ -47,6 +47,7 @@ pub struct TaskService {
     max_attempts: u32,
     in_flight: usize,
     presence_group_max: i64,
+    push_delay: std::time::Duration,
     /// Counters.
     pub stats: TaskStats,
 }
@@ -78,6 +79,7 @@ impl TaskService {
             max_attempts: config.max_attempts,
             in_flight: config.consume_in_flight,
             presence_group_max: i64::try_from(config.presence_group_max).unwrap_or(i64::MAX),
+            push_delay: std::time::Duration::from_millis(config.push_delay_ms),
             stats: TaskStats::default(),
         }
     }
@@ -126,16 +128,8 @@ impl TaskService {
     async fn execute(&self, task: &Task) -> Result<(), TaskError> {
         match task {
             Task::OfflinePush(push) => {
-                // A conversation the user muted sends no push (PROTOCOL v1.1 §6.4).
-                let settings = self
-                    .repo
-                    .get_settings(push.user_id.0, &push.conversation_id)
-                    .await
-                    .map_err(dependency)?;
-                if settings.is_some_and(|s| s.muted) {
-                    return Ok(());
-                }
-                self.push_to_devices(push).await
+                self.wait_until_due(push).await;
+                self.push_unless_seen(push).await
             }
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
             Task::Presence(change) => self.announce_presence(change.user_id).await,
@@ -159,6 +153,35 @@ impl TaskService {
                 .map_err(dependency)?;
         }
         Ok(())
+    }
+
+    /// Pushes unless the conversation is muted or the user has read up to
+    /// the message meanwhile (PROTOCOL v1.1 §6.4).
+    async fn push_unless_seen(&self, push: &OfflinePush) -> Result<(), TaskError> {
+        let settings = self
+            .repo
+            .get_settings(push.user_id.0, &push.conversation_id)
+            .await
+            .map_err(dependency)?;
+        let seen = |read: i64| push.seq_id > 0 && read >= push.seq_id;
+        if settings.is_some_and(|s| s.muted || seen(s.read_seq_id)) {
+            return Ok(());
+        }
+        self.push_to_devices(push).await
+    }
+
+    /// Waits out the push delay from the message's time. A task already
+    /// late (a backlog) does not wait, so a busy service drains at full
+    /// speed; only a lane's own push waits, the others go on.
+    async fn wait_until_due(&self, push: &OfflinePush) {
+        if push.created_at <= 0 || self.push_delay.is_zero() {
+            return;
+        }
+        let age_ms = gochat_proto::ids::now_millis().saturating_sub(push.created_at);
+        let age = std::time::Duration::from_millis(u64::try_from(age_ms).unwrap_or(0));
+        if let Some(left) = self.push_delay.checked_sub(age) {
+            tokio::time::sleep(left).await;
+        }
     }
 
     /// One push per device the user registered (PROTOCOL v1.1 `POST
@@ -216,6 +239,9 @@ impl TaskService {
     /// message through the group rooms.) A retry after a failed batch may
     /// push an earlier batch twice: pushes are at least once.
     async fn fan_out(&self, fanout: &GroupFanout) -> Result<(), TaskError> {
+        // Pushed like a 1:1 message: after the push delay, to those who
+        // have not read it by then (once for the whole group).
+        tokio::time::sleep(self.push_delay).await;
         let members: Vec<Id> = self
             .repo
             .list_members(fanout.group_id.0)
@@ -236,8 +262,10 @@ impl TaskService {
                     title: fanout.title.clone(),
                     content: fanout.content.clone(),
                     push_type: "mention".into(),
+                    seq_id: fanout.seq_id,
+                    created_at: 0,
                 };
-                self.push_to_devices(&push).await?;
+                self.push_unless_seen(&push).await?;
             }
         }
         Ok(())

@@ -42,7 +42,7 @@ impl SqlRepo {
         conversation_id: &str,
     ) -> RepoResult<Option<ConversationSettings>> {
         let row = sqlx::query(
-            "SELECT muted, pinned, archived FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
+            "SELECT muted, pinned, archived, read_seq_id FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
         )
         .bind(user_id)
         .bind(conversation_id)
@@ -55,6 +55,7 @@ impl SqlRepo {
             muted: get::<i32>(&row, "muted")? != 0,
             pinned: get::<i32>(&row, "pinned")? != 0,
             archived: get::<i32>(&row, "archived")? != 0,
+            read_seq_id: get(&row, "read_seq_id")?,
         }))
     }
 }
