@@ -323,7 +323,7 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     let hook = fake_webhook().await?;
     let mut config = test_config(Backend::Real).await?;
     config.task.webhook_url = Some(hook.url.clone());
-    config.task.push_delay_ms = 1000;
+    config.task.push_delay_ms = 1500;
     let s = start_with(config).await?;
     let alice = s.user("alice").await?;
     let bob = s.user("bob").await?;
@@ -424,8 +424,9 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     a_read_within_the_delay_cancels_the_push(&s, &hook, &alice).await
 }
 
-/// A push waits `task.push_delay_ms` (1 s here); the user reading the
-/// message on some device meanwhile cancels it (PROTOCOL v1.1 §6.4).
+/// A push waits `task.push_delay_ms` (1.5 s here); the user reading the
+/// message, or a device reporting it `delivered`, meanwhile cancels it
+/// (PROTOCOL v1.1 §6.4).
 async fn a_read_within_the_delay_cancels_the_push(
     s: &TestServer,
     hook: &FakeWebhook,
@@ -468,6 +469,42 @@ async fn a_read_within_the_delay_cancels_the_push(
     }
     assert_eq!(contents.len(), 1, "{contents:?}");
     assert!(contents[0].contains("and me"), "{contents:?}");
+
+    // A device's `delivered` frame within the delay cancels too.
+    let (_, held) = s
+        .send(
+            alice,
+            json!({"client_msg_id":"r3","to_user_id":reader.id,"content":"held"}),
+        )
+        .await?;
+    let mut record = upstream(&reader.id, &alice.id, "unused", 5);
+    record.frame = ClientFrame::Delivered {
+        conversation_id: cid.to_owned(),
+        seq_id: held["seq_id"].as_i64().unwrap_or_default(),
+    };
+    KafkaBus::new(&settings(s)?)?.send_upstream(&record).await?;
+    s.send(
+        alice,
+        json!({"client_msg_id":"r4","to_user_id":reader.id,"content":"last"}),
+    )
+    .await?;
+    for _ in 0..300 {
+        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        contents = received
+            .iter()
+            .filter(|d| d["user_id"].as_str() == Some(reader.id.as_str()))
+            .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>();
+        if contents.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(contents.len(), 2, "{contents:?}");
+    assert!(
+        contents[1].contains("last"),
+        "the delivered one was pushed: {contents:?}"
+    );
     Ok(())
 }
 

@@ -21,6 +21,14 @@ pub enum ClientFrame {
         /// The highest seq read.
         seq_id: i64,
     },
+    /// This device holds everything up to `seq_id` (v1.1): pending
+    /// offline pushes for those messages are dropped.
+    Delivered {
+        /// The conversation.
+        conversation_id: String,
+        /// The highest seq the device holds.
+        seq_id: i64,
+    },
     /// I am typing (relayed in 1:1 and small groups).
     Typing {
         /// The conversation.

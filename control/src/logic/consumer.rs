@@ -76,6 +76,10 @@ async fn handle(logic: Arc<Logic>, queue: SendQueue, records: Vec<UpstreamRecord
                 conversation_id,
                 seq_id,
             } => logic.read(from, &conversation_id, seq_id).await.map(|_| ()),
+            ClientFrame::Delivered {
+                conversation_id,
+                seq_id,
+            } => logic.delivered(from, &conversation_id, seq_id).await,
             ClientFrame::Typing { conversation_id } => logic.typing(from, &conversation_id).await,
             ClientFrame::Send(_)
             | ClientFrame::Edit(_)

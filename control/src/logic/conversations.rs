@@ -89,6 +89,19 @@ impl Logic {
         Ok(settings)
     }
 
+    /// One of the user's devices holds everything up to `seq_id` (the
+    /// `delivered` frame): pending offline pushes up to it are dropped.
+    pub async fn delivered(&self, me: Id, conversation_id: &str, seq_id: i64) -> LogicResult<()> {
+        if seq_id < 0 {
+            return Err(LogicError::BadRequest("seq_id is not negative".into()));
+        }
+        self.authorize_conversation(me, conversation_id).await?;
+        Ok(self
+            .repo
+            .mark_delivered(me.0, conversation_id, seq_id)
+            .await?)
+    }
+
     /// Read receipts of one message, for any participant of its conversation.
     pub async fn reads(&self, me: Id, conversation_id: &str, message_id: Id) -> LogicResult<Reads> {
         let info = self.authorize_conversation(me, conversation_id).await?;

@@ -294,6 +294,14 @@ pub trait MessageRepo: Send + Sync {
         user_id: i64,
         conversation_id: &str,
     ) -> RepoResult<Option<ConversationSettings>>;
+    /// Moves the user's delivered cursor of a conversation forward (never
+    /// back, never past its end): a device holds everything up to `seq_id`.
+    async fn mark_delivered(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+        seq_id: i64,
+    ) -> RepoResult<()>;
     /// Moves a read cursor forward (never back); returns the cursor after the call.
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64>;
     /// Unread messages that mention the user (by id or `all`), newest first.

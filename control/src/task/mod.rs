@@ -164,7 +164,7 @@ impl TaskService {
             .await
             .map_err(dependency)?;
         let seen = |read: i64| push.seq_id > 0 && read >= push.seq_id;
-        if settings.is_some_and(|s| s.muted || seen(s.read_seq_id)) {
+        if settings.is_some_and(|s| s.muted || seen(s.read_seq_id) || seen(s.delivered_seq_id)) {
             return Ok(());
         }
         self.push_to_devices(push).await

@@ -44,6 +44,7 @@ fn client_frames_of_the_protocol_round_trip() {
         })
     ));
     round_trip_client(r#"{"type":"read","conversation_id":"g7","seq_id":12}"#);
+    round_trip_client(r#"{"type":"delivered","conversation_id":"g7","seq_id":12}"#);
     round_trip_client(r#"{"type":"typing","conversation_id":"g7"}"#);
     round_trip_client(r#"{"type":"ping"}"#);
     round_trip_client(

@@ -522,6 +522,20 @@ impl MessageRepo for RepoClient {
         unwrap(self.c().search_messages(r).await).map(|r| r.messages)
     }
 
+    async fn mark_delivered(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+        seq_id: i64,
+    ) -> RepoResult<()> {
+        let r = pb::MarkReadRequest {
+            user_id,
+            conversation_id: conversation_id.to_owned(),
+            seq_id,
+        };
+        unwrap(self.c().mark_delivered(r).await).map(|_| ())
+    }
+
     async fn list_mentions(&self, user_id: i64) -> RepoResult<Vec<StoredMessage>> {
         unwrap(self.c().list_mentions(pb::UserIdRequest { user_id }).await).map(|r| r.messages)
     }

@@ -479,6 +479,15 @@ impl PbRepo for RepoServer {
                 }),
         )
     }
+    async fn mark_delivered(&self, r: Request<pb::MarkReadRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        reply(
+            self.repo
+                .mark_delivered(r.user_id, &r.conversation_id, r.seq_id)
+                .await
+                .map(|()| pb::Empty {}),
+        )
+    }
     async fn list_mentions(&self, r: Request<pb::UserIdRequest>) -> Reply<Messages> {
         reply(
             self.repo

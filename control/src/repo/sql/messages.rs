@@ -237,6 +237,15 @@ impl MessageRepo for SqlRepo {
         Ok(out)
     }
 
+    async fn mark_delivered(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+        seq_id: i64,
+    ) -> RepoResult<()> {
+        self.raise_delivered(user_id, conversation_id, seq_id).await
+    }
+
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64> {
         // Capped at the conversation's high-water mark: a cursor past the end would
         // hide messages that have not been written yet.

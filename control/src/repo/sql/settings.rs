@@ -1,5 +1,6 @@
 //! A user's settings of a conversation (PROTOCOL v1.1 §6.4): muted, pinned,
-//! archived, kept on the user's `user_conversations` row, so they come with
+//! archived (and the delivered cursor the task service reads with them),
+//! kept on the user's `user_conversations` row, so they come with
 //! the conversation list at no extra query and leave with the membership.
 
 use super::{SqlRepo, get, map_err};
@@ -42,7 +43,8 @@ impl SqlRepo {
         conversation_id: &str,
     ) -> RepoResult<Option<ConversationSettings>> {
         let row = sqlx::query(
-            "SELECT muted, pinned, archived, read_seq_id FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
+            "SELECT muted, pinned, archived, read_seq_id, delivered_seq_id FROM user_conversations \
+             WHERE user_id = ? AND conversation_id = ?",
         )
         .bind(user_id)
         .bind(conversation_id)
@@ -56,6 +58,32 @@ impl SqlRepo {
             pinned: get::<i32>(&row, "pinned")? != 0,
             archived: get::<i32>(&row, "archived")? != 0,
             read_seq_id: get(&row, "read_seq_id")?,
+            delivered_seq_id: get(&row, "delivered_seq_id")?,
         }))
+    }
+
+    /// Raises the delivered cursor to `seq_id`, capped at the conversation's
+    /// end; never lowers it.
+    pub(super) async fn raise_delivered(
+        &self,
+        user_id: i64,
+        conversation_id: &str,
+        seq_id: i64,
+    ) -> RepoResult<()> {
+        sqlx::query(
+            "UPDATE user_conversations SET delivered_seq_id = (SELECT CASE WHEN ? > c.last_seq_id \
+             THEN c.last_seq_id ELSE ? END FROM conversations c \
+             WHERE c.conversation_id = user_conversations.conversation_id) \
+             WHERE user_id = ? AND conversation_id = ? AND delivered_seq_id < ?",
+        )
+        .bind(seq_id)
+        .bind(seq_id)
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(seq_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
     }
 }
