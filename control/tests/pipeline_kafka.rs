@@ -424,6 +424,25 @@ async fn offline_pushes_reach_the_webhook_and_failures_dead_letter() -> Result<(
     a_read_within_the_delay_cancels_the_push(&s, &hook, &alice).await
 }
 
+/// The contents of the pushes `user` got, once there are `count` (or after
+/// 30 s).
+async fn pushed_contents(hook: &FakeWebhook, user: &TestUser, count: usize) -> Vec<String> {
+    let mut contents = Vec::new();
+    for _ in 0..300 {
+        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
+        contents = received
+            .iter()
+            .filter(|d| d["user_id"].as_str() == Some(user.id.as_str()))
+            .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if contents.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    contents
+}
+
 /// A push waits `task.push_delay_ms` (1.5 s here); the user reading the
 /// message, or a device reporting it `delivered`, meanwhile cancels it
 /// (PROTOCOL v1.1 §6.4).
@@ -454,19 +473,7 @@ async fn a_read_within_the_delay_cancels_the_push(
         json!({"client_msg_id":"r2","to_user_id":reader.id,"content":"and me"}),
     )
     .await?;
-    let mut contents = Vec::new();
-    for _ in 0..300 {
-        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
-        contents = received
-            .iter()
-            .filter(|d| d["user_id"].as_str() == Some(reader.id.as_str()))
-            .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
-            .collect::<Vec<_>>();
-        if !contents.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let contents = pushed_contents(hook, &reader, 1).await;
     assert_eq!(contents.len(), 1, "{contents:?}");
     assert!(contents[0].contains("and me"), "{contents:?}");
 
@@ -488,18 +495,7 @@ async fn a_read_within_the_delay_cancels_the_push(
         json!({"client_msg_id":"r4","to_user_id":reader.id,"content":"last"}),
     )
     .await?;
-    for _ in 0..300 {
-        let received = hook.received.lock().map(|r| r.clone()).unwrap_or_default();
-        contents = received
-            .iter()
-            .filter(|d| d["user_id"].as_str() == Some(reader.id.as_str()))
-            .map(|d| d["content"].as_str().unwrap_or_default().to_owned())
-            .collect::<Vec<_>>();
-        if contents.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let contents = pushed_contents(hook, &reader, 2).await;
     assert_eq!(contents.len(), 2, "{contents:?}");
     assert!(
         contents[1].contains("last"),

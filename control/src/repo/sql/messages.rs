@@ -243,25 +243,13 @@ impl MessageRepo for SqlRepo {
         conversation_id: &str,
         seq_id: i64,
     ) -> RepoResult<()> {
-        self.raise_delivered(user_id, conversation_id, seq_id).await
+        self.raise_cursor("delivered_seq_id", user_id, conversation_id, seq_id)
+            .await
     }
 
     async fn mark_read(&self, user_id: i64, conversation_id: &str, seq_id: i64) -> RepoResult<i64> {
-        // Capped at the conversation's high-water mark: a cursor past the end would
-        // hide messages that have not been written yet.
-        sqlx::query(
-            "UPDATE user_conversations SET read_seq_id = (SELECT CASE WHEN ? > c.last_seq_id THEN c.last_seq_id ELSE ? END \
-             FROM conversations c WHERE c.conversation_id = user_conversations.conversation_id) \
-             WHERE user_id = ? AND conversation_id = ? AND read_seq_id < ?",
-        )
-        .bind(seq_id)
-        .bind(seq_id)
-        .bind(user_id)
-        .bind(conversation_id)
-        .bind(seq_id)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        self.raise_cursor("read_seq_id", user_id, conversation_id, seq_id)
+            .await?;
         let row = sqlx::query(
             "SELECT read_seq_id FROM user_conversations WHERE user_id = ? AND conversation_id = ?",
         )

@@ -62,20 +62,23 @@ impl SqlRepo {
         }))
     }
 
-    /// Raises the delivered cursor to `seq_id`, capped at the conversation's
-    /// end; never lowers it.
-    pub(super) async fn raise_delivered(
+    /// Raises a cursor column (`read_seq_id`, `delivered_seq_id`) of the
+    /// user's row to `seq_id`, capped at the conversation's high-water mark
+    /// (a cursor past the end would cover messages not written yet); never
+    /// lowers it.
+    pub(super) async fn raise_cursor(
         &self,
+        column: &str,
         user_id: i64,
         conversation_id: &str,
         seq_id: i64,
     ) -> RepoResult<()> {
-        sqlx::query(
-            "UPDATE user_conversations SET delivered_seq_id = (SELECT CASE WHEN ? > c.last_seq_id \
+        sqlx::query(&format!(
+            "UPDATE user_conversations SET {column} = (SELECT CASE WHEN ? > c.last_seq_id \
              THEN c.last_seq_id ELSE ? END FROM conversations c \
              WHERE c.conversation_id = user_conversations.conversation_id) \
-             WHERE user_id = ? AND conversation_id = ? AND delivered_seq_id < ?",
-        )
+             WHERE user_id = ? AND conversation_id = ? AND {column} < ?"
+        ))
         .bind(seq_id)
         .bind(seq_id)
         .bind(user_id)
