@@ -2,8 +2,8 @@
 //! nobody (no token), an outsider, a member of the group or participant of
 //! the chat, the group's owner, the site admin — and the status each must
 //! get. One world per row, so a row that changes state (a removal) cannot
-//! change another's answer. (Group admins appear with role changes, issue
-//! 13; version 1 has no way to appoint one.)
+//! change another's answer. The site admin is no member of the world's
+//! group: group powers come from group roles only.
 
 mod support;
 
@@ -26,6 +26,8 @@ struct World {
     message: String,
     /// `outsider`'s friend request to `member`.
     request: String,
+    /// `outsider`'s request to join `gid`.
+    join_request: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,10 @@ async fn world(s: &TestServer, n: usize) -> Result<World> {
         .post(&outsider, "/friends", json!({"user_id": member.id}))
         .await?;
     let request = text(&asked["request_id"]);
+    let (_, joining) = s
+        .post(&outsider, &format!("/groups/{gid}/join"), json!({}))
+        .await?;
+    let join_request = text(&joining["request_id"]);
     Ok(World {
         owner,
         member,
@@ -72,6 +78,7 @@ async fn world(s: &TestServer, n: usize) -> Result<World> {
         pair,
         message,
         request,
+        join_request,
     })
 }
 
@@ -290,6 +297,78 @@ fn version_1_1_rows() -> Vec<Row> {
             path: |_| "/blocks".into(),
             body: none,
             expect: &[(Nobody, 401), (Outsider, 200)],
+        },
+        Row {
+            method: Method::PUT,
+            path: |w| format!("/groups/{}/members/{}/role", w.gid, w.member.id),
+            body: |_| json!({"role":"admin"}),
+            expect: &[
+                (Nobody, 401),
+                (Outsider, 403),
+                (Member, 403),
+                (Admin, 403),
+                (Owner, 200),
+            ],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/groups/{}/transfer", w.gid),
+            body: |w| json!({"user_id": w.member.id}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::DELETE,
+            path: |w| format!("/groups/{}", w.gid),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 204)],
+        },
+        Row {
+            method: Method::PATCH,
+            path: |w| format!("/groups/{}", w.gid),
+            body: |_| json!({"mute_all": true, "join_policy": "open"}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/groups/{}/members/{}/mute", w.gid, w.member.id),
+            body: |_| json!({"until": 4_102_444_800_000_i64}),
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::DELETE,
+            path: |w| format!("/groups/{}/members/{}/mute", w.gid, w.member.id),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 204)],
+        },
+        Row {
+            method: Method::GET,
+            path: |w| format!("/groups/{}/join-requests", w.gid),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/groups/{}/join-requests/{}/accept", w.gid, w.join_request),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 200)],
+        },
+        Row {
+            method: Method::POST,
+            path: |w| format!("/groups/{}/join-requests/{}/reject", w.gid, w.join_request),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 403), (Member, 403), (Owner, 204)],
+        },
+        Row {
+            method: Method::GET,
+            path: |_| "/search/messages?q=hi".into(),
+            body: none,
+            expect: &[(Nobody, 401), (Outsider, 200)],
+        },
+        Row {
+            method: Method::GET,
+            path: |w| format!("/search/messages?q=hi&conversation_id={}", w.pair),
+            body: none,
+            expect: &[(Outsider, 403), (Member, 200), (Owner, 200)],
         },
         Row {
             method: Method::POST,
