@@ -43,9 +43,20 @@ async fn register_login_logout(s: TestServer) -> Result<()> {
         ..alice.clone()
     };
     assert_eq!(s.get(&forged, "/users/me").await?.0, 401);
+    // The laptop registered for pushes; signing it out ends them.
+    let device = json!({"device_id":"laptop","platform":"webhook","push_token":"t"});
+    assert_eq!(s.post(&alice, "/devices", device).await?.0, 201);
     assert_eq!(s.post(&alice, "/auth/logout", json!({})).await?.0, 204);
     let after = s.get(&alice, "/users/me").await?.0;
     assert_eq!(after, 401, "a logged-out token opens nothing");
+    let (_, again) =
+        login(json!({"username":"alice","password":"password123","device_id":"phone"})).await?;
+    let phone = TestUser {
+        token: again["token"].as_str().unwrap_or_default().to_owned(),
+        ..alice
+    };
+    let (status, _) = s.delete(&phone, "/devices/laptop").await?;
+    assert_eq!(status, 404, "logout removed the laptop's push registration");
     Ok(())
 }
 

@@ -124,6 +124,10 @@ pub async fn group_roles_mutes_transfer_and_dissolve(t: &Target) -> Result<()> {
     let (status, _) = t.delete(&ann, &format!("/groups/{gid}")).await?;
     assert_eq!(status, 204);
     assert_eq!(say(t, &ann, &gid, "a2").await?.0, 403);
+    let (status, _) = t
+        .delete(&ann, &format!("/groups/{gid}/members/{}", bob.id))
+        .await?;
+    assert_eq!(status, 403, "no kicks in a dissolved group");
     let (_, after) = t.get(&bob, &format!("/groups/{gid}")).await?;
     assert_eq!(after["dissolved"], true);
     let (_, mine) = t.get(&bob, "/groups").await?;

@@ -199,6 +199,9 @@ impl Logic {
         self.repo.revoke_token(&claims.jti, expires_at).await?;
         self.state.revoke_token(&claims.jti, ttl).await?;
         if let Some(user) = claims.user_id() {
+            // A signed-out device gets no more pushes (the next person on a
+            // shared phone must not see this user's).
+            self.repo.remove_device(user.0, &claims.did).await?;
             self.writer
                 .close_token(user, gochat_proto::auth::token_tag(&claims.jti))
                 .await?;

@@ -244,6 +244,9 @@ impl Logic {
             ));
         }
         let leaving = target == me;
+        if !leaving && self.repo.get_group(group.0).await?.dissolved {
+            return Err(LogicError::Forbidden("the group was dissolved".into()));
+        }
         let may_remove = matches!(my_role, Some(r) if r > target_role && r >= MemberRole::Admin);
         if !leaving && !may_remove {
             return Err(LogicError::Forbidden(

@@ -52,6 +52,17 @@ pub(crate) async fn roles_mutes_flags_and_join_requests(repo: Arc<dyn Repo>) -> 
         repo.transfer_group(gid, member, asker).await.is_err(),
         "not a member"
     );
+    assert!(
+        repo.transfer_group(gid, owner, member).await.is_err(),
+        "the old owner has nothing left to hand over (a second, racing transfer)"
+    );
+    assert_eq!(
+        repo.update_member(gid, member, Some(role::MEMBER), None)
+            .await?
+            .map(|m| m.role),
+        Some(role::OWNER),
+        "the owner's role moves only by a hand-over"
+    );
 
     let patch = GroupPatch {
         join_policy: Some(2),

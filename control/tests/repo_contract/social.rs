@@ -152,8 +152,17 @@ pub(crate) async fn devices_register_replace_remove(repo: Arc<dyn Repo>) -> Resu
         listed,
         vec![own("laptop", "webhook", "t2"), own("phone", "fcm", "t3")]
     );
+    // The same token registered by someone else (the phone changed hands).
+    let other = repo.create_user("dv2", "h", "").await?.user_id;
+    repo.save_device(&gochat_control::repo::Device {
+        user_id: other,
+        ..device("shared", "webhook", "t2")
+    })
+    .await?;
+    assert_eq!(repo.list_devices(user).await?.len(), 1, "t2 moved on");
     assert!(repo.remove_device(user, "phone").await?);
     assert!(!repo.remove_device(user, "phone").await?);
-    assert_eq!(repo.list_devices(user).await?.len(), 1);
+    assert_eq!(repo.list_devices(user).await?.len(), 0);
+    assert_eq!(repo.list_devices(other).await?.len(), 1);
     Ok(())
 }

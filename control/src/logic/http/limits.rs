@@ -97,7 +97,8 @@ impl AbuseLimits {
     pub fn check_login(&self, client: Option<IpAddr>, username: &str) -> Result<(), ApiError> {
         self.sweep();
         let now = Instant::now();
-        if let Some(until) = self.lock().get(username).copied().filter(|u| *u > now) {
+        let key = name_key(username);
+        if let Some(until) = self.lock().get(&key).copied().filter(|u| *u > now) {
             return Err(too_many(until - now));
         }
         check_address(self.logins.as_ref(), client)
@@ -109,7 +110,7 @@ impl AbuseLimits {
         let Some(failures) = &self.failures else {
             return;
         };
-        let key = username.to_owned();
+        let key = name_key(username);
         if let Err(wait) = failures.check(&key) {
             self.lock().insert(key, Instant::now() + wait);
         }
@@ -169,6 +170,12 @@ impl AbuseLimits {
     }
 }
 
+/// Usernames match without regard to case (the stores compare them so),
+/// so every spelling of a name shares its failures.
+fn name_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
 fn check_address(limiter: Option<&Keyed<IpAddr>>, client: Option<IpAddr>) -> Result<(), ApiError> {
     match (limiter, client) {
         (Some(limiter), Some(client)) => limiter.check(&client).map_err(too_many),
@@ -176,16 +183,24 @@ fn check_address(limiter: Option<&Keyed<IpAddr>>, client: Option<IpAddr>) -> Res
     }
 }
 
-/// The last address of `X-Forwarded-For` that is not a trusted proxy.
+/// The last address of `X-Forwarded-For` that is not a trusted proxy;
+/// `None` (the peer is the client) at the first entry, from the right, that
+/// is not a bare address: what lies left of it cannot be told apart from
+/// what the client wrote.
 fn forwarded_client(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
         .collect();
-    hops.into_iter().rev().find(|hop| !trusted.contains(hop))
+    for hop in hops.into_iter().rev() {
+        let addr: IpAddr = hop.trim().parse().ok()?;
+        if !trusted.contains(&addr) {
+            return Some(addr);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -257,6 +272,26 @@ mod tests {
             );
             assert!(limits.check_user(1).is_ok());
         }
+    }
+
+    #[test]
+    fn a_username_in_another_case_shares_its_failures() {
+        let limits = AbuseLimits::new(&config(), Vec::new());
+        for name in ["victim", "Victim", "VICTIM"] {
+            limits.login_failed(name);
+        }
+        assert!(limits.check_login(None, "vIcTiM").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_forwarded_hop_stops_the_walk() {
+        let proxy: IpAddr = [10, 0, 0, 9].into();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("1.2.3.4, 5.6.7.8:443"),
+        );
+        assert_eq!(forwarded_client(&headers, &[proxy]), None);
     }
 
     #[test]

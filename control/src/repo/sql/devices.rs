@@ -11,12 +11,18 @@ impl SqlRepo {
     /// Registers the device, replacing an earlier registration.
     pub(super) async fn store_device(&self, device: &Device) -> RepoResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("DELETE FROM devices WHERE user_id = ? AND device_id = ?")
-            .bind(device.user_id)
-            .bind(device.device_id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        // Its earlier registration, and anyone else's of the same token: a
+        // phone that changed hands pushes to its new user only.
+        sqlx::query(
+            "DELETE FROM devices WHERE (user_id = ? AND device_id = ?) OR (push_token = ? AND user_id <> ?)",
+        )
+        .bind(device.user_id)
+        .bind(device.device_id.clone())
+        .bind(device.push_token.clone())
+        .bind(device.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         sqlx::query(
             "INSERT INTO devices (user_id, device_id, platform, push_token, updated_at) VALUES (?, ?, ?, ?, ?)",
         )

@@ -29,14 +29,18 @@ impl SqlRepo {
         new_role: Option<i32>,
         muted_until: Option<i64>,
     ) -> RepoResult<Option<Member>> {
+        // The owner's role moves only by a hand-over: a role change racing
+        // one must not leave the group without an owner.
         sqlx::query(
             "UPDATE group_members SET role = COALESCE(?, role), muted_until = COALESCE(?, muted_until) \
-             WHERE group_id = ? AND user_id = ?",
+             WHERE group_id = ? AND user_id = ? AND (? IS NULL OR role <> ?)",
         )
         .bind(new_role)
         .bind(muted_until)
         .bind(group_id)
         .bind(user_id)
+        .bind(new_role)
+        .bind(role::OWNER)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -47,19 +51,28 @@ impl SqlRepo {
     /// The owner row moves to `to`; `from` stays on as an admin.
     pub(super) async fn hand_over(&self, group_id: i64, from: i64, to: i64) -> RepoResult<Group> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for (user_id, new_role) in [(to, role::OWNER), (from, role::ADMIN)] {
-            let changed =
-                sqlx::query("UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ?")
-                    .bind(new_role)
-                    .bind(group_id)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .rows_affected();
+        // Each row only from the role it must have (the owner's from owner,
+        // the next one's from anything else): of two hand-overs at once one
+        // finds no owner to move, so a group never has two owners.
+        let steps = [
+            (from, role::ADMIN, "role = ?"),
+            (to, role::OWNER, "role <> ?"),
+        ];
+        for (user_id, new_role, was) in steps {
+            let changed = sqlx::query(&format!(
+                "UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ? AND {was}"
+            ))
+            .bind(new_role)
+            .bind(group_id)
+            .bind(user_id)
+            .bind(role::OWNER)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
             if changed == 0 {
-                return Err(RepoError::NotFound(format!(
-                    "user {user_id} in group {group_id}"
+                return Err(RepoError::Conflict(format!(
+                    "user {user_id} of group {group_id} is not in the role a hand-over needs"
                 )));
             }
         }

@@ -63,8 +63,12 @@ pub fn terms_of(text: &str) -> Vec<String> {
             cjk.push(c);
         } else if c.is_alphanumeric() {
             flush_cjk(&mut cjk, &mut keep);
-            if word.chars().count() < MAX_TERM_CHARS {
-                word.extend(c.to_lowercase());
+            // Lower-casing may give more than one character ('İ'): the cap
+            // holds on what is stored.
+            for lower in c.to_lowercase() {
+                if word.chars().count() < MAX_TERM_CHARS {
+                    word.push(lower);
+                }
             }
         } else {
             flush_cjk(&mut cjk, &mut keep);
@@ -205,5 +209,7 @@ mod tests {
         assert_eq!(terms_of("カタカナ"), ["カタ", "タカ", "カナ"]);
         assert_eq!(terms_of("... !!"), Vec::<String>::new());
         assert_eq!(terms_of(&"a".repeat(100))[0].len(), 64);
+        let dotted = format!("{}İ", "a".repeat(63));
+        assert_eq!(terms_of(&dotted)[0].chars().count(), 64);
     }
 }
