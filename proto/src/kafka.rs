@@ -227,6 +227,10 @@ pub struct GroupFanout {
     /// The push notification's body.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub content: String,
+    /// When the message was stored (ms): the pushes wait until this plus
+    /// the push delay (v1.1; 0: at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub created_at: i64,
 }
 
 /// Payload of `system_notice`: one batch of an admin push. The push is

@@ -183,6 +183,13 @@ impl Logic {
                 "until: a time in the future (ms)".into(),
             ));
         }
+        if until.is_none() {
+            // Lifting a mute that is not there changes nothing: no message.
+            let current = self.repo.get_member(group.0, target.0).await?;
+            if let Some(member) = current.filter(|m| m.muted_until <= now_millis()) {
+                return Ok(member);
+            }
+        }
         let member = self
             .repo
             .update_member(group.0, target.0, None, Some(until.unwrap_or(0)))

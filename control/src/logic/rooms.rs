@@ -117,6 +117,7 @@ impl MessageWriter {
                 seq_id: m.seq_id,
                 title: self.push_title(m, true).await,
                 content: self.push_text(m).await,
+                created_at: m.timestamp,
             });
             return Ok(vec![self.task_record(task)]);
         }

@@ -128,7 +128,7 @@ impl TaskService {
     async fn execute(&self, task: &Task) -> Result<(), TaskError> {
         match task {
             Task::OfflinePush(push) => {
-                self.wait_until_due(push).await;
+                self.wait_until_due(push.created_at).await;
                 self.push_unless_seen(push).await
             }
             Task::GroupFanout(fanout) => self.fan_out(fanout).await,
@@ -173,11 +173,11 @@ impl TaskService {
     /// Waits out the push delay from the message's time. A task already
     /// late (a backlog) does not wait, so a busy service drains at full
     /// speed; only a lane's own push waits, the others go on.
-    async fn wait_until_due(&self, push: &OfflinePush) {
-        if push.created_at <= 0 || self.push_delay.is_zero() {
+    async fn wait_until_due(&self, created_at: i64) {
+        if created_at <= 0 || self.push_delay.is_zero() {
             return;
         }
-        let age_ms = gochat_proto::ids::now_millis().saturating_sub(push.created_at);
+        let age_ms = gochat_proto::ids::now_millis().saturating_sub(created_at);
         let age = std::time::Duration::from_millis(u64::try_from(age_ms).unwrap_or(0));
         if let Some(left) = self.push_delay.checked_sub(age) {
             tokio::time::sleep(left).await;
@@ -239,9 +239,10 @@ impl TaskService {
     /// message through the group rooms.) A retry after a failed batch may
     /// push an earlier batch twice: pushes are at least once.
     async fn fan_out(&self, fanout: &GroupFanout) -> Result<(), TaskError> {
-        // Pushed like a 1:1 message: after the push delay, to those who
-        // have not read it by then (once for the whole group).
-        tokio::time::sleep(self.push_delay).await;
+        // Pushed like a 1:1 message: after the push delay (once for the
+        // whole group, only what is left of it), to those who have not read
+        // it by then.
+        self.wait_until_due(fanout.created_at).await;
         let members: Vec<Id> = self
             .repo
             .list_members(fanout.group_id.0)
