@@ -29,7 +29,7 @@ use crate::repo::grpc::RepoServer;
 use crate::repo::{Repo, RepoError};
 use crate::state::{StateError, StateStore};
 use crate::task::TaskService;
-use crate::task::providers::{LogProvider, PushProvider, WebhookProvider};
+use crate::task::providers::Providers;
 pub use engines::{Engines, Topic};
 
 /// Why the process could not start.
@@ -254,10 +254,7 @@ fn start_task(
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<Arc<TaskService>, StartError> {
-    let push: Arc<dyn PushProvider> = match &config.task.webhook_url {
-        Some(url) => Arc::new(WebhookProvider::new(url.clone()).map_err(StartError::Push)?),
-        None => Arc::new(LogProvider),
-    };
+    let push = Arc::new(Providers::from_config(&config.task).map_err(StartError::Push)?);
     let service = Arc::new(TaskService::new(writer, push, &config.task));
     let inbox = engines.inbox(Topic::Tasks)?;
     tasks.spawn(service.clone().run(inbox, shutdown.clone()));

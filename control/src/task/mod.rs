@@ -24,7 +24,7 @@ use crate::logic::MessageWriter;
 use crate::logic::delivery::deliver;
 use crate::repo::Repo;
 use crate::state::StateStore;
-use providers::{Delivery, PushProvider};
+use providers::{Delivery, PushProvider, Pushed};
 
 /// Counters, for `/metrics` and the gRPC `Stats`.
 #[derive(Debug, Default)]
@@ -195,10 +195,20 @@ impl TaskService {
             .await
             .map_err(dependency)?;
         if devices.is_empty() {
-            return self.push.push(&Delivery::to_user(push)).await;
+            return self.push.push(&Delivery::to_user(push)).await.map(drop);
         }
         for device in &devices {
-            self.push.push(&Delivery::to_device(push, device)).await?;
+            let pushed = self.push.push(&Delivery::to_device(push, device)).await?;
+            if pushed == Pushed::TokenRejected {
+                // The service will never take this token again: forget the
+                // device so later messages do not try it (the app registers
+                // a fresh token when it runs next).
+                tracing::info!(user = %push.user_id, device = %device.device_id, platform = %device.platform, "push token rejected: device unregistered");
+                self.repo
+                    .remove_device(push.user_id.0, &device.device_id)
+                    .await
+                    .map_err(dependency)?;
+            }
         }
         Ok(())
     }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod task;
+pub use task::{ApnsConfig, FcmConfig, TaskConfig};
+
 /// Why a config was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -359,37 +362,6 @@ impl Default for LogicConfig {
             media_dir: PathBuf::from("data/media"),
             consume_in_flight: 128,
             max_waiting_sends: 1024,
-        }
-    }
-}
-
-/// Task service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TaskConfig {
-    /// Offline pushes are POSTed here as JSON; absent: they are logged.
-    pub webhook_url: Option<String>,
-    /// Failures before a task goes to the dead-letter topic.
-    pub max_attempts: u32,
-    /// Tasks handled at once (one target's tasks stay in order).
-    pub consume_in_flight: usize,
-    /// How long an offline push waits after its message (ms); a read (or
-    /// a device's `delivered`) up to the message by then cancels it.
-    pub push_delay_ms: u64,
-    /// Presence goes to the members of a user's groups up to this size
-    /// (besides friends and 1:1 peers); larger groups would turn every
-    /// connect into a broadcast.
-    pub presence_group_max: usize,
-}
-
-impl Default for TaskConfig {
-    fn default() -> Self {
-        Self {
-            webhook_url: None,
-            max_attempts: 3,
-            consume_in_flight: 64,
-            presence_group_max: 100,
-            push_delay_ms: 2000,
         }
     }
 }
