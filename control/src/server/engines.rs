@@ -71,6 +71,12 @@ impl Engines {
             };
             let sql =
                 SqlRepo::connect(&config.database.url, config.database.max_connections).await?;
+            // Messages from before the search index, if any; the task ends
+            // when they are indexed (each step is its own transaction).
+            tokio::spawn({
+                let sql = sql.clone();
+                async move { sql.backfill_search_index().await }
+            });
             Arc::new(sql.with_cache(cache))
         } else {
             let endpoint = config

@@ -160,6 +160,10 @@ pub(crate) async fn devices_register_replace_remove(repo: Arc<dyn Repo>) -> Resu
     })
     .await?;
     assert_eq!(repo.list_devices(user).await?.len(), 1, "t2 moved on");
+    // Ids are compared byte for byte on every backend.
+    repo.save_device(&device("Phone", "apns", "t4")).await?;
+    assert_eq!(repo.list_devices(user).await?.len(), 2, "Phone and phone");
+    assert!(repo.remove_device(user, "Phone").await?);
     assert!(repo.remove_device(user, "phone").await?);
     assert!(!repo.remove_device(user, "phone").await?);
     assert_eq!(repo.list_devices(user).await?.len(), 0);

@@ -184,7 +184,7 @@ impl SqlRepo {
         insert_messages(&mut tx, &stored, codes).await?;
         insert_mentions(&mut tx, &stored).await?;
         apply_changes(&mut tx, &stored).await?;
-        index_messages(&mut tx, &stored).await?;
+        index_messages(&mut tx, &stored, "INSERT").await?;
         advance_read_cursors(&mut tx, &cursors).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)

@@ -11,6 +11,7 @@ mod group_admin;
 mod groups;
 mod messages;
 mod search;
+mod search_backfill;
 mod settings;
 mod users;
 

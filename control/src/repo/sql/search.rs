@@ -14,7 +14,7 @@ use gochat_proto::frames::MessageType;
 use sqlx::{Any, Transaction};
 
 use super::messages::{SELECT_COLUMNS, message_from_row};
-use super::{SqlRepo, map_err, placeholders};
+use super::{SqlRepo, map_err};
 use crate::repo::{RepoResult, StoredMessage};
 
 /// Rows per multi-row insert.
@@ -84,10 +84,12 @@ pub fn terms_of(text: &str) -> Vec<String> {
     terms
 }
 
-/// Indexes the text messages among `stored`.
+/// Indexes the text messages among `stored`; `insert` is `INSERT`, or the
+/// dialect's insert-or-ignore where a message may be indexed already.
 pub(super) async fn index_messages(
     tx: &mut Transaction<'static, Any>,
     stored: &[StoredMessage],
+    insert: &str,
 ) -> RepoResult<()> {
     let rows: Vec<(String, &StoredMessage)> = stored
         .iter()
@@ -97,7 +99,7 @@ pub(super) async fn index_messages(
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
-            "INSERT INTO message_terms (term, message_id, conversation_id) VALUES {values}"
+            "{insert} INTO message_terms (term, message_id, conversation_id) VALUES {values}"
         );
         let mut query = sqlx::query(&sql);
         for (term, m) in chunk {
@@ -158,31 +160,43 @@ impl SqlRepo {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        // One join per term, so every step is an index lookup: from the
+        // caller's conversations to the first term's entries there
+        // (conversation_id, term), then each further term by the primary
+        // key (term, message_id). An `IN (terms) GROUP BY` form let MySQL
+        // and MariaDB scan every entry of the terms in all conversations.
+        let further: String = (1..terms.len())
+            .map(|i| {
+                format!(
+                    " JOIN message_terms t{i} ON t{i}.term = ? AND t{i}.message_id = t0.message_id"
+                )
+            })
+            .collect();
         let one = if conversation_id.is_some() {
-            "AND t.conversation_id = ? "
+            " AND uc.conversation_id = ?"
         } else {
             ""
         };
+        // Message ids grow with time: newest first is highest id first.
         let sql = format!(
-            "SELECT {SELECT_COLUMNS} FROM messages WHERE id IN ( \
-               SELECT t.message_id FROM message_terms t WHERE t.term IN ({}) {one}\
-               AND t.conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?) \
-               GROUP BY t.message_id HAVING COUNT(*) = ?) \
-             AND recalled = 0 \
-             AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = messages.id) \
-             ORDER BY created_at DESC, id DESC LIMIT ?",
-            placeholders(terms.len())
+            "SELECT {SELECT_COLUMNS} FROM messages JOIN ( \
+               SELECT t0.message_id FROM user_conversations uc \
+               JOIN message_terms t0 ON t0.conversation_id = uc.conversation_id AND t0.term = ?{further} \
+               WHERE uc.user_id = ?{one} \
+               AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ? AND h.message_id = t0.message_id) \
+               ORDER BY t0.message_id DESC LIMIT ?) hits ON messages.id = hits.message_id \
+             WHERE messages.recalled = 0 \
+             ORDER BY messages.id DESC"
         );
         let mut q = sqlx::query(&sql);
         for term in &terms {
             q = q.bind(term.clone());
         }
+        q = q.bind(user_id);
         if let Some(cid) = conversation_id {
             q = q.bind(cid.to_owned());
         }
         q.bind(user_id)
-            .bind(terms.len() as i64)
-            .bind(user_id)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
