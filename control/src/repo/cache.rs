@@ -6,16 +6,20 @@
 //! It is part of [`SqlRepo`](super::sql::SqlRepo), not a wrapper around a
 //! whole repo, so only the operations it serves mention it: reads try Redis,
 //! fall back to SQL and fill the cache with a TTL; writes go to SQL first and
-//! then delete the cache entry (deleting
-//! after the write is what keeps a concurrent reader from caching stale rows for
-//! longer than the TTL). Redis being down never fails a call: it only costs a
-//! database read.
+//! then delete the cache entry. Redis being down never fails a call: it
+//! only costs a database read.
+//!
+//! Deleting after the write is not enough on its own: a reader that missed,
+//! read SQL before the write and fills after the delete would cache the old
+//! rows for a whole TTL (a muted member posting for a minute). So each
+//! entry has a generation (`{key}:gen`, a random value renewed by every
+//! delete); a miss reads it along with the entry, and the fill, a script,
+//! writes only if the generation is still the one the miss saw.
 
 use std::collections::HashMap;
 
 use gochat_proto::ids::Id;
 use gochat_proto::keys::Names;
-use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use super::{Member, User};
@@ -23,6 +27,37 @@ use super::{Member, User};
 const USER_TTL_SECS: u64 = 30 * 60;
 // Membership gates authorization, so a stale entry must not live long.
 const MEMBERS_TTL_SECS: u64 = 60;
+/// A generation outlives any read that could still present it.
+const GENERATION_TTL_SECS: u64 = 24 * 3600;
+
+/// KEYS[1] the entry, KEYS[2] its generation; ARGV[1] the generation the
+/// miss saw ('' for none), ARGV[2] the TTL, then field/value pairs.
+const FILL_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[2]) or ''
+if gen ~= ARGV[1] then return 0 end
+local n = #ARGV
+for i = 3, n, 2000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 1999, n)))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+";
+
+static FILL: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(FILL_SCRIPT));
+
+/// What a cache read found.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// The cached value.
+    Hit(T),
+    /// Not cached: read SQL, then fill with this ticket.
+    Miss(FillTicket),
+}
+
+/// The generation a miss saw; a fill presenting an older one is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct FillTicket(String);
 
 /// The Redis cache of the SQL repo; [`RepoCache::none`] caches nothing.
 #[derive(Clone, Default)]
@@ -54,97 +89,111 @@ impl RepoCache {
     }
 
     /// A cached profile.
-    pub async fn user(&self, user_id: i64) -> Option<User> {
-        let (redis, names) = self.redis.as_ref()?;
+    pub async fn user(&self, user_id: i64) -> Lookup<User> {
+        let Some((_, names)) = &self.redis else {
+            return Lookup::Miss(FillTicket::default());
+        };
+        let (map, ticket) = self.read(names.user_info_key(Id(user_id))).await;
+        match user_of(user_id, &map) {
+            Some(user) => Lookup::Hit(user),
+            None => Lookup::Miss(ticket),
+        }
+    }
+
+    /// The hash at `key` (empty on a miss or an error) and its generation.
+    async fn read(&self, key: String) -> (HashMap<String, String>, FillTicket) {
+        let Some((redis, _)) = &self.redis else {
+            return (HashMap::new(), FillTicket::default());
+        };
         let mut conn = redis.clone();
-        let map: HashMap<String, String> =
-            conn.hgetall(names.user_info_key(Id(user_id))).await.ok()?;
-        Some(User {
-            user_id,
-            username: map.get("username")?.clone(),
-            nickname: map.get("nickname")?.clone(),
-            avatar_url: map.get("avatar_url")?.clone(),
-            created_at: map.get("created_at")?.parse().ok()?,
-            // An entry written before these fields existed is a miss.
-            friend_policy: map.get("friend_policy")?.parse().ok()?,
-            last_seen: map.get("last_seen")?.parse().ok()?,
-        })
+        let generation = generation_key(&key);
+        let read: redis::RedisResult<(HashMap<String, String>, Option<String>)> = redis::pipe()
+            .hgetall(&key)
+            .get(&generation)
+            .query_async(&mut conn)
+            .await;
+        match read {
+            Ok((map, generation)) => (map, FillTicket(generation.unwrap_or_default())),
+            // A fill needs a ticket that matches; this one never will.
+            Err(_) => (HashMap::new(), FillTicket("unreadable".into())),
+        }
+    }
+
+    /// Writes `fields` at `key` unless a delete came after the miss.
+    async fn fill(&self, key: String, ticket: FillTicket, ttl: u64, fields: Vec<(String, String)>) {
+        let Some((redis, _)) = &self.redis else {
+            return;
+        };
+        let mut script = FILL.prepare_invoke();
+        script
+            .key(&key)
+            .key(generation_key(&key))
+            .arg(ticket.0)
+            .arg(ttl);
+        for (field, value) in &fields {
+            script.arg(field).arg(value);
+        }
+        let mut conn = redis.clone();
+        let result: redis::RedisResult<i64> = script.invoke_async(&mut conn).await;
+        log_cache_error("fill", result.map(drop));
     }
 
     /// Remembers a profile read from SQL.
-    pub async fn fill_user(&self, user: &User) {
-        let Some((redis, names)) = &self.redis else {
+    pub async fn fill_user(&self, user: &User, ticket: FillTicket) {
+        let Some((_, names)) = &self.redis else {
             return;
         };
-        let key = names.user_info_key(Id(user.user_id));
-        let created = user.created_at.to_string();
-        let policy = user.friend_policy.to_string();
-        let last_seen = user.last_seen.to_string();
         let fields = [
-            ("username", user.username.as_str()),
-            ("nickname", user.nickname.as_str()),
-            ("avatar_url", user.avatar_url.as_str()),
-            ("created_at", created.as_str()),
-            ("friend_policy", policy.as_str()),
-            ("last_seen", last_seen.as_str()),
+            ("username", user.username.clone()),
+            ("nickname", user.nickname.clone()),
+            ("avatar_url", user.avatar_url.clone()),
+            ("created_at", user.created_at.to_string()),
+            ("friend_policy", user.friend_policy.to_string()),
+            ("last_seen", user.last_seen.to_string()),
         ];
-        let mut conn = redis.clone();
-        let result: redis::RedisResult<()> = redis::pipe()
-            .hset_multiple(&key, &fields)
-            .ignore()
-            .expire(&key, USER_TTL_SECS as i64)
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        log_cache_error("fill user_info", result);
+        let fields = fields.into_iter().map(|(f, v)| (f.to_owned(), v)).collect();
+        let key = names.user_info_key(Id(user.user_id));
+        self.fill(key, ticket, USER_TTL_SECS, fields).await;
     }
 
     /// A group's cached members, in join order.
-    pub async fn members(&self, group_id: i64) -> Option<Vec<Member>> {
-        let (redis, names) = self.redis.as_ref()?;
-        let mut conn = redis.clone();
-        let map: HashMap<i64, String> = conn
-            .hgetall(names.group_members_key(Id(group_id)))
-            .await
-            .ok()?;
-        if map.is_empty() {
-            return None;
-        }
+    pub async fn members(&self, group_id: i64) -> Lookup<Vec<Member>> {
+        let Some((_, names)) = &self.redis else {
+            return Lookup::Miss(FillTicket::default());
+        };
+        let (map, ticket) = self.read(names.group_members_key(Id(group_id))).await;
         // All or nothing: one unreadable entry (an older shape) is a miss,
         // not a member left out.
-        let mut members: Vec<Member> = map
+        let members: Option<Vec<Member>> = map
             .iter()
-            .map(|(user, value)| parse_member(*user, value))
-            .collect::<Option<_>>()?;
-        members.sort_by_key(|m| (m.joined_at, m.user_id));
-        Some(members)
+            .map(|(user, value)| parse_member(user.parse().ok()?, value))
+            .collect();
+        match members {
+            Some(mut members) if !members.is_empty() => {
+                members.sort_by_key(|m| (m.joined_at, m.user_id));
+                Lookup::Hit(members)
+            }
+            _ => Lookup::Miss(ticket),
+        }
     }
 
     /// Remembers a group's members read from SQL.
-    pub async fn fill_members(&self, group_id: i64, members: &[Member]) {
-        let Some((redis, names)) = &self.redis else {
+    pub async fn fill_members(&self, group_id: i64, members: &[Member], ticket: FillTicket) {
+        let Some((_, names)) = &self.redis else {
             return;
         };
         if members.is_empty() {
             return;
         }
-        let key = names.group_members_key(Id(group_id));
-        let fields: Vec<(i64, String)> = members
+        let fields = members
             .iter()
             .map(|m| {
                 let value = format!("{}:{}:{}", m.role, m.joined_at, m.muted_until);
-                (m.user_id, value)
+                (m.user_id.to_string(), value)
             })
             .collect();
-        let mut conn = redis.clone();
-        let result: redis::RedisResult<()> = redis::pipe()
-            .hset_multiple(&key, &fields)
-            .ignore()
-            .expire(&key, MEMBERS_TTL_SECS as i64)
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        log_cache_error("fill group_members", result);
+        let key = names.group_members_key(Id(group_id));
+        self.fill(key, ticket, MEMBERS_TTL_SECS, fields).await;
     }
 
     /// Forgets a profile after SQL changed it.
@@ -161,14 +210,41 @@ impl RepoCache {
         }
     }
 
+    /// Deletes the entry and renews its generation, so a fill prepared
+    /// before this (from rows read before the write) is dropped.
     async fn forget(&self, key: String) {
         let Some((redis, _)) = &self.redis else {
             return;
         };
+        let generation = format!("{:016x}", rand::random::<u64>());
         let mut conn = redis.clone();
-        let result: redis::RedisResult<()> = conn.del(key).await;
+        let result: redis::RedisResult<()> = redis::pipe()
+            .del(&key)
+            .ignore()
+            .set_ex(generation_key(&key), generation, GENERATION_TTL_SECS)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
         log_cache_error("invalidate", result);
     }
+}
+
+fn generation_key(key: &str) -> String {
+    format!("{key}:gen")
+}
+
+/// A cached profile's fields; `None` if any is missing.
+fn user_of(user_id: i64, map: &HashMap<String, String>) -> Option<User> {
+    Some(User {
+        user_id,
+        username: map.get("username")?.clone(),
+        nickname: map.get("nickname")?.clone(),
+        avatar_url: map.get("avatar_url")?.clone(),
+        created_at: map.get("created_at")?.parse().ok()?,
+        // An entry written before these fields existed is a miss.
+        friend_policy: map.get("friend_policy")?.parse().ok()?,
+        last_seen: map.get("last_seen")?.parse().ok()?,
+    })
 }
 
 /// `role:joined_at:muted_until`; an entry in an older shape is a miss.

@@ -1,6 +1,7 @@
 //! The repo contract: one suite, run against every backend — SQLite, MariaDB,
 //! MariaDB behind the Redis cache, and SQLite reached over gRPC.
 
+mod cache;
 mod group_admin;
 mod social;
 #[path = "../support/mod.rs"]

@@ -7,6 +7,8 @@ use super::users::escape_like;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err};
 use async_trait::async_trait;
 
+use crate::repo::cache::Lookup;
+
 use crate::repo::{Group, GroupPatch, GroupRepo, JoinRequest, Member, RepoError, RepoResult, role};
 
 const GROUP_SELECT: &str = "SELECT g.id, g.name, g.owner_id, g.avatar_url, g.announcement, g.created_at, \
@@ -165,9 +167,10 @@ impl GroupRepo for SqlRepo {
     }
 
     async fn list_members(&self, group_id: i64) -> RepoResult<Vec<Member>> {
-        if let Some(members) = self.cache.members(group_id).await {
-            return Ok(members);
-        }
+        let ticket = match self.cache.members(group_id).await {
+            Lookup::Hit(members) => return Ok(members),
+            Lookup::Miss(ticket) => ticket,
+        };
         let members = sqlx::query(
             "SELECT user_id, role, joined_at, muted_until FROM group_members WHERE group_id = ? ORDER BY id",
         )
@@ -178,12 +181,12 @@ impl GroupRepo for SqlRepo {
         .iter()
         .map(member_from_row)
         .collect::<RepoResult<Vec<_>>>()?;
-        self.cache.fill_members(group_id, &members).await;
+        self.cache.fill_members(group_id, &members, ticket).await;
         Ok(members)
     }
 
     async fn get_member(&self, group_id: i64, user_id: i64) -> RepoResult<Option<Member>> {
-        if let Some(members) = self.cache.members(group_id).await {
+        if let Lookup::Hit(members) = self.cache.members(group_id).await {
             return Ok(members.into_iter().find(|m| m.user_id == user_id));
         }
         self.load_member(group_id, user_id).await

@@ -6,6 +6,8 @@ use sqlx::any::AnyRow;
 use super::{SqlRepo, clamp_limit, get, get_text, map_err, placeholders};
 use async_trait::async_trait;
 
+use crate::repo::cache::Lookup;
+
 use crate::repo::{
     Device, FriendRequest, NewUser, RepoError, RepoResult, User, UserAuth, UserRepo,
 };
@@ -90,11 +92,12 @@ impl UserRepo for SqlRepo {
     }
 
     async fn get_user(&self, user_id: i64) -> RepoResult<User> {
-        if let Some(user) = self.cache.user(user_id).await {
-            return Ok(user);
-        }
+        let ticket = match self.cache.user(user_id).await {
+            Lookup::Hit(user) => return Ok(user),
+            Lookup::Miss(ticket) => ticket,
+        };
         let user = self.load_user(user_id).await?;
-        self.cache.fill_user(&user).await;
+        self.cache.fill_user(&user, ticket).await;
         Ok(user)
     }
 
