@@ -177,6 +177,7 @@ pub async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Json<LoggedIn>> {
     s.limits.check_login(client, &body.username)?;
+    let _turn = s.limits.login_turn(&body.username).await?;
     let session = match s
         .logic
         .login(&body.username, body.password, body.device_id)

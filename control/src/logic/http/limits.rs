@@ -8,13 +8,17 @@
 //! `X-Forwarded-For` that is not itself a trusted proxy (a client can put
 //! anything at the front of that header; only what our proxies appended
 //! can be believed).
+//!
+//! Password checks of one username run one at a time: a burst of guesses
+//! sent at once would otherwise all be verified before the first failure
+//! is counted; in turn, each sees the lock the failures before it set.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
@@ -59,6 +63,8 @@ pub struct AbuseLimits {
     failures: Option<Keyed<String>>,
     /// Usernames whose failures ran out, until when.
     locked: Mutex<HashMap<String, Instant>>,
+    /// Per username, the turn of its password checks.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     rest: Option<Keyed<i64>>,
     trusted_proxies: Vec<IpAddr>,
     checks: AtomicU64,
@@ -83,6 +89,7 @@ impl AbuseLimits {
             failures: Keyed::new(failures.saturating_sub(1).max(1), window / failures.max(1))
                 .filter(|_| failures > 0),
             locked: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
             rest: Keyed::new(
                 config.rest_burst.max(rest_rate),
                 Duration::from_secs(1) / rest_rate.max(1),
@@ -96,12 +103,39 @@ impl AbuseLimits {
     /// A login from `client` for `username` may be tried.
     pub fn check_login(&self, client: Option<IpAddr>, username: &str) -> Result<(), ApiError> {
         self.sweep();
-        let now = Instant::now();
-        let key = name_key(username);
-        if let Some(until) = self.lock().get(&key).copied().filter(|u| *u > now) {
-            return Err(too_many(until - now));
-        }
+        self.check_unlocked(&name_key(username))?;
         check_address(self.logins.as_ref(), client)
+    }
+
+    /// Waits for `username`'s turn to have a password checked (held until
+    /// the guard drops), then checks again that the name is not locked.
+    /// `None` while failed logins are not limited.
+    pub async fn login_turn(
+        &self,
+        username: &str,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, ApiError> {
+        if self.failures.is_none() {
+            return Ok(None);
+        }
+        let key = name_key(username);
+        let turn = {
+            let mut turns = self
+                .turns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            turns.entry(key.clone()).or_default().clone()
+        };
+        let guard = turn.lock_owned().await;
+        self.check_unlocked(&key)?;
+        Ok(Some(guard))
+    }
+
+    fn check_unlocked(&self, key: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        match self.lock().get(key).copied().filter(|u| *u > now) {
+            Some(until) => Err(too_many(until - now)),
+            None => Ok(()),
+        }
     }
 
     /// A login for `username` failed: count it, and lock the name once
@@ -167,6 +201,11 @@ impl AbuseLimits {
         }
         let now = Instant::now();
         self.lock().retain(|_, until| *until > now);
+        // A turn nobody holds or waits for is only the map's.
+        self.turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, turn| Arc::strong_count(turn) > 1);
     }
 }
 
@@ -250,6 +289,32 @@ mod tests {
             "three failures"
         );
         assert!(limits.check_login(None, "other").is_ok());
+    }
+
+    /// Ten guesses sent at once: only as many as the limit get their
+    /// password checked.
+    #[tokio::test]
+    async fn guesses_sent_at_once_are_checked_in_turn() {
+        let limits = Arc::new(AbuseLimits::new(&config(), Vec::new()));
+        let checked = Arc::new(AtomicU64::new(0));
+        let guesses: Vec<_> = (0..10)
+            .map(|_| {
+                let (limits, checked) = (limits.clone(), checked.clone());
+                tokio::spawn(async move {
+                    limits.check_login(None, "victim")?;
+                    let _turn = limits.login_turn("Victim").await?;
+                    checked.fetch_add(1, Ordering::SeqCst);
+                    // The password check takes a while, then fails.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    limits.login_failed("victim");
+                    Ok::<(), ApiError>(())
+                })
+            })
+            .collect();
+        for guess in guesses {
+            let _ = guess.await;
+        }
+        assert_eq!(checked.load(Ordering::SeqCst), 3);
     }
 
     #[test]
