@@ -14,8 +14,10 @@ test('a lost message frame (seq gap) is pulled with after_seq and merged in orde
   const { bob, carol } = users;
   // Carol's socket goes through a proxy that drops one frame.
   let dropped = 0;
+  const out = [];
   await carol.page.routeWebSocket(/\/ws/, (ws) => {
     const upstream = ws.connectToServer();
+    ws.onMessage((msg) => { out.push(msg); upstream.send(msg); });
     upstream.onMessage((msg) => {
       if (typeof msg === 'string' && msg.includes('"content":"gap 2"') && msg.includes('"type":"message"')) {
         dropped += 1;
@@ -37,6 +39,14 @@ test('a lost message frame (seq gap) is pulled with after_seq and merged in orde
   const seqs = await carol.page.locator('[data-testid="message"][data-seq], [data-testid="system-message"]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in seq order');
   assert.equal(new Set(seqs).size, seqs.length, 'no duplicates');
+  // Carol's tab reports what it holds, the pulled frame included, so a
+  // push waiting for her phone is dropped (PROTOCOL v1.1 `delivered`).
+  const last = await carol.page.locator('[data-testid="message"][data-seq]')
+    .evaluateAll((els) => Math.max(...els.map((e) => Number(e.dataset.seq))));
+  await waitFor(() => out.some((m) => {
+    const f = JSON.parse(m);
+    return f.type === 'delivered' && f.seq_id === last;
+  }), 'a delivered frame up to the last message');
 });
 
 test('heartbeat: a ping every 20 s; a silent link is dropped and reopened', async () => {

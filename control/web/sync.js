@@ -3,6 +3,8 @@
 // into the history (history.js), a seq_id above the next expected one means a
 // frame was lost and the gap is pulled. After a reconnect: flush the outbox,
 // post the read cursors that waited, and pull what was stored meanwhile.
+// What this tab holds is reported with `delivered` frames (PROTOCOL v1.1),
+// so a push still waiting for the user's phone is dropped.
 
 import { applySettings, refreshConversations, refreshConversationsSoon } from './conversations.js';
 import { ingest, pullAfter } from './history.js';
@@ -12,6 +14,8 @@ import { api, sock } from './transport.js';
 import { changed, convOfMessage, ensureConv, myId, publish, S } from './store.js';
 
 const TYPING_SHOW_FOR = 5000;
+/** A burst of messages is reported once, this long after its last one. */
+const DELIVERED_AFTER = 300;
 
 export function wireSync() {
   sock.onState = (state) => {
@@ -76,7 +80,9 @@ async function onConnected() {
   S.pendingReads.clear();
   await refreshConversations();
   // Anything stored while we were away: pull after the last seq we hold.
-  await Promise.all([...S.convs.values()].filter((c) => c.loaded).map((c) => pullAfter(c)));
+  const loaded = [...S.convs.values()].filter((c) => c.loaded);
+  await Promise.all(loaded.map((c) => pullAfter(c)));
+  for (const c of loaded) noteDelivered(c, c.maxSeq);
   const c = S.convs.get(S.current);
   if (c && c.type === 'single') ensureUser(c.peer_user_id, true);
   if (c && c.type === 'group') { ensureGroup(c.group_id, true); ensureMembers(c.group_id, true); }
@@ -91,11 +97,27 @@ function onMessageFrame(m) {
   if (c.loaded && m.seq_id > c.maxSeq + 1 && !c.msgs.has(m.seq_id - 1)) {
     // A gap: something between what we hold and this one never reached us.
     ingest(m, true);
-    pullAfter(c);
+    pullAfter(c).then(() => noteDelivered(c, c.maxSeq));
   } else {
     ingest(m, true);
+    // An open history is held without holes up to maxSeq; otherwise this
+    // frame is what the tab has.
+    noteDelivered(c, c.loaded ? c.maxSeq : m.seq_id);
   }
   changed();
+}
+
+/** Reports, soon, that this tab holds `c` up to `seq`. */
+function noteDelivered(c, seq) {
+  if (!(seq > (c.deliveredSeq || 0))) return;
+  c.deliveredWanted = Math.max(c.deliveredWanted || 0, seq);
+  clearTimeout(c.deliveredTimer);
+  c.deliveredTimer = setTimeout(() => {
+    const want = c.deliveredWanted;
+    if (want > (c.deliveredSeq || 0) && sock.send({ type: 'delivered', conversation_id: c.cid, seq_id: want })) {
+      c.deliveredSeq = want;
+    }
+  }, DELIVERED_AFTER);
 }
 
 function onAck(a) {
