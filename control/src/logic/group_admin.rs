@@ -171,11 +171,12 @@ impl Logic {
         until: Option<i64>,
     ) -> LogicResult<Member> {
         let mine = self.role_in_live_group(me, group).await?;
-        let theirs = self
-            .member_role(group, target)
+        let current = self
+            .repo
+            .get_member(group.0, target.0)
             .await?
             .ok_or_else(|| not_a_member(target))?;
-        if mine < MemberRole::Admin || mine <= theirs {
+        if mine < MemberRole::Admin || mine <= MemberRole::of(current.role) {
             return forbidden("only the owner or an admin may mute, and only lower roles");
         }
         if until.is_some_and(|u| u <= now_millis()) {
@@ -183,12 +184,9 @@ impl Logic {
                 "until: a time in the future (ms)".into(),
             ));
         }
-        if until.is_none() {
-            // Lifting a mute that is not there changes nothing: no message.
-            let current = self.repo.get_member(group.0, target.0).await?;
-            if let Some(member) = current.filter(|m| m.muted_until <= now_millis()) {
-                return Ok(member);
-            }
+        // Lifting a mute that is not there changes nothing: no message.
+        if until.is_none() && current.muted_until <= now_millis() {
+            return Ok(current);
         }
         let member = self
             .repo
