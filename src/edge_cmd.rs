@@ -51,7 +51,7 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
         names: names.clone(),
         idempotence: kafka.idempotence,
     };
-    let cores = listeners.0.len();
+    let cores = listeners.ws.len();
     if kafka.create_topics {
         let partitions = i32::try_from(cores).context("core count")?;
         ensure_topics(

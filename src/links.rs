@@ -229,7 +229,7 @@ impl EchoServer {
 pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<EchoServer> {
     let mut config = gochat_edge::config::EdgeConfig {
         gateway_id: "echo".into(),
-        cores: listeners.0.len(),
+        cores: listeners.ws.len(),
         ..Default::default()
     };
     config.ws.addr = listeners.local_addr()?;

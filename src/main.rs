@@ -25,25 +25,36 @@ enum Command {
         /// Database, media and the generated token secret live here.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
-        /// REST API (and web client).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http_addr: std::net::SocketAddr,
-        /// WebSocket.
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        ws_addr: std::net::SocketAddr,
-        /// Edge worker cores (0: one per CPU).
-        #[arg(long, default_value_t = 0)]
-        cores: usize,
-        /// Usernames allowed to use the admin API (comma-separated).
-        #[arg(long, default_value = "admin")]
-        admins: String,
+        /// TOML config file: the control plane's keys at the top, the
+        /// gateway's under `[edge]`; `GOCHAT_*` and `GOCHAT_EDGE_*`
+        /// variables override it, and the flags below override both.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// REST API (and web client) [default: 127.0.0.1:8080, `http.addr`].
+        #[arg(long)]
+        http_addr: Option<std::net::SocketAddr>,
+        /// WebSocket [default: 127.0.0.1:8090, `edge.ws.addr`].
+        #[arg(long)]
+        ws_addr: Option<std::net::SocketAddr>,
+        /// Edge worker cores; 0: one per CPU [default: `edge.cores`, 0].
+        #[arg(long)]
+        cores: Option<usize>,
+        /// Usernames allowed to use the admin API, comma-separated
+        /// [default: admin, `auth.admin_usernames`].
+        #[arg(long)]
+        admins: Option<String>,
         /// Browser origins allowed on the WebSocket besides the product's own (comma-separated).
         #[arg(long, default_value = "")]
         allowed_origins: String,
         /// Groups from this many members on go through the gateways' group
-        /// rooms (default: the control plane's, 500).
+        /// rooms [default: `logic.large_group_threshold`, 500].
         #[arg(long)]
         large_group_threshold: Option<usize>,
+    },
+    /// Configuration files: check one, or print the reference of every key.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     /// One WebSocket gateway on Kafka and Redis (config: TOML and
     /// `GOCHAT_EDGE_SECTION__KEY` variables).
@@ -71,6 +82,25 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Loads FILE as the chosen process would (with this environment's
+    /// `GOCHAT_*` overrides), validates it and prints the effective
+    /// configuration, secrets masked.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+        /// Which process it configures.
+        #[arg(long = "for", value_enum, default_value = "control")]
+        kind: gochat::config_cmd::Kind,
+        /// Standalone's data dir (its defaults live there).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Prints the reference of every key (docs/configuration.md).
+    Reference,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -82,6 +112,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Standalone {
             data_dir,
+            config,
             http_addr,
             ws_addr,
             cores,
@@ -89,15 +120,43 @@ fn main() -> anyhow::Result<()> {
             allowed_origins,
             large_group_threshold,
         } => {
-            let options = gochat::standalone::Options {
-                data_dir,
+            let flags = gochat::standalone::Flags {
+                http_addr,
+                ws_addr,
                 cores,
-                admin_usernames: comma_list(&admins),
-                extra_origins: comma_list(&allowed_origins),
+                admins: admins.as_deref().map(comma_list),
+                allowed_origins: comma_list(&allowed_origins),
                 large_group_threshold,
             };
-            runtime()?.block_on(standalone(options, http_addr, ws_addr))
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let secret = gochat::standalone::jwt_secret(&data_dir)?;
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            let config = gochat::standalone::StandaloneConfig::load(
+                &data_dir,
+                config.as_deref(),
+                &env,
+                &flags,
+                &secret,
+            )?;
+            runtime()?.block_on(standalone(config))
         }
+        Command::Config { action } => match action {
+            ConfigAction::Check {
+                file,
+                kind,
+                data_dir,
+            } => {
+                let env: Vec<(String, String)> = std::env::vars().collect();
+                let effective = gochat::config_cmd::check(kind, &file, &data_dir, &env)?;
+                println!("# {}: valid\n{effective}", file.display());
+                Ok(())
+            }
+            ConfigAction::Reference => {
+                print!("{}", gochat::config_cmd::reference());
+                Ok(())
+            }
+        },
         Command::Echo { addr } => runtime()?.block_on(echo(addr)),
         Command::Edge { config } => {
             let config =
@@ -116,8 +175,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn edge(config: gochat_edge::config::EdgeConfig) -> anyhow::Result<()> {
-    let listeners = gochat_edge::EdgeListeners::bind(config.ws.addr, config.core_count())
+    let mut listeners = gochat_edge::EdgeListeners::bind(config.ws.addr, config.core_count())
         .with_context(|| format!("binding {}", config.ws.addr))?;
+    if let Some(ops) = config.ops.addr {
+        listeners = listeners
+            .with_ops(ops)
+            .with_context(|| format!("binding {ops}"))?;
+        println!("gochat edge: /metrics, /healthz and /readyz on http://{ops}/");
+    }
     let gateway = gochat::edge_cmd::start(config, listeners).await?;
     println!("gochat edge: WebSocket on ws://{}/ws", gateway.ws_addr);
     let shutdown = CancellationToken::new();
@@ -154,24 +219,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("tokio runtime")
 }
 
-async fn standalone(
-    options: gochat::standalone::Options,
-    http_addr: std::net::SocketAddr,
-    ws_addr: std::net::SocketAddr,
-) -> anyhow::Result<()> {
+async fn standalone(config: gochat::standalone::StandaloneConfig) -> anyhow::Result<()> {
+    let http_addr = config.control.http.addr;
     let http = tokio::net::TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("binding {http_addr}"))?;
-    let cores = if options.cores > 0 {
-        options.cores
-    } else {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1)
-    };
-    let ws = gochat_edge::EdgeListeners::bind(ws_addr, cores)
+    let ws_addr = config.edge.ws.addr;
+    let mut ws = gochat_edge::EdgeListeners::bind(ws_addr, config.edge.core_count())
         .with_context(|| format!("binding {ws_addr}"))?;
-    let running = gochat::standalone::start(options, http, ws).await?;
+    if let Some(ops) = config.edge.ops.addr {
+        ws = ws.with_ops(ops).with_context(|| format!("binding {ops}"))?;
+    }
+    let running = gochat::standalone::start(config, http, ws).await?;
     println!("GoChat is running.");
     println!(
         "  web client and REST API: http://{}/  (API under /api/v1)",

@@ -4,17 +4,16 @@
 //! distributed mode: only the engines differ.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gochat_control::config::ControlConfig;
 use gochat_control::{ControlListeners, Running};
-use gochat_edge::config::EdgeConfig;
 use gochat_edge::{EdgeListeners, RunningEdge, Shutdown, ShutdownTrigger};
 use tokio_util::sync::CancellationToken;
 
 use crate::links::{GroupSource, MemoryLinks, StateRegistry};
+pub use crate::standalone_config::{Flags, GATEWAY_ID, StandaloneConfig};
 
 /// The embedded control plane's repo: where a connection's groups are read.
 struct RepoGroups(Arc<dyn gochat_control::repo::Repo>);
@@ -32,25 +31,6 @@ impl GroupSource for RepoGroups {
         let groups = self.0.list_user_groups(user.0).await?;
         Ok(Some(groups.into_iter().map(|g| g.group_id).collect()))
     }
-}
-
-/// The embedded gateway's id.
-pub const GATEWAY_ID: &str = "local";
-
-/// What standalone needs to know.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// SQLite database, media and the generated secret live here.
-    pub data_dir: PathBuf,
-    /// Edge worker cores (0: one per CPU).
-    pub cores: usize,
-    /// Usernames allowed to use `/admin/*`.
-    pub admin_usernames: Vec<String>,
-    /// Browser origins allowed besides the product's own web origin.
-    pub extra_origins: Vec<String>,
-    /// Groups from this many members on go through the group rooms
-    /// (`None`: the control plane's default).
-    pub large_group_threshold: Option<usize>,
 }
 
 /// A running standalone process.
@@ -78,7 +58,7 @@ impl Standalone {
 }
 
 /// The secret tokens are signed with: generated once, kept in the data dir.
-fn jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
+pub fn jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("jwt_secret");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
@@ -95,47 +75,6 @@ fn jwt_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
-/// The control config standalone runs with.
-pub fn control_config(options: &Options, secret: &str, ws_addr: SocketAddr) -> ControlConfig {
-    let mut config = ControlConfig::default();
-    // The browser reaches the edge by the name it reached this page by.
-    config.http.public_ws_url = format!("ws://{{host}}:{}/ws", ws_addr.port());
-    config.database.url = format!("sqlite://{}", options.data_dir.join("gochat.db").display());
-    config.logic.media_dir = options.data_dir.join("media");
-    config.auth.jwt_secret = secret.to_owned();
-    config.auth.admin_usernames = options.admin_usernames.clone();
-    // The admin accounts are made at first start, before anything listens,
-    // with their generated passwords here (printed nowhere else).
-    config.auth.admin_password_file = Some(options.data_dir.join("admin_password"));
-    if let Some(threshold) = options.large_group_threshold {
-        config.logic.large_group_threshold = threshold;
-    }
-    config
-}
-
-/// The edge config standalone runs with: browsers may connect from the
-/// product's own web origin (and from `extra_origins`).
-pub fn edge_config(
-    options: &Options,
-    secret: &str,
-    ws_addr: SocketAddr,
-    http_addr: SocketAddr,
-) -> EdgeConfig {
-    let mut config = EdgeConfig {
-        gateway_id: GATEWAY_ID.into(),
-        cores: options.cores,
-        ..EdgeConfig::default()
-    };
-    config.ws.addr = ws_addr;
-    config.ws.allowed_origins = own_origins(http_addr);
-    config
-        .ws
-        .allowed_origins
-        .extend(options.extra_origins.iter().cloned());
-    config.auth.jwt_secret = secret.to_owned();
-    config
-}
-
 /// `http://host:port` for the address, and its `localhost` spelling on loopback.
 fn own_origins(http_addr: SocketAddr) -> Vec<String> {
     let mut origins = vec![format!("http://{http_addr}")];
@@ -148,20 +87,27 @@ fn own_origins(http_addr: SocketAddr) -> Vec<String> {
 
 /// Starts everything on listeners the caller bound (port 0 in tests).
 pub async fn start(
-    options: Options,
+    config: StandaloneConfig,
     http: tokio::net::TcpListener,
     ws: EdgeListeners,
 ) -> anyhow::Result<Standalone> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("creating {}", options.data_dir.display()))?;
-    let secret = jwt_secret(&options.data_dir)?;
+    let StandaloneConfig {
+        data_dir,
+        control: mut control_config,
+        edge: mut edge_config,
+    } = config;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let ws_addr = ws.local_addr()?;
-    let config = control_config(&options, &secret, ws_addr);
-    let password_file = options.data_dir.join("admin_password");
-    let had_admin = password_file.exists();
+    if control_config.http.public_ws_url.is_empty() {
+        // The browser reaches the edge by the name it reached this page by.
+        control_config.http.public_ws_url = format!("ws://{{host}}:{}/ws", ws_addr.port());
+    }
+    let password_file = control_config.auth.admin_password_file.clone();
+    let had_admin = password_file.as_ref().is_some_and(|f| f.exists());
     let control_token = CancellationToken::new();
     let control = gochat_control::start(
-        config,
+        control_config,
         ControlListeners {
             http: Some(http),
             grpc: None,
@@ -169,11 +115,13 @@ pub async fn start(
         control_token.clone(),
     )
     .await?;
-    if !had_admin && let Ok(written) = std::fs::read_to_string(&password_file) {
+    if let Some(file) = password_file.filter(|_| !had_admin)
+        && let Ok(written) = std::fs::read_to_string(&file)
+    {
         // Printed this once; afterwards only the owner-only file has it.
         println!(
             "admin account created (kept in {}):\n{written}",
-            password_file.display()
+            file.display()
         );
     }
     let http_addr = control.http_addr.context("http address")?;
@@ -183,7 +131,7 @@ pub async fn start(
         .context("standalone runs on the in-process log")?;
     let links = Arc::new(MemoryLinks {
         bus: bus.clone(),
-        gateway_id: GATEWAY_ID.into(),
+        gateway_id: edge_config.gateway_id.clone(),
     });
     let registry = Arc::new(StateRegistry {
         state: control.state.clone(),
@@ -191,13 +139,12 @@ pub async fn start(
         groups: Arc::new(RepoGroups(control.repo.clone())),
     });
     let (edge_trigger, shutdown) = Shutdown::new();
-    let edge = gochat_edge::run(
-        edge_config(&options, &secret, ws_addr, http_addr),
-        ws,
-        links,
-        registry,
-        shutdown,
-    )?;
+    // Browsers may connect from the product's own web origin.
+    edge_config
+        .ws
+        .allowed_origins
+        .extend(own_origins(http_addr));
+    let edge = gochat_edge::run(edge_config, ws, links, registry, shutdown)?;
     Ok(Standalone {
         http_addr,
         ws_addr,

@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use gochat_testkit::stack::read_env_file;
 use serde_json::json;
-use support::{Ended, Rest, Target};
+use support::{Ended, Rest, Scrape, Target};
 
 /// A cluster in its own directory and namespace, stopped when dropped.
 struct Cluster {
@@ -413,4 +413,114 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A gateway's operations endpoints: alive, ready, and metrics that move
+/// when traffic flows (upgrades by outcome, frames and bytes, connections,
+/// closes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
+    let cluster = cluster().await?;
+    let env = read_env_file(&cluster.dir.join("env")).context("cluster env")?;
+    let ops = env.get("OPS1").context("OPS1")?.clone();
+    for (path, body) in [("healthz", "ok"), ("readyz", "ready")] {
+        let response = reqwest::get(format!("{ops}/{path}")).await?;
+        assert_eq!(response.status(), 200, "/{path}");
+        assert_eq!(response.text().await?, body);
+    }
+    let before = Scrape::of(&ops).await?;
+    let count = |s: &Scrape, name: &str, labels: &[&str]| s.sum(name, labels).unwrap_or(0.0);
+    let t = &cluster.target;
+    let alice = t
+        .user(&format!(
+            "ops-a{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await?;
+    let bob = t
+        .user(&format!(
+            "ops-b{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .await?;
+    let mut a = t.connect(&alice, 0).await?;
+    let mut b = t.connect(&bob, 0).await?;
+    a.send(json!({"type":"send","client_msg_id":"ops1","to_user_id":bob.id,"message_type":"text","content":"metrics"}))
+        .await?;
+    a.next_of("ack").await?;
+    b.next_of("message").await?;
+    let refused = support::upgrade_status(&format!("{}?token=not-a-token", t.ws[0]), None).await?;
+    assert_eq!(refused, Some(401));
+    let during = Scrape::of(&ops).await?;
+    let ok = r#"outcome="ok""#;
+    assert!(
+        count(&during, "gochat_edge_upgrades_total", &[ok])
+            >= count(&before, "gochat_edge_upgrades_total", &[ok]) + 2.0
+    );
+    assert!(count(&during, "gochat_edge_upgrades_total", &[r#"outcome="401""#]) >= 1.0);
+    assert!(count(&during, "gochat_edge_connections", &[]) >= 2.0);
+    for name in [
+        "gochat_edge_frames_in_total",
+        "gochat_edge_frames_out_total",
+        "gochat_edge_bytes_in_total",
+        "gochat_edge_bytes_out_total",
+    ] {
+        assert!(
+            count(&during, name, &[]) > count(&before, name, &[]),
+            "{name} moved"
+        );
+    }
+    assert!(
+        during
+            .sum("gochat_edge_outbox_high_water_bytes", &[])
+            .is_some()
+    );
+    assert_eq!(during.sum("gochat_edge_ready", &[]), Some(1.0));
+    // A client that closes gets its close answered: counted by code.
+    a.ws.close(None).await?;
+    let mut closes = 0.0;
+    for _ in 0..50 {
+        closes = count(
+            &Scrape::of(&ops).await?,
+            "gochat_edge_closes_total",
+            &[r#"code="1000""#],
+        );
+        if closes >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(closes >= 1.0, "the close was counted");
+    drop(b);
+    // Every metric the alert rules and the dashboard use is exported.
+    let control = env.get("HTTP").context("HTTP")?;
+    // Consumer lag comes with librdkafka's statistics, every 5 s.
+    let mut exported = Scrape::of(control).await?.names();
+    for _ in 0..100 {
+        if exported.contains("gochat_consumer_lag") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        exported = Scrape::of(control).await?.names();
+    }
+    exported.extend(Scrape::of(&ops).await?.names());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/compose");
+    for file in ["prometheus/alerts.yml", "grafana/dashboards/gochat.json"] {
+        let text = std::fs::read_to_string(root.join(file))?;
+        for name in metric_names(&text) {
+            assert!(
+                exported.contains(&name),
+                "{file} uses {name}, which no process exports"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The `gochat_*` metric names a rules file or dashboard mentions.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("gochat_"))
+        .map(str::to_owned)
+        .collect()
 }

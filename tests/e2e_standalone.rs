@@ -6,7 +6,7 @@ mod scenarios;
 mod support;
 
 use anyhow::Result;
-use gochat::standalone::{Options, Standalone, start};
+use gochat::standalone::{Flags, Standalone, StandaloneConfig, jwt_secret, start};
 use gochat_edge::EdgeListeners;
 use serde_json::json;
 use support::{Ended, Rest, Target};
@@ -26,16 +26,18 @@ async fn standalone_with_admins(
     }
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ws = EdgeListeners::bind("127.0.0.1:0".parse()?, 2)?;
-    let options = Options {
-        data_dir: data_dir.to_owned(),
-        cores: 2,
-        admin_usernames,
-        extra_origins: vec![],
+    std::fs::create_dir_all(data_dir)?;
+    let flags = Flags {
+        cores: Some(2),
+        admins: Some(admin_usernames),
         // Groups of 4 or more use the group rooms, smaller ones the
         // per-connection path: the scenarios cover both.
         large_group_threshold: Some(4),
+        ..Flags::default()
     };
-    let running = start(options, http, ws).await?;
+    let secret = jwt_secret(data_dir)?;
+    let config = StandaloneConfig::load(data_dir, None, &[], &flags, &secret)?;
+    let running = start(config, http, ws).await?;
     let target = Target {
         rest: Rest::new(format!("http://{}", running.http_addr)),
         ws: vec![format!("ws://{}/ws", running.ws_addr)],

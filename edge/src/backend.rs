@@ -50,6 +50,11 @@ pub trait CoreLinks: Send + Sync + 'static {
     fn upstream(&self, core: u32) -> Box<dyn Upstream>;
     /// The core's downstream source.
     fn downstream(&self, core: u32) -> Box<dyn Downstream>;
+    /// Whether the broker answers, for `/readyz` (blocking; called off the
+    /// cores). Links without a broker (in process) always do.
+    fn check_broker(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why a registry call failed.

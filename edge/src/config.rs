@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a config was refused.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,9 @@ pub enum ConfigError {
 }
 
 /// Which monoio driver the cores use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverChoice {
     /// io_uring when the kernel has it, else the legacy (epoll) driver, logged.
@@ -34,7 +36,7 @@ pub enum DriverChoice {
 }
 
 /// The whole edge config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeConfig {
     /// Names this gateway's downstream topic (`im-downstream-topic-{gateway_id}`).
@@ -59,6 +61,17 @@ pub struct EdgeConfig {
     /// where a new connection's groups (its rooms) are read. Absent: the
     /// embedding process supplies them, as in standalone.
     pub repo_url: Option<String>,
+    /// Operations endpoints.
+    pub ops: OpsConfig,
+}
+
+/// Operations endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsConfig {
+    /// Where they are served, on a thread of their own (absent: not served;
+    /// in standalone the control plane's `/metrics` includes the gateway's).
+    pub addr: Option<SocketAddr>,
 }
 
 impl Default for EdgeConfig {
@@ -74,12 +87,13 @@ impl Default for EdgeConfig {
             redis: None,
             session_ttl_secs: 120,
             repo_url: None,
+            ops: OpsConfig::default(),
         }
     }
 }
 
 /// WebSocket listener and per-connection limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WsConfig {
     /// Listen address.
@@ -132,7 +146,7 @@ impl Default for WsConfig {
 }
 
 /// Token checking.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdgeAuthConfig {
     /// The HS256 secret the control plane signs with (at least 32 bytes).
@@ -147,19 +161,26 @@ impl EdgeConfig {
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let rule = gochat_proto::settings::EnvRule {
-            prefix: "GOCHAT_EDGE_",
-            top_level: &[
-                "gateway_id",
-                "cores",
-                "pin_cores",
-                "driver",
-                "session_ttl_secs",
-                "repo_url",
-            ],
-            others: &[],
-        };
-        let table = gochat_proto::settings::load(path, &rule, env)?;
+        Self::from_table(gochat_proto::settings::load(path, &Self::ENV, env)?)
+    }
+
+    /// The variables that override a gateway config: `GOCHAT_EDGE_SECTION__KEY`
+    /// and the top-level keys by name (`GOCHAT_EDGE_CORES`).
+    pub const ENV: gochat_proto::settings::EnvRule<'static> = gochat_proto::settings::EnvRule {
+        prefix: "GOCHAT_EDGE_",
+        top_level: &[
+            "gateway_id",
+            "cores",
+            "pin_cores",
+            "driver",
+            "session_ttl_secs",
+            "repo_url",
+        ],
+        others: &[],
+    };
+
+    /// The config a table (a file with its overrides) describes, validated.
+    pub fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
         let config: Self = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;

@@ -35,6 +35,8 @@ pub struct KafkaLinks {
     brokers: String,
     names: Names,
     gateway_id: String,
+    /// A client for `/readyz`'s metadata requests, made at the first one.
+    probe: std::sync::OnceLock<Result<BaseConsumer, String>>,
 }
 
 impl KafkaLinks {
@@ -44,6 +46,7 @@ impl KafkaLinks {
             brokers: brokers.to_owned(),
             names,
             gateway_id: gateway_id.to_owned(),
+            probe: std::sync::OnceLock::new(),
         }
     }
 }
@@ -86,6 +89,21 @@ impl CoreLinks for KafkaLinks {
                 Box::new(Broken(e.to_string()))
             }
         }
+    }
+
+    fn check_broker(&self) -> Result<(), String> {
+        let probe = self.probe.get_or_init(|| {
+            ClientConfig::new()
+                .set("bootstrap.servers", &self.brokers)
+                .create::<BaseConsumer>()
+                .map_err(|e| e.to_string())
+        });
+        let client = probe.as_ref().map_err(Clone::clone)?;
+        let topic = self.names.downstream_topic(&self.gateway_id);
+        client
+            .fetch_metadata(Some(&topic), Duration::from_secs(2))
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -280,5 +298,16 @@ impl Downstream for Broken {
         _: &mut Vec<(DownstreamKey, Bytes)>,
     ) -> Poll<bool> {
         Poll::Ready(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_broker_is_not_ready() {
+        let links = KafkaLinks::new("127.0.0.1:1", Names::new(String::new()), "gw");
+        assert!(links.check_broker().is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod backend;
 pub mod config;
 mod core;
 pub mod kafka;
+mod ops;
 mod registry;
 pub mod ws;
 
@@ -27,8 +28,14 @@ use backend::{CoreLinks, Registry};
 use config::{DriverChoice, EdgeConfig};
 pub use core::{Shutdown, ShutdownTrigger};
 
-/// One `SO_REUSEPORT` listener per core, all on the same address.
-pub struct EdgeListeners(pub Vec<std::net::TcpListener>);
+/// One `SO_REUSEPORT` listener per core, all on the same address, and the
+/// operations endpoints' listener, if they are served.
+pub struct EdgeListeners {
+    /// WebSocket, one per core.
+    pub ws: Vec<std::net::TcpListener>,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub ops: Option<std::net::TcpListener>,
+}
 
 impl EdgeListeners {
     /// Binds `cores` listeners on `addr` (port 0 picks one port for all).
@@ -50,12 +57,21 @@ impl EdgeListeners {
             addr = listener.local_addr()?;
             listeners.push(listener);
         }
-        Ok(Self(listeners))
+        Ok(Self {
+            ws: listeners,
+            ops: None,
+        })
+    }
+
+    /// Also binds the operations endpoints on `addr`.
+    pub fn with_ops(mut self, addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        self.ops = Some(std::net::TcpListener::bind(addr)?);
+        Ok(self)
     }
 
     /// The address every core listens on.
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0
+        self.ws
             .first()
             .ok_or_else(|| std::io::Error::other("no listener"))?
             .local_addr()
@@ -78,6 +94,8 @@ pub struct RunningEdge {
     cores: Vec<std::thread::JoinHandle<()>>,
     registry: std::thread::JoinHandle<()>,
     registry_handle: registry::RegistryHandle,
+    /// Where the operations endpoints listen, if they are served.
+    pub ops_addr: Option<std::net::SocketAddr>,
 }
 
 impl RunningEdge {
@@ -103,8 +121,19 @@ pub fn run(
     config.validate()?;
     let announcement = (!config.ws.echo).then(|| registry::Announcement {
         gateway_id: config.gateway_id.clone(),
-        cores: u32::try_from(listeners.0.len()).unwrap_or(u32::MAX),
+        cores: u32::try_from(listeners.ws.len()).unwrap_or(u32::MAX),
     });
+    // Before any core registers its counters with it.
+    let _ = ops::recorder();
+    let ops_addr = match listeners.ops {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let check = ready_check(registry.clone(), links.clone(), shutdown.clone());
+            ops::serve(listener, check)?;
+            Some(addr)
+        }
+        None => None,
+    };
     let (handle, registry_thread) =
         registry::spawn(registry, config.session_ttl_secs, announcement)?;
     let shared = Arc::new(core::Shared {
@@ -131,8 +160,8 @@ pub fn run(
     let cpus = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1);
-    let mut cores = Vec::with_capacity(listeners.0.len());
-    for (index, listener) in listeners.0.into_iter().enumerate() {
+    let mut cores = Vec::with_capacity(listeners.ws.len());
+    for (index, listener) in listeners.ws.into_iter().enumerate() {
         let (shared, links, handle, shutdown) = (
             shared.clone(),
             links.clone(),
@@ -173,5 +202,30 @@ pub fn run(
         cores,
         registry: registry_thread,
         registry_handle: handle,
+        ops_addr,
+    })
+}
+
+/// `/readyz`: not draining, the registry answers, the broker answers.
+fn ready_check(
+    registry: Arc<dyn Registry>,
+    links: Arc<dyn CoreLinks>,
+    shutdown: Shutdown,
+) -> ops::ReadyCheck {
+    Arc::new(move || {
+        let (registry, links, shutdown) = (registry.clone(), links.clone(), shutdown.clone());
+        Box::pin(async move {
+            if shutdown.fired() {
+                return Err("draining".into());
+            }
+            registry
+                .is_revoked("readiness-probe")
+                .await
+                .map_err(|e| format!("registry: {e}"))?;
+            tokio::task::spawn_blocking(move || links.check_broker())
+                .await
+                .map_err(|e| format!("broker check: {e}"))?
+                .map_err(|e| format!("broker: {e}"))
+        })
     })
 }

@@ -216,7 +216,8 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     config.ws.max_unanswered_sends = 2;
     // The directory is checked every third of this (at least every second).
     config.session_ttl_secs = 3;
-    let listeners = EdgeListeners::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?, 1)?;
+    let any = "127.0.0.1:0".parse().map_err(std::io::Error::other)?;
+    let listeners = EdgeListeners::bind(any, 1)?.with_ops(any)?;
     let addr = listeners.local_addr()?;
     let (down_tx, down_rx) = flume::unbounded();
     let links = Arc::new(TestLinks {
@@ -227,6 +228,10 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     let (mut trigger, shutdown) = Shutdown::new();
     let edge = gochat_edge::run(config, listeners, links.clone(), registry.clone(), shutdown)
         .map_err(std::io::Error::other)?;
+    let ops = edge
+        .ops_addr
+        .ok_or_else(|| std::io::Error::other("no ops address"))?;
+    assert!(http_get(ops, "/readyz")?.starts_with("HTTP/1.1 200"));
 
     // Refused before the upgrade.
     let (_, answer) = upgrade(addr, "garbage")?;
@@ -286,9 +291,33 @@ fn exercise(driver: DriverChoice) -> std::io::Result<()> {
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     assert_handled_then_closed(&mut s)?;
 
+    let metrics = http_get(ops, "/metrics")?;
+    assert!(
+        metrics.contains(r#"gochat_edge_upgrades_total{outcome="401"} 2"#),
+        "{metrics}"
+    );
     trigger.fire();
+    // A draining gateway is not ready: load balancers stop sending to it.
+    let readiness = http_get(ops, "/readyz")?;
+    assert!(
+        readiness.starts_with("HTTP/1.1 503") && readiness.ends_with("draining"),
+        "{readiness}"
+    );
     edge.join();
     Ok(())
+}
+
+/// One GET on a fresh connection; the whole answer.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 type DownTx = flume::Sender<(DownstreamKey, Bytes)>;

@@ -13,10 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Redis, as every binary configures it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port[/db]`.
@@ -27,7 +27,7 @@ pub struct RedisConfig {
 }
 
 /// Kafka, as every binary configures it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port,...`.
@@ -111,22 +111,54 @@ pub fn load(
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<toml::Table, SettingsError> {
     let mut table = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| SettingsError::Read {
-                path: p.into(),
-                source,
-            })?;
-            text.parse::<toml::Table>()
-                .map_err(|e| SettingsError::Parse(e.to_string()))?
-        }
+        Some(p) => read(p)?,
         None => toml::Table::new(),
     };
+    apply_env(&mut table, rule, env)?;
+    Ok(table)
+}
+
+/// The TOML file at `path`.
+pub fn read(path: &Path) -> Result<toml::Table, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.into(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| SettingsError::Parse(format!("{}: {e}", path.display())))
+}
+
+/// Applies every variable of `env` that `rule` says is an override.
+pub fn apply_env(
+    table: &mut toml::Table,
+    rule: &EnvRule<'_>,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<(), SettingsError> {
     for (name, value) in env {
         if let Some(path) = rule.path_of(&name) {
-            set_path(&mut table, &path, parse_value(&value))?;
+            set_path(table, &path, parse_value(&value))?;
         }
     }
-    Ok(table)
+    Ok(())
+}
+
+/// Sets `value` at a dotted `path` (`http.addr`), making the sections.
+pub fn set(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), SettingsError> {
+    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+    set_path(table, &path, value)
+}
+
+/// Lays `overlay` over `base`: sections merge key by key, anything else
+/// in `overlay` replaces what `base` had.
+pub fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
 }
 
 fn parse_value(raw: &str) -> toml::Value {
@@ -196,6 +228,19 @@ mod tests {
         // A section override is always one, so a misspelt section reaches the
         // typed config and is refused there.
         assert!(load_env(&[("X_TYPO__KEY", "1")]).contains_key("typo"));
+    }
+
+    #[test]
+    fn an_overlay_merges_sections_and_replaces_values() {
+        let mut base: toml::Table = toml::from_str("a = 1\n[s]\nx = 1\ny = [1]\n").expect("valid");
+        let over: toml::Table = toml::from_str("[s]\ny = [2, 3]\nz = 'new'\n").expect("valid");
+        merge(&mut base, over);
+        assert_eq!(base["a"].as_integer(), Some(1));
+        assert_eq!(base["s"]["x"].as_integer(), Some(1));
+        assert_eq!(base["s"]["y"].as_array().map(Vec::len), Some(2));
+        assert_eq!(base["s"]["z"].as_str(), Some("new"));
+        set(&mut base, "t.u.v", toml::Value::Boolean(true)).expect("a path");
+        assert_eq!(base["t"]["u"]["v"].as_bool(), Some(true));
     }
 
     #[test]

@@ -217,3 +217,43 @@ pub async fn upgrade_status(url: &str, origin: Option<&str>) -> Result<Option<u1
         },
     }
 }
+
+/// A Prometheus text exposition, read for tests.
+pub struct Scrape(String);
+
+impl Scrape {
+    /// `GET {base}/metrics`.
+    pub async fn of(base: &str) -> Result<Self> {
+        let response = reqwest::get(format!("{base}/metrics")).await?;
+        anyhow::ensure!(response.status() == 200, "/metrics: {}", response.status());
+        Ok(Self(response.text().await?))
+    }
+
+    /// Every metric name in it.
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split([' ', '{']).next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The sum of the series of `name` whose labels contain each of `labels`
+    /// (`outcome="ok"`); `None` when no series of that name is there.
+    pub fn sum(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        let mut found = None;
+        for line in self.0.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let (metric, series_labels) = series.split_once('{').unwrap_or((series, ""));
+            if metric != name || !labels.iter().all(|l| series_labels.contains(l)) {
+                continue;
+            }
+            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+        }
+        found
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 mod task;
 pub use task::{ApnsConfig, FcmConfig, TaskConfig};
@@ -26,7 +26,19 @@ pub enum ConfigError {
 }
 
 /// A control-plane service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     /// REST API and the message pipeline.
@@ -60,7 +72,7 @@ pub fn parse_services(list: &str) -> Result<BTreeSet<Service>, ConfigError> {
 }
 
 /// The whole control-process config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     /// Services hosted by this process.
@@ -111,7 +123,7 @@ impl Default for ControlConfig {
 }
 
 /// Uploads (`POST /uploads`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadsConfig {
     /// Content types taken (as the file name's extension says, without
@@ -155,7 +167,7 @@ impl Default for UploadsConfig {
 /// How often a client may knock (PROTOCOL v1.1 "Abuse limits"); 0 turns a
 /// limit off. Counted per process: behind several logic processes a client
 /// gets that many per process.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Failed logins of one username per `login_failure_window_secs`;
@@ -187,7 +199,7 @@ impl Default for LimitsConfig {
 }
 
 /// HTTP (REST, web client, health, metrics).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Listen address.
@@ -228,7 +240,7 @@ impl Default for HttpConfig {
 }
 
 /// gRPC.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
     /// Listen address of this process's gRPC services.
@@ -247,7 +259,7 @@ impl Default for GrpcConfig {
 }
 
 /// SQL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `mysql://user:pass@host:port/db` or `sqlite://path`.
@@ -268,7 +280,7 @@ impl Default for DatabaseConfig {
 pub use gochat_proto::settings::{KafkaConfig, RedisConfig};
 
 /// Tokens and passwords.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// HS256 secret, at least 32 bytes.
@@ -311,7 +323,7 @@ impl Default for AuthConfig {
 }
 
 /// Business rules and limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogicConfig {
     /// 1:1 chat only between friends.
@@ -367,19 +379,26 @@ impl Default for LogicConfig {
 }
 
 impl ControlConfig {
+    /// The variables that override a control config: `GOCHAT_SECTION__KEY`,
+    /// and `GOCHAT_SERVICES` / `GOCHAT_NODE_ID`. The gateway's variables
+    /// share the prefix; nothing else needs naming here (see
+    /// gochat_proto::settings for why the rule cannot break).
+    pub const ENV: gochat_proto::settings::EnvRule<'static> = gochat_proto::settings::EnvRule {
+        prefix: "GOCHAT_",
+        top_level: &["services", "node_id"],
+        others: &["GOCHAT_EDGE_"],
+    };
+
     /// Reads a TOML file (optional) and applies `GOCHAT_*` overrides from `env`.
     pub fn load(
         path: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        // The gateway's variables share the prefix; nothing else needs naming
-        // here (see gochat_proto::settings for why the rule cannot break).
-        let rule = gochat_proto::settings::EnvRule {
-            prefix: "GOCHAT_",
-            top_level: &["services", "node_id"],
-            others: &["GOCHAT_EDGE_"],
-        };
-        let mut table = gochat_proto::settings::load(path, &rule, env)?;
+        Self::from_table(gochat_proto::settings::load(path, &Self::ENV, env)?)
+    }
+
+    /// The config a table (a file with its overrides) describes, validated.
+    pub fn from_table(mut table: toml::Table) -> Result<Self, ConfigError> {
         // `services` may be given as a comma list (GOCHAT_SERVICES=logic,task).
         if let Some(toml::Value::String(list)) = table.get("services") {
             let items = list

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Task service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TaskConfig {
     /// Offline pushes are POSTed here as JSON; absent: they are logged.
@@ -48,7 +48,7 @@ impl Default for TaskConfig {
 }
 
 /// Apple Push Notification service, token-based (`.p8` key) over HTTP/2.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApnsConfig {
     /// The `.p8` signing key downloaded from the Apple developer account.
@@ -70,7 +70,7 @@ fn apns_endpoint() -> String {
 }
 
 /// Firebase Cloud Messaging, HTTP v1 API with a service account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FcmConfig {
     /// The service account's JSON key file (it names the project, the

@@ -12,6 +12,9 @@ use gochat_proto::ids::Id;
 
 use crate::ws::codec::{CloseRequest, close_code};
 
+/// The close reason of a slow reader (counted apart in `/metrics`).
+pub(super) const SLOW_READER: &str = "slow reader; reconnect and pull";
+
 /// A wake-up flag for one task on this core.
 #[derive(Default)]
 struct Notify {
@@ -110,7 +113,7 @@ impl Conn {
             self.outbox_bytes.set(0);
             self.request_close(CloseRequest {
                 code: close_code::TRY_AGAIN_LATER,
-                reason: "slow reader; reconnect and pull",
+                reason: SLOW_READER,
             });
             return;
         }
@@ -133,6 +136,11 @@ impl Conn {
     }
 
     /// Takes every queued frame (for one coalesced write).
+    /// Bytes queued and not written yet.
+    pub(super) fn queued_bytes(&self) -> usize {
+        self.outbox_bytes.get()
+    }
+
     pub(super) fn take_outbox(&self, into: &mut Vec<Bytes>) {
         into.extend(self.outbox.borrow_mut().drain(..));
         self.outbox_bytes.set(0);

@@ -82,6 +82,8 @@ struct Core {
     wheel: RefCell<Wheel>,
     per_ip: RefCell<HashMap<IpAddr, usize>>,
     started: Instant,
+    /// What `/metrics` shows of this core.
+    metrics: crate::ops::CoreMetrics,
 }
 
 impl Core {
@@ -132,6 +134,7 @@ impl Core {
             self.now(),
         ));
         entry.insert(conn.clone());
+        self.metrics.connections.set(table.len() as f64);
         self.wheel
             .borrow_mut()
             .insert(conn.id, conn.last_seen.get());
@@ -185,6 +188,7 @@ impl Core {
             if table.get(slot).is_some_and(|c| c.id == id) {
                 table.remove(slot);
                 self.rooms.borrow_mut().forget(id);
+                self.metrics.connections.set(table.len() as f64);
             }
         }
     }
@@ -380,6 +384,7 @@ pub(crate) async fn run_core(
         wheel: RefCell::new(Wheel::new(timeout)),
         per_ip: RefCell::default(),
         started: Instant::now(),
+        metrics: crate::ops::CoreMetrics::new(index),
     });
     monoio::spawn(downstream_loop(core.clone(), links.downstream(index)));
     monoio::spawn(heartbeat_loop(core.clone()));

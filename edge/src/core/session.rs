@@ -16,7 +16,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::Core;
-use super::conn::Conn;
+use super::conn::{Conn, SLOW_READER};
 use super::text::{Handled, RateWindow, on_text, reply_error};
 use crate::ws::codec::{self, CloseRequest, Codec, Event, close_code};
 use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
@@ -58,7 +58,14 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
     let deadline = Duration::from_millis(ws.handshake_timeout_ms);
     let (upgrade, leftover) =
         match monoio::time::timeout(deadline, read_upgrade(stream, &ws.path)).await {
-            Err(_) | Ok(Err(None)) => return None,
+            Err(_) => {
+                crate::ops::upgrade("timeout");
+                return None;
+            }
+            Ok(Err(None)) => {
+                crate::ops::upgrade("gone");
+                return None;
+            }
             Ok(Err(Some(refusal))) => return refuse(stream, refusal).await,
             Ok(Ok(parsed)) => parsed,
         };
@@ -103,6 +110,7 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
         }
     }
     let (written, _) = stream.write_all(handshake::accept(&upgrade.key)).await;
+    crate::ops::upgrade(if written.is_ok() { "ok" } else { "gone" });
     if written.is_err() {
         if !ws.echo {
             core.registry.unregister(user, &device, conn.id);
@@ -114,6 +122,7 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
 }
 
 async fn refuse<T>(stream: &mut TcpStream, refusal: Refusal) -> Option<T> {
+    crate::ops::upgrade(refusal.status());
     let _ = stream.write_all(refusal.response()).await;
     None
 }
@@ -240,6 +249,9 @@ impl<'a> Session<'a> {
     fn ingest(&mut self, input: &[u8]) -> Option<CloseRequest> {
         let max_message = self.core.shared.config.ws.max_message_bytes;
         let decoded = self.codec.feed(input, max_message, &mut self.events);
+        let metrics = &self.core.metrics;
+        metrics.bytes_in.increment(input.len() as u64);
+        metrics.frames_in.increment(self.events.len() as u64);
         let mut events = std::mem::take(&mut self.events);
         let close = events.drain(..).find_map(|event| self.handle(event));
         self.events = events;
@@ -296,13 +308,18 @@ impl<'a> Session<'a> {
         let mut out = self.core.take_buffer();
         out.append(&mut self.control);
         let mut frames = Vec::new();
+        let metrics = &self.core.metrics;
+        metrics.outbox(self.conn.queued_bytes());
         self.conn.take_outbox(&mut frames);
+        metrics.frames_out.increment(frames.len() as u64);
         for frame in frames {
             codec::encode_text(&frame, &mut out);
         }
         if let Some(close) = close {
             codec::encode_close(close.code, close.reason, &mut out);
+            crate::ops::close_sent(close.code, close.reason == SLOW_READER);
         }
+        metrics.bytes_out.increment(out.len() as u64);
         // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
         let (result, out) = Box::pin(stream.write_all(out)).await;
         self.core.give_buffer(out);

@@ -41,6 +41,19 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The HTTP status code, as text (a metrics label).
+    pub fn status(&self) -> &'static str {
+        match self {
+            Refusal::BadRequest(_) => "400",
+            Refusal::Unauthorized(_) => "401",
+            Refusal::Forbidden(_) => "403",
+            Refusal::NotFound => "404",
+            Refusal::UpgradeRequired => "426",
+            Refusal::TooLarge => "431",
+            Refusal::Unavailable => "503",
+        }
+    }
+
     /// The HTTP response bytes (the connection is closed after them).
     pub fn response(self) -> Vec<u8> {
         let (status, reason) = match self {

@@ -18,6 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::lag::{self, LagContext};
 use super::producer::RenewingProducer;
 use super::{Bus, BusError, BusResult, Delivery, DownstreamRecord, Inbox, Position};
 
@@ -261,15 +262,16 @@ pub async fn ensure_topics(settings: &KafkaSettings, extra: &[(String, i32)]) ->
 
 /// A consumer-group member reading one topic.
 pub struct KafkaInbox {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<LagContext>,
 }
 
 impl KafkaInbox {
     /// Joins `group` on `topic`; a new group starts from the earliest record.
     pub fn subscribe(settings: &KafkaSettings, group: &str, topic: &str) -> BusResult<Self> {
-        let consumer: StreamConsumer = settings
+        let consumer: StreamConsumer<LagContext> = settings
             .client()
             .set("group.id", group)
+            .set("statistics.interval.ms", lag::STATS_INTERVAL_MS)
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
@@ -280,7 +282,7 @@ impl KafkaInbox {
             .set("fetch.wait.max.ms", "10")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "2000")
-            .create()
+            .create_with_context(LagContext::new(group))
             .map_err(map_err)?;
         consumer.subscribe(&[topic]).map_err(map_err)?;
         Ok(Self { consumer })

@@ -4,6 +4,7 @@
 //! crash replays what was not finished and never skips it.
 
 pub mod kafka;
+mod lag;
 pub mod memory;
 mod producer;
 

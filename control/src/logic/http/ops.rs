@@ -56,7 +56,26 @@ impl Readiness {
 /// The process-wide Prometheus recorder (installed once, shared by all servers in a process).
 pub fn prometheus() -> &'static Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new().install_recorder().ok();
+        zero_rare_counters();
+        handle
+    })
+}
+
+/// Counters of rare events are shown from the start, at zero: an alert's
+/// `increase()` or a dashboard's `rate()` then sees the first event, and the
+/// series exist before anything happened.
+fn zero_rare_counters() {
+    metrics::counter!("gochat_sends_shed_total", "door" => "api").increment(0);
+    metrics::counter!("gochat_messages_stored_total").increment(0);
+    for outcome in ["done", "retried", "dead_lettered"] {
+        metrics::counter!("gochat_tasks_total", "outcome" => outcome).increment(0);
+    }
+    for outcome in ["sent", "token_rejected", "failed"] {
+        metrics::counter!("gochat_pushes_total", "provider" => "fallback", "outcome" => outcome)
+            .increment(0);
+    }
 }
 
 #[utoipa::path(
