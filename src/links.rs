@@ -46,13 +46,13 @@ pub trait GroupSource: Send + Sync + 'static {
 pub struct GrpcGroups(RepoClient<tonic::transport::Channel>);
 
 impl GrpcGroups {
-    /// Dials `url` (e.g. `http://127.0.0.1:9002`) lazily: the first lookup
-    /// connects, a lost connection is re-dialled by the next.
+    /// Dials `url` (e.g. `http://127.0.0.1:9002`, or several,
+    /// comma-separated, each host resolved to all its addresses) lazily:
+    /// the first lookup connects, lookups are balanced over the repo
+    /// services found, a lost connection is re-dialled by the next.
     pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let timeout = Some(Duration::from_secs(5));
+        let channel = gochat_control::repo::grpc::discovery::balanced_channel(url, timeout)?;
         Ok(Self(RepoClient::new(channel)))
     }
 }

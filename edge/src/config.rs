@@ -57,9 +57,11 @@ pub struct EdgeConfig {
     pub redis: Option<RedisConfig>,
     /// How long a session entry lives without a heartbeat.
     pub session_ttl_secs: u64,
-    /// The control plane's gRPC address serving the repo (`http://host:port`),
-    /// where a new connection's groups (its rooms) are read. Absent: the
-    /// embedding process supplies them, as in standalone.
+    /// The control plane's gRPC address serving the repo (`http://host:port`,
+    /// or several, comma-separated; each host resolved to all its addresses
+    /// every 10 s, lookups balanced over them), where a new connection's
+    /// groups (its rooms) are read. Absent: the embedding process supplies
+    /// them, as in standalone.
     pub repo_url: Option<String>,
     /// Operations endpoints.
     pub ops: OpsConfig,

@@ -245,7 +245,10 @@ impl Default for HttpConfig {
 pub struct GrpcConfig {
     /// Listen address of this process's gRPC services.
     pub addr: SocketAddr,
-    /// The repo service, when it is not in this process (`http://host:port`).
+    /// The repo service, when it is not in this process: `http://host:port`,
+    /// or several, comma-separated. Each host is resolved to all its
+    /// addresses (a Kubernetes headless Service: every ready repo pod) every
+    /// 10 s, and calls are balanced over them.
     pub repo_endpoint: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use gochat_proto::repo as pb;
 use gochat_proto::repo::repo_client::RepoClient as PbClient;
 use tonic::Response;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::from_status;
 use crate::repo::{
@@ -21,13 +21,13 @@ pub struct RepoClient {
 }
 
 impl RepoClient {
-    /// Connects lazily to `endpoint` (e.g. `http://127.0.0.1:9002`): the first call
-    /// dials, and a lost connection is re-dialled on the next call.
+    /// Connects lazily to the repo service at `endpoint`: one URL or a
+    /// comma-separated list (e.g. `http://127.0.0.1:9002`), each host
+    /// resolved to every address it has, calls balanced over them (see
+    /// [`super::discovery`]). The first call dials; a lost connection is
+    /// re-dialled. Must be called inside a tokio runtime.
     pub fn connect_lazy(endpoint: &str) -> RepoResult<Self> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| RepoError::Invalid(format!("repo endpoint {endpoint}: {e}")))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy();
+        let channel = super::discovery::balanced_channel(endpoint, None)?;
         Ok(Self {
             client: PbClient::new(channel),
         })

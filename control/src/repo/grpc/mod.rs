@@ -5,6 +5,7 @@
 //! remote one.
 
 mod client;
+pub mod discovery;
 mod server;
 
 use tonic::{Code, Status};
