@@ -79,6 +79,10 @@ pub struct ControlConfig {
     pub services: BTreeSet<Service>,
     /// Snowflake node id (0..1023), unique per logic process.
     pub node_id: u16,
+    /// Added to `node_id`, so processes numbered alike in different roles
+    /// never share an id: e.g. `node_id` from a StatefulSet's pod index,
+    /// offset 0 for logic pods and 512 for task pods.
+    pub node_id_offset: u16,
     /// Listeners.
     pub http: HttpConfig,
     /// gRPC listener and peers.
@@ -108,6 +112,7 @@ impl Default for ControlConfig {
                 .into_iter()
                 .collect(),
             node_id: 1,
+            node_id_offset: 0,
             http: HttpConfig::default(),
             grpc: GrpcConfig::default(),
             database: DatabaseConfig::default(),
@@ -388,7 +393,7 @@ impl ControlConfig {
     /// gochat_proto::settings for why the rule cannot break).
     pub const ENV: gochat_proto::settings::EnvRule<'static> = gochat_proto::settings::EnvRule {
         prefix: "GOCHAT_",
-        top_level: &["services", "node_id"],
+        top_level: &["services", "node_id", "node_id_offset"],
         others: &["GOCHAT_EDGE_"],
     };
 
@@ -417,14 +422,22 @@ impl ControlConfig {
         Ok(config)
     }
 
+    /// The message-id node of this process: `node_id + node_id_offset`.
+    pub fn snowflake_node(&self) -> u32 {
+        u32::from(self.node_id) + u32::from(self.node_id_offset)
+    }
+
     /// Checks everything that can be checked before binding.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.services.is_empty() {
             return invalid("no services selected (logic, repo, task)".into());
         }
-        if self.node_id > 1023 {
-            return invalid(format!("node_id {} is above 1023", self.node_id));
+        if self.snowflake_node() > 1023 {
+            return invalid(format!(
+                "node_id {} + node_id_offset {} is above 1023",
+                self.node_id, self.node_id_offset
+            ));
         }
         if self.services.contains(&Service::Logic) && self.auth.jwt_secret.len() < 32 {
             return invalid(format!(
@@ -503,6 +516,23 @@ mod tests {
         .expect("valid");
         assert_eq!(config.database.url, "sqlite://x.db");
         assert_eq!(config.logic.sends_per_second, 5);
+    }
+
+    #[test]
+    fn the_node_id_offset_adds_up_to_at_most_1023() {
+        let node = |id: &str, offset: &str| {
+            ControlConfig::load(
+                None,
+                env(&[
+                    SECRET,
+                    ("GOCHAT_NODE_ID", id),
+                    ("GOCHAT_NODE_ID_OFFSET", offset),
+                ]),
+            )
+            .map(|c| c.snowflake_node())
+        };
+        assert_eq!(node("3", "512").ok(), Some(515));
+        assert!(node("600", "512").is_err());
     }
 
     #[test]

@@ -142,7 +142,8 @@ pub async fn start(
         engines.state.clone(),
         engines.bus.clone(),
         config.logic.clone(),
-        config.node_id,
+        // Validated to be at most 1023.
+        u16::try_from(config.snowflake_node()).unwrap_or(1023),
     ));
     let logic = if config.services.contains(&Service::Logic) {
         Some(start_logic(
