@@ -504,6 +504,20 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
         exported = Scrape::of(control).await?.names();
     }
     exported.extend(Scrape::of(&ops).await?.names());
+    // What every hop reports: the send path's stages and batches, SQL, Redis,
+    // the gateway's registry and both Kafka directions.
+    for name in [
+        "gochat_send_stage_seconds",
+        "gochat_send_commit_sends",
+        "gochat_sql_pool_connections",
+        "gochat_redis_errors_total",
+        "gochat_edge_registry_queue_depth",
+        "gochat_edge_registry_write_seconds",
+        "gochat_edge_upstream_records_total",
+        "gochat_edge_downstream_records_total",
+    ] {
+        assert!(exported.contains(name), "{name} is not exported");
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/compose");
     for file in ["prometheus/alerts.yml", "grafana/dashboards/gochat.json"] {
         let text = std::fs::read_to_string(root.join(file))?;

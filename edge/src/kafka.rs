@@ -122,9 +122,22 @@ struct KafkaUpstream {
 
 /// Notes (on librdkafka's thread) a delivery failure that means the
 /// producer's idempotence state broke.
-#[derive(Default)]
+/// Watches deliveries: counts them for `/metrics`, and notices a producer
+/// whose state the broker no longer accepts.
 struct UpstreamContext {
     broken: AtomicBool,
+    delivered: metrics::Counter,
+    failed: metrics::Counter,
+}
+
+impl Default for UpstreamContext {
+    fn default() -> Self {
+        Self {
+            broken: AtomicBool::new(false),
+            delivered: metrics::counter!("gochat_edge_upstream_records_total"),
+            failed: metrics::counter!("gochat_edge_upstream_errors_total"),
+        }
+    }
 }
 
 impl ClientContext for UpstreamContext {}
@@ -132,10 +145,14 @@ impl ClientContext for UpstreamContext {}
 impl ProducerContext for UpstreamContext {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result
-            && state_broken(e)
-        {
-            self.broken.store(true, Ordering::Release);
+        match result {
+            Ok(_) => self.delivered.increment(1),
+            Err((e, _)) => {
+                self.failed.increment(1);
+                if state_broken(e) {
+                    self.broken.store(true, Ordering::Release);
+                }
+            }
         }
     }
 }
@@ -214,6 +231,8 @@ impl Upstream for KafkaUpstream {
 struct KafkaDownstream {
     consumer: BaseConsumer,
     waker: Arc<AtomicWaker>,
+    /// Records read from this core's partition.
+    records: metrics::Counter,
 }
 
 impl KafkaDownstream {
@@ -245,7 +264,12 @@ impl KafkaDownstream {
         let waker = Arc::new(AtomicWaker::new());
         let wake = waker.clone();
         consumer.set_nonempty_callback(move || wake.wake());
-        Ok(Self { consumer, waker })
+        let records = metrics::counter!("gochat_edge_downstream_records_total", "partition" => core.to_string());
+        Ok(Self {
+            consumer,
+            waker,
+            records,
+        })
     }
 }
 
@@ -274,6 +298,7 @@ impl Downstream for KafkaDownstream {
             }
         }
         if out.len() > before {
+            self.records.increment((out.len() - before) as u64);
             Poll::Ready(true)
         } else {
             Poll::Pending

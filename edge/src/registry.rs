@@ -170,6 +170,7 @@ pub(crate) fn spawn(
                 let mut check =
                     tokio::time::interval(Duration::from_secs((ttl_secs / 3).clamp(1, 5)));
                 let mut tasks = tokio::task::JoinSet::new();
+                let queued = metrics::gauge!("gochat_edge_registry_queue_depth");
                 loop {
                     let command = tokio::select! {
                         command = rx.recv_async() => command,
@@ -190,6 +191,7 @@ pub(crate) fn spawn(
                         }
                     };
                     let Ok(command) = command else { break };
+                    queued.set(rx.len() as f64);
                     if matches!(command, Command::Stop) {
                         break;
                     }
@@ -259,7 +261,10 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             route,
             done,
         } => {
+            let started = std::time::Instant::now();
             let change = registry.register(user, &device, &route, ttl_secs).await;
+            metrics::histogram!("gochat_edge_registry_write_seconds", "op" => "register")
+                .record(started.elapsed().as_secs_f64());
             // Answering `done` lets the waiting connect go on: the entry is
             // written and its rooms are known; the kicks and announcements
             // are not its business.
@@ -292,12 +297,18 @@ async fn execute(registry: &dyn Registry, command: Command, ttl_secs: u64) {
             user,
             device,
             conn_id,
-        } => match registry.unregister(user, &device, conn_id).await {
-            Ok(()) => announce(registry, user).await,
-            Err(e) => {
-                tracing::warn!(error = %e, %user, "session not deregistered; it expires by itself")
+        } => {
+            let started = std::time::Instant::now();
+            let done = registry.unregister(user, &device, conn_id).await;
+            metrics::histogram!("gochat_edge_registry_write_seconds", "op" => "unregister")
+                .record(started.elapsed().as_secs_f64());
+            match done {
+                Ok(()) => announce(registry, user).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, %user, "session not deregistered; it expires by itself")
+                }
             }
-        },
+        }
         Command::IsRevoked { jti, reply } => {
             let _ = reply.send(registry.is_revoked(&jti).await);
         }

@@ -261,6 +261,7 @@ fn parse_member(user_id: i64, value: &str) -> Option<Member> {
 
 fn log_cache_error(what: &str, result: redis::RedisResult<()>) {
     if let Err(e) = result {
+        metrics::counter!("gochat_redis_errors_total", "user" => "cache").increment(1);
         tracing::warn!(error = %e, "redis cache {what} failed; serving from the database");
     }
 }

@@ -111,6 +111,12 @@ pub struct GroupPatch {
 pub trait Repo: UserRepo + GroupRepo + MessageRepo + Send + Sync + 'static {
     /// Is the store reachable?
     async fn ping(&self) -> RepoResult<()>;
+
+    /// The SQL pool's connections, open and idle, where this process holds
+    /// one (for `/metrics`).
+    fn pool_usage(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// Accounts, friends and blocks.

@@ -68,6 +68,7 @@ impl RedisState {
 }
 
 fn unavailable(e: redis::RedisError) -> StateError {
+    metrics::counter!("gochat_redis_errors_total", "user" => "state").increment(1);
     StateError::Unavailable(Box::new(e))
 }
 

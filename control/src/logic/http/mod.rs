@@ -187,8 +187,11 @@ pub fn ops_router(readiness: Arc<Readiness>) -> Router {
     ops::prometheus();
     Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(move || ops::readyz_of(readiness.clone())))
-        .route("/metrics", get(ops::metrics))
+        .route("/readyz", {
+            let readiness = readiness.clone();
+            get(move || ops::readyz_of(readiness.clone()))
+        })
+        .route("/metrics", get(move || ops::metrics_of(readiness.clone())))
 }
 
 /// The whole HTTP surface of the logic service, and its OpenAPI document

@@ -69,6 +69,9 @@ pub fn prometheus() -> &'static Option<PrometheusHandle> {
 fn zero_rare_counters() {
     metrics::counter!("gochat_sends_shed_total", "door" => "api").increment(0);
     metrics::counter!("gochat_messages_stored_total").increment(0);
+    for user in ["state", "cache"] {
+        metrics::counter!("gochat_redis_errors_total", "user" => user).increment(0);
+    }
     for outcome in ["done", "retried", "dead_lettered"] {
         metrics::counter!("gochat_tasks_total", "outcome" => outcome).increment(0);
     }
@@ -115,7 +118,16 @@ pub async fn readyz_of(readiness: Arc<Readiness>) -> Response {
     tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
 )]
-pub async fn metrics() -> Response {
+pub async fn metrics(State(s): State<ApiState>) -> Response {
+    metrics_of(s.readiness).await
+}
+
+/// `/metrics`, with the gauges read at scrape time brought up to date.
+pub async fn metrics_of(readiness: Arc<Readiness>) -> Response {
+    if let Some((open, idle)) = readiness.repo.as_ref().and_then(|r| r.pool_usage()) {
+        metrics::gauge!("gochat_sql_pool_connections", "state" => "open").set(f64::from(open));
+        metrics::gauge!("gochat_sql_pool_connections", "state" => "idle").set(f64::from(idle));
+    }
     let body = prometheus()
         .as_ref()
         .map(PrometheusHandle::render)

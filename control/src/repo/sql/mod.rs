@@ -234,4 +234,9 @@ impl Repo for SqlRepo {
             .map_err(map_err)?;
         Ok(())
     }
+
+    fn pool_usage(&self) -> Option<(u32, u32)> {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        Some((self.pool.size(), idle))
+    }
 }
