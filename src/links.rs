@@ -5,6 +5,7 @@
 //! in-process log. They live here, in the binary, because the edge and the
 //! control crates never depend on each other.
 
+use gochat_control::grpc_metrics::Timed;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub trait GroupSource: Send + Sync + 'static {
 }
 
 /// The repo service over gRPC: `gochat edge`'s way to a user's groups.
-pub struct GrpcGroups(RepoClient<tonic::transport::Channel>);
+pub struct GrpcGroups(RepoClient<Timed<tonic::transport::Channel>>);
 
 impl GrpcGroups {
     /// Dials `url` (e.g. `http://127.0.0.1:9002`, or several,
@@ -53,7 +54,7 @@ impl GrpcGroups {
     pub fn connect_lazy(url: &str) -> anyhow::Result<Self> {
         let timeout = Some(Duration::from_secs(5));
         let channel = gochat_control::repo::grpc::discovery::balanced_channel(url, timeout)?;
-        Ok(Self(RepoClient::new(channel)))
+        Ok(Self(RepoClient::new(Timed::client(channel))))
     }
 }
 

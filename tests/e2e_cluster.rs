@@ -515,6 +515,7 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
         "gochat_edge_registry_write_seconds",
         "gochat_edge_upstream_records_total",
         "gochat_edge_downstream_records_total",
+        "gochat_grpc_seconds",
     ] {
         assert!(exported.contains(name), "{name} is not exported");
     }

@@ -14,6 +14,7 @@ pub mod config;
 mod consume;
 mod consume_batch;
 mod grpc_faces;
+pub mod grpc_metrics;
 pub mod logic;
 pub mod repo;
 pub mod server;

@@ -347,6 +347,7 @@ fn serve_grpc(
         // Small request/reply calls: Nagle's delay would only add latency.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let serve = tonic::transport::Server::builder()
+            .layer(tower::layer::layer_fn(crate::grpc_metrics::Timed::server))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, token.cancelled_owned());
         if let Err(e) = serve.await {

@@ -7,6 +7,8 @@ use gochat_proto::repo::repo_client::RepoClient as PbClient;
 use tonic::Response;
 use tonic::transport::Channel;
 
+use crate::grpc_metrics::Timed;
+
 use super::from_status;
 use crate::repo::{
     ConversationInfo, ConversationSummary, Device, FriendRequest, Group, GroupPatch, GroupRepo,
@@ -17,7 +19,7 @@ use crate::repo::{
 /// A [`Repo`] served by a remote repo service.
 #[derive(Clone)]
 pub struct RepoClient {
-    client: PbClient<Channel>,
+    client: PbClient<Timed<Channel>>,
 }
 
 impl RepoClient {
@@ -29,11 +31,11 @@ impl RepoClient {
     pub fn connect_lazy(endpoint: &str) -> RepoResult<Self> {
         let channel = super::discovery::balanced_channel(endpoint, None)?;
         Ok(Self {
-            client: PbClient::new(channel),
+            client: PbClient::new(Timed::client(channel)),
         })
     }
 
-    fn c(&self) -> PbClient<Channel> {
+    fn c(&self) -> PbClient<Timed<Channel>> {
         self.client.clone()
     }
 }
