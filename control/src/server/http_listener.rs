@@ -7,7 +7,9 @@
 //! a 503 and is closed at once. A small reserve beyond the cap is served
 //! only the operations endpoints, so a load balancer's health check still
 //! gets an answer — the truth — while the API is full. Shutdown stops
-//! accepting and lets open requests finish (a few seconds at most).
+//! accepting and lets open requests finish (a few seconds at most). With
+//! `http.tls`, each connection's TLS handshake runs in its own task, within
+//! the header timeout, so a stalled handshake holds nothing else up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,8 @@ const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: applicat
 pub(super) struct Limits {
     pub(super) max_connections: usize,
     pub(super) header_read_timeout: Duration,
+    /// HTTPS, when configured.
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Serves `app` (and `ops` on the reserve) until `shutdown`.
@@ -80,8 +84,6 @@ pub(super) async fn serve(
                 }
             },
         };
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(timeout);
         // The peer's address rides on each request (`ConnectInfo`), for the
         // per-address abuse limits.
         let router =
@@ -89,12 +91,31 @@ pub(super) async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let tls = limits.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = connection.await {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(timeout);
+            let service = TowerToHyperService::new(router);
+            let served = match tls {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                Some(tls) => match tokio::time::timeout(timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let connection = http.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "http connection ended with an error");
             }
         });

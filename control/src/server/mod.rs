@@ -7,6 +7,7 @@
 mod admins;
 mod engines;
 mod http_listener;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -301,9 +302,16 @@ fn serve_http(
     shutdown: &CancellationToken,
 ) -> Result<SocketAddr, StartError> {
     let addr = listener.local_addr().map_err(StartError::Listener)?;
+    let tls = match &config.http.tls {
+        Some(tls) => Some(
+            tls::acceptor(tls, shutdown.clone()).map_err(|e| StartError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
     let limits = http_listener::Limits {
         max_connections: config.http.max_connections,
         header_read_timeout: std::time::Duration::from_secs(config.http.header_read_timeout_secs),
+        tls,
     };
     tasks.spawn(http_listener::serve(
         listener,
