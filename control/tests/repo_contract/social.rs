@@ -65,7 +65,8 @@ pub(crate) async fn friend_requests_and_presence_audience(repo: Arc<dyn Repo>) -
 }
 
 /// The search index follows stores, edits and recalls, on every backend
-/// (MySQL's collation included: terms compare byte for byte).
+/// (terms compare byte for byte; short words, stop words and CJK pairs are
+/// found on MySQL's FULLTEXT index as on FTS5).
 pub(crate) async fn search_follows_changes(repo: Arc<dyn Repo>) -> Result<()> {
     let a = repo.create_user("sa", "h", "").await?.user_id;
     let b = repo.create_user("sb", "h", "").await?.user_id;
@@ -76,6 +77,7 @@ pub(crate) async fn search_follows_changes(repo: Arc<dyn Repo>) -> Result<()> {
         (1, "q1", "Café au lait"),
         (2, "q2", "cafe 明天见"),
         (3, "q3", "CAFÉ"),
+        (4, "q4", "it is the 去 of a go"),
     ] {
         let mut m = super::message_of(&cid, n, a, b, cmid);
         m.content = text.to_owned();
@@ -107,15 +109,17 @@ pub(crate) async fn search_follows_changes(repo: Arc<dyn Repo>) -> Result<()> {
         "not in it"
     );
     assert_eq!(found(a, "", None).await?, Vec::<i64>::new());
+    assert_eq!(found(b, "the A, go! 去", None).await?, vec![ids[3]]);
+    assert_eq!(found(b, "the A, go! 去 x", None).await?, Vec::<i64>::new());
     // An edit re-indexes its target; a recall drops it.
-    let mut edit = super::message_of(&cid, 4, a, b, "q4");
+    let mut edit = super::message_of(&cid, 5, a, b, "q5");
     edit.message_type = "edit".into();
     edit.content = "thé".into();
     edit.metadata_json = format!(r#"{{"target_message_id":"{}","target_seq_id":1}}"#, ids[0]);
     repo.store_message(&edit).await?;
     assert_eq!(found(a, "café", None).await?, vec![ids[2]]);
     assert_eq!(found(a, "thé", None).await?, vec![ids[0]]);
-    let mut recall = super::message_of(&cid, 5, a, b, "q5");
+    let mut recall = super::message_of(&cid, 6, a, b, "q6");
     recall.message_type = "recall".into();
     recall.content = String::new();
     recall.metadata_json = format!(r#"{{"target_message_id":"{}","target_seq_id":3}}"#, ids[2]);

@@ -183,8 +183,8 @@ impl SqlRepo {
         }
         insert_messages(&mut tx, &stored, codes).await?;
         insert_mentions(&mut tx, &stored).await?;
-        apply_changes(&mut tx, &stored).await?;
-        index_messages(&mut tx, &stored, "INSERT").await?;
+        apply_changes(&mut tx, self.dialect, &stored).await?;
+        index_messages(&mut tx, self.dialect, &stored, false).await?;
         advance_read_cursors(&mut tx, &cursors).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)

@@ -13,7 +13,7 @@ use sqlx::{Any, Transaction};
 
 use super::messages::{SELECT_COLUMNS, message_from_row};
 use super::search::reindex;
-use super::{SqlRepo, map_err, placeholders};
+use super::{Dialect, SqlRepo, map_err, placeholders};
 use crate::repo::{RepoError, RepoResult, StoredMessage, TARGET_MESSAGE_ID, TARGET_SEQ_ID};
 
 /// Message ids per `hidden_among` query.
@@ -24,6 +24,7 @@ const IDS_PER_LOOKUP: usize = 500;
 /// what was read before the batch; the entry stays in history either way).
 pub(super) async fn apply_changes(
     tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
     stored: &[StoredMessage],
 ) -> RepoResult<()> {
     for m in stored {
@@ -44,7 +45,7 @@ pub(super) async fn apply_changes(
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            reindex(tx, target, &m.conversation_id, Some(&m.content)).await?;
+            reindex(tx, dialect, target, &m.conversation_id, Some(&m.content)).await?;
         } else {
             sqlx::query(
                 "UPDATE messages SET recalled = 1, content = '', metadata = '{}' \
@@ -62,7 +63,7 @@ pub(super) async fn apply_changes(
                 .execute(&mut **tx)
                 .await
                 .map_err(map_err)?;
-            reindex(tx, target, &m.conversation_id, None).await?;
+            reindex(tx, dialect, target, &m.conversation_id, None).await?;
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Indexing the messages stored before the search index existed (a
-//! database from before migration 0007), in the background: newest first,
+//! database from before migration 0011, which moved search onto the
+//! engines' full-text indexes), in the background: newest first,
 //! a batch per transaction, the position kept in `search_backfill` so a
 //! restart goes on where it stopped and several repo processes share the
 //! work (a step another process took first is rolled back and retried).
@@ -65,7 +66,7 @@ impl SqlRepo {
         .map(message_from_row)
         .collect::<RepoResult<_>>()?;
         let live: Vec<StoredMessage> = messages.iter().filter(|m| !m.recalled).cloned().collect();
-        index_messages(&mut tx, &live, self.dialect.insert_ignore()).await?;
+        index_messages(&mut tx, self.dialect, &live, true).await?;
         let next = match messages.last() {
             Some(oldest) if messages.len() as i64 == batch => oldest.message_id,
             _ => 0,
@@ -94,7 +95,7 @@ mod tests {
     use super::*;
     use crate::repo::{MessageRepo, UserRepo};
 
-    /// Messages stored, then their index lost (as before migration 0007):
+    /// Messages stored, then their index lost (as before migration 0011):
     /// the backfill makes them searchable again, recalled ones excepted.
     #[tokio::test]
     async fn messages_from_before_the_index_become_searchable() -> anyhow::Result<()> {
