@@ -3,11 +3,12 @@
 #   docker build -t gochat .
 #   docker run -p 8080:8080 -p 8090:8090 -v gochat-data:/data gochat
 # Build stage: the whole workspace, release profile, locked dependencies.
-# librdkafka is built from source by rdkafka-sys (C toolchain, make, zlib);
-# protoc comes vendored; TLS is rustls (no OpenSSL).
+# librdkafka is built from source by rdkafka-sys (C toolchain, make, zlib,
+# OpenSSL for Kafka over TLS); protoc comes vendored; every other TLS client
+# and server is rustls.
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake perl python3 zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential cmake perl python3 zlib1g-dev libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -21,7 +22,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # an unprivileged user, data under /data.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data gochat \
  && mkdir -p /data && chown gochat /data

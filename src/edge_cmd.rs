@@ -46,11 +46,7 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
         .clone()
         .context("gochat edge needs [redis] (GOCHAT_EDGE_REDIS__URL)")?;
     let names = Names::new(kafka.topic_prefix.clone());
-    let settings = KafkaSettings {
-        brokers: kafka.brokers.clone(),
-        names: names.clone(),
-        idempotence: kafka.idempotence,
-    };
+    let settings = KafkaSettings::of(&kafka);
     let cores = listeners.ws.len();
     if kafka.create_topics {
         let partitions = i32::try_from(cores).context("core count")?;
@@ -60,8 +56,7 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
         )
         .await?;
     }
-    let state =
-        Arc::new(RedisState::connect(&redis.url, Names::new(redis.key_prefix.clone())).await?);
+    let state = Arc::new(RedisState::connect(&redis).await?);
     let bus = Arc::new(KafkaBus::new(&settings)?);
     let repo_url = config.repo_url.clone().context(
         "gochat edge needs repo_url (GOCHAT_EDGE_REPO_URL): the control plane's gRPC \
@@ -72,7 +67,7 @@ pub async fn start(config: EdgeConfig, listeners: EdgeListeners) -> anyhow::Resu
         bus: bus.clone(),
         groups: Arc::new(GrpcGroups::connect_lazy(&repo_url)?),
     });
-    let links = Arc::new(KafkaLinks::new(&kafka.brokers, names, &config.gateway_id));
+    let links = Arc::new(KafkaLinks::new(&kafka, names, &config.gateway_id));
     let ws_addr = listeners.local_addr()?;
     let (trigger, shutdown) = Shutdown::new();
     let edge = gochat_edge::run(config, listeners, links, registry, shutdown)?;

@@ -16,7 +16,7 @@ use gochat_engines::bus::memory::MemoryBus;
 use gochat_engines::state::redis::RedisState;
 use gochat_proto::frames::SendFrame;
 use gochat_proto::ids::{Id, now_millis};
-use gochat_proto::keys::Names;
+use gochat_proto::settings::RedisConfig;
 use gochat_testkit::stack::stack_setting;
 
 async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
@@ -27,9 +27,14 @@ async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
         )
         .await?,
     );
-    let names = Names::new(format!("bench{}:", now_millis()));
-    let state =
-        Arc::new(RedisState::connect(&stack_setting("GOCHAT_TEST_REDIS_URL")?, names).await?);
+    let state = Arc::new(
+        RedisState::connect(&RedisConfig {
+            url: stack_setting("GOCHAT_TEST_REDIS_URL")?,
+            key_prefix: format!("bench{}:", now_millis()),
+            tls: None,
+        })
+        .await?,
+    );
     let (bus, _inboxes) = MemoryBus::new();
     let auth = AuthConfig {
         jwt_secret: "bench-secret-bench-secret-bench-secret".into(),

@@ -17,7 +17,7 @@ use gochat_engines::bus::kafka::{KafkaBus, KafkaSettings, ensure_topics};
 use gochat_proto::frames::{ClientFrame, SendFrame};
 use gochat_proto::ids::{Id, now_millis, single_conversation_id};
 use gochat_proto::kafka::{Origin, UpstreamRecord};
-use gochat_proto::keys::{Names, SessionRoute};
+use gochat_proto::keys::SessionRoute;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -27,11 +27,7 @@ const GATEWAY: &str = "gw-test";
 
 fn settings(s: &TestServer) -> Result<KafkaSettings> {
     let k: &KafkaConfig = s.config.kafka.as_ref().context("kafka config")?;
-    Ok(KafkaSettings {
-        brokers: k.brokers.clone(),
-        names: Names::new(k.topic_prefix.clone()),
-        idempotence: true,
-    })
+    Ok(KafkaSettings::of(k))
 }
 
 /// Reads a topic's partitions from the start, as a gateway core would.
@@ -235,6 +231,7 @@ async fn seq_survives_redis_flushall_without_reuse() -> Result<()> {
     config.redis = Some(RedisConfig {
         url: redis.url.clone(),
         key_prefix: String::new(),
+        tls: None,
     });
     let s = start_with(config).await?;
     let alice = s.user("alice").await?;

@@ -3,9 +3,10 @@
 //! `task.push_ca_file`): each fake checks the request's shape the way the
 //! real service would (HTTP/2, path, headers, a JWT signed with the key
 //! the provider was given) and answers as scripted, so the providers'
-//! handling of rejected tokens and expired credentials is tested too.
-//! The last test runs the whole way: a message to an offline user becomes
-//! an APNs request, and a token APNs calls gone unregisters the device.
+//! handling of rejected tokens and expired credentials is tested too. The
+//! webhook is tested over TLS the same way. The last test runs the whole
+//! way: a message to an offline user becomes an APNs request, and a token
+//! APNs calls gone unregisters the device.
 
 mod support;
 
@@ -321,6 +322,58 @@ async fn an_unusable_apns_key_or_untrusted_server_is_refused() -> Result<()> {
             .is_err()
     );
     assert!(fake.seen().is_empty());
+    Ok(())
+}
+
+/// The webhook over TLS: posted as JSON to a server trusted through
+/// `task.push_ca_file` (HTTP/2 here, as the fake offers it), a failure
+/// answer is an error, and without the CA nothing is sent.
+#[tokio::test]
+async fn the_webhook_posts_over_https_to_a_trusted_server_only() -> Result<()> {
+    let dir = temp_dir()?;
+    let fake = fake_service(&dir).await?;
+    let mut config = TaskConfig {
+        webhook_url: Some(format!("{}/hooks/push?v=1", fake.url)),
+        push_ca_file: Some(fake.ca_file.clone()),
+        ..TaskConfig::default()
+    };
+    let providers = Providers::from_config(&config)?;
+    let push = a_push();
+    let tab = device("webhook", "hook-token");
+    assert_eq!(
+        providers.push(&Delivery::to_device(&push, &tab)).await?,
+        Pushed::Sent
+    );
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].version, Version::HTTP_2);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/hooks/push");
+    assert_eq!(seen[0].header("content-type"), "application/json");
+    let body = seen[0].json();
+    assert_eq!(body["push_token"], "hook-token");
+    assert_eq!(body["platform"], "webhook");
+    assert_eq!(body["content"], "hello bob");
+    fake.answer(|_| (503, String::new()));
+    assert!(
+        providers
+            .push(&Delivery::to_device(&push, &tab))
+            .await
+            .is_err()
+    );
+    fake.answer(|_| (200, "{}".into()));
+    config.push_ca_file = None;
+    let untrusting = Providers::from_config(&config)?;
+    assert!(
+        untrusting
+            .push(&Delivery::to_device(&push, &tab))
+            .await
+            .is_err()
+    );
+    assert_eq!(fake.seen().len(), 2);
+    // Not a URL a webhook can be: refused at the start.
+    config.webhook_url = Some("ftp://example.com/x".into());
+    assert!(Providers::from_config(&config).is_err());
     Ok(())
 }
 

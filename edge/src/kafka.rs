@@ -21,6 +21,7 @@ use bytes::Bytes;
 use futures::task::AtomicWaker;
 use gochat_proto::kafka::DownstreamKey;
 use gochat_proto::keys::Names;
+use gochat_proto::settings::KafkaConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,7 +33,8 @@ use crate::backend::{CoreLinks, Downstream, Upstream, UpstreamError};
 
 /// Kafka links for every core of one gateway.
 pub struct KafkaLinks {
-    brokers: String,
+    /// Where the brokers are and how to reach them (TLS).
+    connection: Vec<(&'static str, String)>,
     names: Names,
     gateway_id: String,
     /// A client for `/readyz`'s metadata requests, made at the first one.
@@ -40,10 +42,10 @@ pub struct KafkaLinks {
 }
 
 impl KafkaLinks {
-    /// Links for `gateway_id` on `brokers`, topics under `names`.
-    pub fn new(brokers: &str, names: Names, gateway_id: &str) -> Self {
+    /// Links for `gateway_id` on the brokers of `kafka`, topics under `names`.
+    pub fn new(kafka: &KafkaConfig, names: Names, gateway_id: &str) -> Self {
         Self {
-            brokers: brokers.to_owned(),
+            connection: kafka.client_properties(),
             names,
             gateway_id: gateway_id.to_owned(),
             probe: std::sync::OnceLock::new(),
@@ -53,9 +55,8 @@ impl KafkaLinks {
 
 impl CoreLinks for KafkaLinks {
     fn upstream(&self, core: u32) -> Box<dyn Upstream> {
-        let mut config = ClientConfig::new();
+        let mut config = client_config(&self.connection);
         config
-            .set("bootstrap.servers", &self.brokers)
             .set(
                 "client.id",
                 format!("gochat-edge-{}-{core}", self.gateway_id),
@@ -79,7 +80,7 @@ impl CoreLinks for KafkaLinks {
 
     fn downstream(&self, core: u32) -> Box<dyn Downstream> {
         match KafkaDownstream::assign(
-            &self.brokers,
+            &self.connection,
             &self.names.downstream_topic(&self.gateway_id),
             core,
         ) {
@@ -93,8 +94,7 @@ impl CoreLinks for KafkaLinks {
 
     fn check_broker(&self) -> Result<(), String> {
         let probe = self.probe.get_or_init(|| {
-            ClientConfig::new()
-                .set("bootstrap.servers", &self.brokers)
+            client_config(&self.connection)
                 .create::<BaseConsumer>()
                 .map_err(|e| e.to_string())
         });
@@ -105,6 +105,15 @@ impl CoreLinks for KafkaLinks {
             .map(drop)
             .map_err(|e| e.to_string())
     }
+}
+
+/// A client config starting from the brokers' connection properties.
+fn client_config(connection: &[(&'static str, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in connection {
+        config.set(*key, value);
+    }
+    config
 }
 
 /// At most one renewal per this long: a broker that is simply down fails
@@ -236,9 +245,12 @@ struct KafkaDownstream {
 }
 
 impl KafkaDownstream {
-    fn assign(brokers: &str, topic: &str, core: u32) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    fn assign(
+        connection: &[(&'static str, String)],
+        topic: &str,
+        core: u32,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut consumer: BaseConsumer = client_config(connection)
             // Required by librdkafka even without subscribing; never used to commit.
             .set("group.id", format!("{topic}-core-{core}"))
             .set("enable.auto.commit", "false")
@@ -332,7 +344,14 @@ mod tests {
 
     #[test]
     fn an_unreachable_broker_is_not_ready() {
-        let links = KafkaLinks::new("127.0.0.1:1", Names::new(String::new()), "gw");
+        let kafka = KafkaConfig {
+            brokers: "127.0.0.1:1".into(),
+            topic_prefix: String::new(),
+            create_topics: false,
+            idempotence: true,
+            tls: None,
+        };
+        let links = KafkaLinks::new(&kafka, Names::new(String::new()), "gw");
         assert!(links.check_broker().is_err());
     }
 }

@@ -19,11 +19,32 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port[/db]`.
+    /// `redis://host:port[/db]`, or `rediss://` for TLS (the system's root
+    /// certificates are trusted unless `[redis.tls]` names a CA).
     pub url: String,
     /// Prefix for every key (several deployments on one Redis).
     #[serde(default)]
     pub key_prefix: String,
+    /// Certificates for a `rediss://` URL: a private CA, a client
+    /// certificate for servers that require one.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+}
+
+/// The files of a TLS client (PEM): whom to trust, and who this process is
+/// for a server that asks (mutual TLS). Paths are read at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// CA certificates trusted instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// This process's certificate chain (with `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Kafka, as every binary configures it.
@@ -43,6 +64,40 @@ pub struct KafkaConfig {
     /// Idempotent producers (no duplicates from producer retries).
     #[serde(default = "yes")]
     pub idempotence: bool,
+    /// TLS to the brokers (librdkafka's `security.protocol=ssl`): present,
+    /// even empty, turns it on; the system's root certificates are trusted
+    /// unless it names a CA.
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+}
+
+impl KafkaConfig {
+    /// The librdkafka properties every Kafka client of this config starts
+    /// from: where the brokers are and how to reach them.
+    pub fn client_properties(&self) -> Vec<(&'static str, String)> {
+        kafka_client_properties(&self.brokers, self.tls.as_ref())
+    }
+}
+
+/// The librdkafka properties for `brokers`, over TLS with `tls`.
+pub fn kafka_client_properties(
+    brokers: &str,
+    tls: Option<&ClientTls>,
+) -> Vec<(&'static str, String)> {
+    let mut properties = vec![("bootstrap.servers", brokers.to_owned())];
+    if let Some(tls) = tls {
+        properties.push(("security.protocol", "ssl".to_owned()));
+        for (key, path) in [
+            ("ssl.ca.location", &tls.ca_file),
+            ("ssl.certificate.location", &tls.cert_file),
+            ("ssl.key.location", &tls.key_file),
+        ] {
+            if let Some(path) = path {
+                properties.push((key, path.display().to_string()));
+            }
+        }
+    }
+    properties
 }
 
 fn yes() -> bool {

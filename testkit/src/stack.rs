@@ -47,3 +47,18 @@ pub fn stack_setting(name: &str) -> Result<String> {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
+
+/// The Kafka-protocol broker the dev stack installed (nisshi, or tansu it
+/// was forked from), for tests that start a broker of their own.
+pub fn broker_binary() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    ["nisshi", "tansu"]
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .context("no nisshi broker: run deploy/dev-stack up")
+}

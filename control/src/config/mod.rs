@@ -231,7 +231,11 @@ impl Default for GrpcConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `mysql://user:pass@host:port/db` or `sqlite://path`.
+    /// `mysql://user:pass@host:port/db` or `sqlite://path`. TLS to MySQL
+    /// or MariaDB is set in the URL: `?ssl-mode=VERIFY_IDENTITY` (or
+    /// `REQUIRED`, `VERIFY_CA`; the default `PREFERRED` encrypts when the
+    /// server offers it, unverified), `&ssl-ca=/path/ca.pem` to trust a
+    /// private CA, `&ssl-cert=…&ssl-key=…` for a client certificate.
     pub url: String,
     /// Pool size (MySQL).
     pub max_connections: u32,

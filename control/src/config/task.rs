@@ -16,8 +16,9 @@ pub struct TaskConfig {
     pub apns: Option<ApnsConfig>,
     /// Pushes to devices registered as `fcm` go straight to Google.
     pub fcm: Option<FcmConfig>,
-    /// Extra root certificates (PEM) trusted by the APNs and FCM clients,
-    /// besides the system's: a TLS-inspecting egress proxy, or a test.
+    /// Extra root certificates (PEM) trusted by the webhook, APNs and FCM
+    /// clients, besides the system's: a private CA, a TLS-inspecting
+    /// egress proxy, or a test.
     pub push_ca_file: Option<PathBuf>,
     /// Failures before a task goes to the dead-letter topic.
     pub max_attempts: u32,

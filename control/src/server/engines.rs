@@ -59,7 +59,7 @@ impl Engines {
     /// over gRPC.
     pub async fn connect(config: &ControlConfig) -> Result<Self, StartError> {
         let redis = match &config.redis {
-            Some(r) => Some(RedisState::connect(&r.url, Names::new(r.key_prefix.clone())).await?),
+            Some(r) => Some(RedisState::connect(r).await?),
             None => None,
         };
         let repo: Arc<dyn Repo> = if config.services.contains(&Service::Repo) {
@@ -92,11 +92,7 @@ impl Engines {
         };
         let log = match &config.kafka {
             Some(k) => {
-                let settings = KafkaSettings {
-                    brokers: k.brokers.clone(),
-                    names: Names::new(k.topic_prefix.clone()),
-                    idempotence: k.idempotence,
-                };
+                let settings = KafkaSettings::of(k);
                 if k.create_topics {
                     ensure_topics(&settings, &[]).await?;
                 }

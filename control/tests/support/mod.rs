@@ -135,12 +135,14 @@ pub async fn test_config(backend: Backend) -> Result<ControlConfig> {
             config.redis = Some(RedisConfig {
                 url: redis_url()?,
                 key_prefix: unique("t") + ":",
+                tls: None,
             });
             config.kafka = Some(KafkaConfig {
                 brokers: kafka_brokers()?,
                 topic_prefix: unique("t") + "-",
                 create_topics: true,
                 idempotence: true,
+                tls: None,
             });
         }
     }

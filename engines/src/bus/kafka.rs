@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
 use gochat_proto::keys::Names;
+use gochat_proto::settings::{ClientTls, KafkaConfig, kafka_client_properties};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -46,14 +47,27 @@ pub struct KafkaSettings {
     pub names: Names,
     /// Idempotent producer (on in production; some test brokers lack it).
     pub idempotence: bool,
+    /// TLS to the brokers, when they require it.
+    pub tls: Option<ClientTls>,
 }
 
 impl KafkaSettings {
+    /// The settings of a binary's `[kafka]` section.
+    pub fn of(config: &KafkaConfig) -> Self {
+        Self {
+            brokers: config.brokers.clone(),
+            names: Names::new(config.topic_prefix.clone()),
+            idempotence: config.idempotence,
+            tls: config.tls.clone(),
+        }
+    }
+
     fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("client.id", "gochat-control");
+        for (key, value) in kafka_client_properties(&self.brokers, self.tls.as_ref()) {
+            config.set(key, value);
+        }
+        config.set("client.id", "gochat-control");
         config
     }
 }

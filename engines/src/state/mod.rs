@@ -23,6 +23,9 @@ pub enum StateError {
     /// Redis is unreachable or answered with an error.
     #[error("state store unavailable: {0}")]
     Unavailable(#[source] crate::BoxError),
+    /// The configuration cannot work (never retried: fix the config).
+    #[error("state store misconfigured: {0}")]
+    Invalid(String),
 }
 
 /// Result alias for state calls.

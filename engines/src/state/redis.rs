@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use gochat_proto::ids::Id;
 use gochat_proto::keys::{Names, RouteChange, SessionRoute};
-use redis::Script;
+use gochat_proto::settings::RedisConfig;
 use redis::aio::ConnectionManager;
+use redis::{ClientTlsConfig, Script, TlsCertificates};
 
 use super::{DeviceRoute, StateError, StateResult, StateStore};
 
@@ -45,10 +46,11 @@ pub struct RedisState {
 
 impl RedisState {
     /// Connects (the manager reconnects by itself after a Redis restart).
-    pub async fn connect(url: &str, names: Names) -> StateResult<Self> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = ConnectionManager::new(client).await.map_err(unavailable)?;
-        Ok(Self::new(conn, names))
+    pub async fn connect(config: &RedisConfig) -> StateResult<Self> {
+        let conn = ConnectionManager::new(client(config)?)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self::new(conn, Names::new(config.key_prefix.clone())))
     }
 
     /// Wraps an existing connection manager.
@@ -65,6 +67,47 @@ impl RedisState {
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
+}
+
+/// A client for `config`: TLS when the URL is `rediss://`, trusting the CA
+/// and presenting the client certificate of `[redis.tls]` when given.
+pub fn client(config: &RedisConfig) -> StateResult<redis::Client> {
+    let Some(tls) = &config.tls else {
+        return redis::Client::open(config.url.as_str()).map_err(unavailable);
+    };
+    if !config.url.starts_with("rediss://") {
+        return Err(StateError::Invalid(
+            "[redis.tls] needs a rediss:// url (redis:// is never encrypted)".into(),
+        ));
+    }
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| StateError::Invalid(format!("redis.tls: {}: {e}", path.display())))
+    };
+    let client_tls = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(ClientTlsConfig {
+            client_cert: read(cert)?,
+            client_key: read(key)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(StateError::Invalid(
+                "redis.tls: cert_file and key_file go together".into(),
+            ));
+        }
+    };
+    let root_cert = tls.ca_file.as_deref().map(read).transpose()?;
+    // The Redis client takes rustls's process-wide provider: make it ring,
+    // the one every TLS client here uses (a provider installed first wins).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    redis::Client::build_with_tls(
+        config.url.as_str(),
+        TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+    .map_err(unavailable)
 }
 
 fn unavailable(e: redis::RedisError) -> StateError {

@@ -1,8 +1,9 @@
-//! The HTTPS client the APNs and FCM providers share: rustls on ring with
-//! the system's root certificates (plus an optional extra CA), HTTP/2 when
-//! the server offers it (APNs requires it), pooled connections, and a
-//! deadline on every exchange so a stalled provider fails the task instead
-//! of holding its lane.
+//! The HTTPS client the push providers share (webhook, APNs, FCM): rustls
+//! on ring with the system's root certificates (plus an optional extra CA),
+//! HTTP/2 when the server offers it (APNs requires it), pooled connections,
+//! and a deadline on every exchange so a stalled provider fails the task
+//! instead of holding its lane. Plain `http://` is allowed too, for a
+//! webhook inside the operator's network.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,7 +42,13 @@ pub struct HttpsClient {
 
 impl HttpsClient {
     /// A client trusting the system's roots and those in `extra_ca` (PEM).
-    pub fn new(extra_ca: Option<&Path>, timeout: Duration) -> Result<Arc<Self>, TaskError> {
+    /// With `need_roots`, having none at all stops the start (no `https://`
+    /// exchange could succeed); a plain-HTTP webhook alone needs none.
+    pub fn new(
+        extra_ca: Option<&Path>,
+        timeout: Duration,
+        need_roots: bool,
+    ) -> Result<Arc<Self>, TaskError> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for error in &native.errors {
@@ -56,7 +63,7 @@ impl HttpsClient {
                 roots.add(cert).map_err(|e| push_error(e.to_string()))?;
             }
         }
-        if roots.is_empty() {
+        if roots.is_empty() && need_roots {
             return Err(push_error(
                 "no trusted root certificates: install the system's CA bundle or set task.push_ca_file"
                     .into(),
@@ -71,7 +78,7 @@ impl HttpsClient {
         .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_only()
+            .https_or_http()
             .enable_all_versions()
             .build();
         let client = Client::builder(TokioExecutor::new())

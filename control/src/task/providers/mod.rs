@@ -9,10 +9,15 @@ pub mod apns;
 pub mod fcm;
 pub mod https;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use gochat_proto::kafka::OfflinePush;
+use http_body_util::Full;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, Uri};
 use serde::Serialize;
 
 use crate::config::TaskConfig;
@@ -101,17 +106,25 @@ impl Providers {
     /// Sets up what `config` names; a key that cannot be read or parsed
     /// stops the start rather than failing every push later.
     pub fn from_config(config: &TaskConfig) -> Result<Self, TaskError> {
-        let fallback: Box<dyn PushProvider> = match &config.webhook_url {
-            Some(url) => Box::new(WebhookProvider::new(url.clone())?),
-            None => Box::new(LogProvider),
-        };
-        let http = if config.apns.is_some() || config.fcm.is_some() {
+        let http = if config.webhook_url.is_some() || config.apns.is_some() || config.fcm.is_some()
+        {
+            let plain_webhook_only = config.apns.is_none()
+                && config.fcm.is_none()
+                && config
+                    .webhook_url
+                    .as_deref()
+                    .is_some_and(|url| url.starts_with("http://"));
             Some(HttpsClient::new(
                 config.push_ca_file.as_deref(),
                 PUSH_TIMEOUT,
+                !plain_webhook_only,
             )?)
         } else {
             None
+        };
+        let fallback: Box<dyn PushProvider> = match (&config.webhook_url, &http) {
+            (Some(url), Some(http)) => Box::new(WebhookProvider::new(url, http.clone())?),
+            _ => Box::new(LogProvider),
         };
         let apns = match (&config.apns, &http) {
             (Some(apns), Some(http)) => Some(ApnsProvider::new(apns, http.clone())?),
@@ -169,38 +182,37 @@ impl PushProvider for LogProvider {
 
 /// POSTs each push as JSON; any non-2xx answer is a failure.
 pub struct WebhookProvider {
-    client: reqwest::Client,
-    url: String,
+    http: Arc<HttpsClient>,
+    url: Uri,
 }
 
 impl WebhookProvider {
-    /// A provider posting to `url`.
-    pub fn new(url: impl Into<String>) -> Result<Self, TaskError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| TaskError::Push(Box::new(e)))?;
-        Ok(Self {
-            client,
-            url: url.into(),
-        })
+    /// A provider posting to `url` (`https://`, or `http://` inside the
+    /// operator's network).
+    pub fn new(url: &str, http: Arc<HttpsClient>) -> Result<Self, TaskError> {
+        let url: Uri = url
+            .parse()
+            .map_err(|e| push_error(format!("task.webhook_url: {e}")))?;
+        if !matches!(url.scheme_str(), Some("https" | "http")) || url.host().is_none() {
+            return Err(push_error(format!(
+                "task.webhook_url must be an http:// or https:// URL (got {url})"
+            )));
+        }
+        Ok(Self { http, url })
     }
 }
 
 #[async_trait]
 impl PushProvider for WebhookProvider {
     async fn push(&self, delivery: &Delivery<'_>) -> Result<Pushed, TaskError> {
-        let response = self
-            .client
-            .post(&self.url)
-            .json(delivery)
-            .send()
-            .await
+        let body = serde_json::to_vec(delivery).map_err(|e| TaskError::Push(Box::new(e)))?;
+        let request = Request::post(self.url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| TaskError::Push(Box::new(e)))?;
-        if !response.status().is_success() {
-            return Err(TaskError::Push(
-                format!("webhook answered {}", response.status()).into(),
-            ));
+        let reply = self.http.send(request).await?;
+        if !reply.status.is_success() {
+            return Err(push_error(format!("webhook answered {}", reply.status)));
         }
         Ok(Pushed::Sent)
     }
