@@ -25,6 +25,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Reads the `wss://` certificate again (on SIGHUP).
+    pub fn reload_tls(&self) {
+        self.edge.reload_tls();
+    }
+
     /// Drains the cores, then flushes the kick producer.
     pub async fn shutdown(mut self) {
         self.trigger.fire();

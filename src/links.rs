@@ -226,8 +226,11 @@ impl EchoServer {
     }
 }
 
-/// Starts the echo server on `listeners`.
-pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<EchoServer> {
+/// Starts the echo server on `listeners`, speaking `wss://` with `tls`.
+pub fn echo_server(
+    listeners: gochat_edge::EdgeListeners,
+    tls: Option<gochat_proto::tls::ServerTls>,
+) -> anyhow::Result<EchoServer> {
     let mut config = gochat_edge::config::EdgeConfig {
         gateway_id: "echo".into(),
         cores: listeners.ws.len(),
@@ -235,6 +238,7 @@ pub fn echo_server(listeners: gochat_edge::EdgeListeners) -> anyhow::Result<Echo
     };
     config.ws.addr = listeners.local_addr()?;
     config.ws.echo = true;
+    config.ws.tls = tls;
     config.ws.path = "*".into();
     // Autobahn's limits cases send messages up to 16 MiB.
     config.ws.max_message_bytes = 32 * 1024 * 1024;

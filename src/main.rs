@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gochat_control::config::{ControlConfig, parse_services};
 use gochat_control::{ControlListeners, run};
+use gochat_proto::tls::ServerTls;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -70,6 +71,12 @@ enum Command {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:9001")]
         addr: std::net::SocketAddr,
+        /// Serve `wss://` with this certificate chain (PEM; with `--tls-key`).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of `--tls-cert` (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
@@ -157,7 +164,19 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Echo { addr } => runtime()?.block_on(echo(addr)),
+        Command::Echo {
+            addr,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert
+                .zip(tls_key)
+                .map(|(cert_file, key_file)| ServerTls {
+                    cert_file,
+                    key_file,
+                });
+            runtime()?.block_on(echo(addr, tls))
+        }
         Command::Edge { config } => {
             let config =
                 gochat_edge::config::EdgeConfig::load(config.as_deref(), std::env::vars())?;
@@ -183,20 +202,25 @@ async fn edge(config: gochat_edge::config::EdgeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("binding {ops}"))?;
         println!("gochat edge: /metrics, /healthz and /readyz on http://{ops}/");
     }
+    let scheme = if config.ws.tls.is_some() { "wss" } else { "ws" };
     let gateway = gochat::edge_cmd::start(config, listeners).await?;
-    println!("gochat edge: WebSocket on ws://{}/ws", gateway.ws_addr);
+    println!(
+        "gochat edge: WebSocket on {scheme}://{}/ws",
+        gateway.ws_addr
+    );
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    shutdown.cancelled().await;
+    reload_on_hangup(&shutdown, || gateway.reload_tls()).await;
     gateway.shutdown().await;
     Ok(())
 }
 
-async fn echo(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn echo(addr: std::net::SocketAddr, tls: Option<ServerTls>) -> anyhow::Result<()> {
     let listeners =
         gochat_edge::EdgeListeners::bind(addr, 1).with_context(|| format!("binding {addr}"))?;
-    let server = gochat::links::echo_server(listeners)?;
-    println!("gochat echo: ws://{addr}/ (protocol test mode)");
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    let server = gochat::links::echo_server(listeners, tls)?;
+    println!("gochat echo: {scheme}://{addr}/ (protocol test mode)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     shutdown.cancelled().await;
@@ -230,19 +254,29 @@ async fn standalone(config: gochat::standalone::StandaloneConfig) -> anyhow::Res
     if let Some(ops) = config.edge.ops.addr {
         ws = ws.with_ops(ops).with_context(|| format!("binding {ops}"))?;
     }
+    let http_scheme = if config.control.http.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let ws_scheme = if config.edge.ws.tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
     let running = gochat::standalone::start(config, http, ws).await?;
     println!("GoChat is running.");
     println!(
-        "  web client and REST API: http://{}/  (API under /api/v1)",
+        "  web client and REST API: {http_scheme}://{}/  (API under /api/v1)",
         running.http_addr
     );
     println!(
-        "  WebSocket:               ws://{}/ws?token=<token>",
+        "  WebSocket:               {ws_scheme}://{}/ws?token=<token>",
         running.ws_addr
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    shutdown.cancelled().await;
+    reload_on_hangup(&shutdown, || running.reload_tls()).await;
     running.shutdown().await;
     Ok(())
 }
@@ -261,6 +295,25 @@ async fn control(config: ControlConfig) -> anyhow::Result<()> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
     run(config, listeners, shutdown).await?;
     Ok(())
+}
+
+/// Until `shutdown`, each SIGHUP calls `reload` (the gateway's certificate;
+/// the REST listener's reloads on its own).
+async fn reload_on_hangup(shutdown: &CancellationToken, reload: impl Fn()) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: no certificate reloads");
+            shutdown.cancelled().await;
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            Some(()) = hangups.recv() => reload(),
+        }
+    }
 }
 
 /// SIGTERM or Ctrl-C starts a graceful shutdown.

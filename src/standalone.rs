@@ -46,6 +46,11 @@ pub struct Standalone {
 }
 
 impl Standalone {
+    /// Reads the gateway's `wss://` certificate again (on SIGHUP).
+    pub fn reload_tls(&self) {
+        self.edge.reload_tls();
+    }
+
     /// Drains the edge (connections get 1013 with a reconnect hint and are
     /// deregistered), then stops the control services.
     pub async fn shutdown(mut self) {

@@ -90,6 +90,7 @@ async fn cluster_with(settings: &[(&str, &str)]) -> Result<Cluster> {
         rest: Rest::new(value("HTTP")?),
         ws: vec![value("WS1")?, value("WS2")?],
         secret: value("SECRET")?,
+        tls: None,
     };
     let logics = value("LOGICS")?
         .split_whitespace()

@@ -8,16 +8,28 @@ mod support;
 use anyhow::Result;
 use gochat::standalone::{Flags, Standalone, StandaloneConfig, jwt_secret, start};
 use gochat_edge::EdgeListeners;
+use gochat_proto::tls::ServerTls;
+use gochat_testkit::pki::TestPki;
 use serde_json::json;
 use support::{Ended, Rest, Target};
 
 async fn standalone(data_dir: &std::path::Path) -> Result<(Target, Standalone)> {
-    standalone_with_admins(data_dir, vec![]).await
+    standalone_with(data_dir, vec![], None).await
 }
 
 async fn standalone_with_admins(
     data_dir: &std::path::Path,
     admin_usernames: Vec<String>,
+) -> Result<(Target, Standalone)> {
+    standalone_with(data_dir, admin_usernames, None).await
+}
+
+/// Standalone, its gateway on `wss://` with `tls` when given (the client
+/// trusting `ca_file`).
+async fn standalone_with(
+    data_dir: &std::path::Path,
+    admin_usernames: Vec<String>,
+    tls: Option<(ServerTls, &std::path::Path)>,
 ) -> Result<(Target, Standalone)> {
     if let Ok(filter) = std::env::var("GOCHAT_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -36,12 +48,24 @@ async fn standalone_with_admins(
         ..Flags::default()
     };
     let secret = jwt_secret(data_dir)?;
-    let config = StandaloneConfig::load(data_dir, None, &[], &flags, &secret)?;
+    let mut config = StandaloneConfig::load(data_dir, None, &[], &flags, &secret)?;
+    let (scheme, client_tls) = match tls {
+        Some((files, ca_file)) => {
+            config.edge.ws.tls = Some(files);
+            ("wss", Some(support::trusting(ca_file)?))
+        }
+        None => ("ws", None),
+    };
     let running = start(config, http, ws).await?;
+    // The certificate names localhost, as a real one names the host.
     let target = Target {
         rest: Rest::new(format!("http://{}", running.http_addr)),
-        ws: vec![format!("ws://{}/ws", running.ws_addr)],
+        ws: vec![format!(
+            "{scheme}://localhost:{}/ws",
+            running.ws_addr.port()
+        )],
         secret: std::fs::read_to_string(data_dir.join("jwt_secret"))?,
+        tls: client_tls,
     };
     Ok((target, running))
 }
@@ -64,6 +88,111 @@ macro_rules! scenario {
 }
 
 every_scenario!(scenario);
+
+/// `wss://` on the gateway: chat works over TLS with a standard client
+/// trusting the test's CA; a client in the clear, or one that does not
+/// trust the CA, gets no WebSocket; SIGHUP's reload serves a new
+/// certificate to new connections while open ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_works_over_wss_and_the_certificate_reloads() -> Result<()> {
+    let dir = data_dir();
+    let pki = TestPki::create(&dir.join("pki"))?;
+    let files = ServerTls {
+        cert_file: dir.join("wss-cert.pem"),
+        key_file: dir.join("wss-key.pem"),
+    };
+    std::fs::copy(&pki.server_cert, &files.cert_file)?;
+    std::fs::copy(&pki.server_key, &files.key_file)?;
+    let (target, running) =
+        standalone_with(&dir, vec![], Some((files.clone(), &pki.ca_file))).await?;
+    scenarios::one_to_one_send_ack_deliver(&target).await?;
+    scenarios::offline_then_pull(&target).await?;
+
+    let alice = target.user(&scenarios_unique("wa")).await?;
+    let url = format!("{}?token={}", target.ws[0], alice.token);
+    let clear = url.replacen("wss://", "ws://", 1);
+    assert!(
+        support::Client::connect(&clear, None).await.is_err(),
+        "ws:// on a wss:// port"
+    );
+    let other = TestPki::create(&dir.join("other"))?;
+    let trusting_other = support::trusting(&other.ca_file)?;
+    assert!(
+        support::Client::connect_with(&url, None, Some(trusting_other.clone()))
+            .await
+            .is_err(),
+        "a CA the gateway's certificate is not from"
+    );
+
+    // A renewed certificate (from the other CA) replaces the files; SIGHUP.
+    let mut open = target.connect(&alice, 0).await?;
+    std::fs::copy(&other.server_cert, &files.cert_file)?;
+    std::fs::copy(&other.server_key, &files.key_file)?;
+    running.reload_tls();
+    support::Client::connect_with(&url, None, Some(trusting_other)).await?;
+    // A client of its own: the target's could resume an earlier session,
+    // which needs no certificate.
+    let trusting_old = support::trusting(&pki.ca_file)?;
+    assert!(
+        support::Client::connect_with(&url, None, Some(trusting_old))
+            .await
+            .is_err(),
+        "the old certificate is gone"
+    );
+    open.send(json!({"type":"ping"})).await?;
+    open.next_of("pong").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// TLS records are at most 16 KiB: a message of many records each way,
+/// and a burst of small frames (several per record), come back whole
+/// through `gochat echo --tls-cert`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_echo_carries_large_messages_and_bursts() -> Result<()> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = data_dir();
+    let pki = TestPki::create(&dir.join("pki"))?;
+    let listeners = EdgeListeners::bind("127.0.0.1:0".parse()?, 1)?;
+    let port = listeners.local_addr()?.port();
+    let server = gochat::links::echo_server(
+        listeners,
+        Some(ServerTls {
+            cert_file: pki.server_cert.clone(),
+            key_file: pki.server_key.clone(),
+        }),
+    )?;
+    let url = format!("wss://localhost:{port}/");
+    let mut client =
+        support::Client::connect_with(&url, None, Some(support::trusting(&pki.ca_file)?)).await?;
+    let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    client.ws.send(Message::binary(large.clone())).await?;
+    for i in 0..500 {
+        client.ws.feed(Message::text(format!("frame {i}"))).await?;
+    }
+    client.ws.flush().await?;
+    let wait = support::WAIT;
+    match tokio::time::timeout(wait, client.ws.next()).await? {
+        Some(Ok(Message::Binary(echoed))) => assert!(echoed[..] == large[..], "large message"),
+        other => anyhow::bail!("expected the large echo, got {other:?}"),
+    }
+    for i in 0..500 {
+        match tokio::time::timeout(wait, client.ws.next()).await? {
+            Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), format!("frame {i}")),
+            other => anyhow::bail!("expected frame {i}, got {other:?}"),
+        }
+    }
+    server.stop().await;
+    Ok(())
+}
+
+fn scenarios_unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
 
 /// SIGTERM's path: the edge drains (1013 with a reconnect hint), and every
 /// message that was acked is there after a restart on the same data dir.

@@ -126,6 +126,9 @@ pub struct WsConfig {
     /// Protocol test mode (Autobahn|Testsuite): any path, no token, every
     /// message echoed back. Never enable it in production.
     pub echo: bool,
+    /// `wss://`: the listener speaks TLS with this certificate (read again
+    /// on SIGHUP); absent, plain `ws://` (behind a TLS-ending balancer).
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for WsConfig {
@@ -143,6 +146,7 @@ impl Default for WsConfig {
             max_unanswered_sends: 512,
             send_answer_timeout_secs: 10,
             echo: false,
+            tls: None,
         }
     }
 }
@@ -156,6 +160,7 @@ pub struct EdgeAuthConfig {
 }
 
 pub use gochat_proto::settings::{KafkaConfig, RedisConfig};
+use gochat_proto::tls::ServerTls;
 
 impl EdgeConfig {
     /// Reads an optional TOML file and applies `GOCHAT_EDGE_*` overrides from `env`.

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use backend::{CoreLinks, Registry};
 use config::{DriverChoice, EdgeConfig};
 pub use core::{Shutdown, ShutdownTrigger};
+use gochat_proto::tls::ReloadingCert;
 
 /// One `SO_REUSEPORT` listener per core, all on the same address, and the
 /// operations endpoints' listener, if they are served.
@@ -87,6 +88,9 @@ pub enum EdgeError {
     /// Threads, runtimes or sockets.
     #[error("edge start: {0}")]
     Io(#[from] std::io::Error),
+    /// The `wss://` certificate cannot be used.
+    #[error("edge start: {0}")]
+    Tls(gochat_proto::tls::TlsError),
 }
 
 /// A started edge: join it after firing the shutdown trigger.
@@ -96,9 +100,20 @@ pub struct RunningEdge {
     registry_handle: registry::RegistryHandle,
     /// Where the operations endpoints listen, if they are served.
     pub ops_addr: Option<std::net::SocketAddr>,
+    /// The `wss://` certificate, when TLS is on.
+    tls: Option<Arc<ReloadingCert>>,
 }
 
 impl RunningEdge {
+    /// Reads the `wss://` certificate files again (the binaries call this on
+    /// SIGHUP); new connections get the new certificate, a failed read
+    /// keeps the old one.
+    pub fn reload_tls(&self) {
+        if let Some(tls) = &self.tls {
+            tls.reload();
+        }
+    }
+
     /// Waits for every core to drain, then for the side thread to finish its
     /// queue (the drained connections' deregistrations).
     pub fn join(self) {
@@ -136,9 +151,18 @@ pub fn run(
     };
     let (handle, registry_thread) =
         registry::spawn(registry, config.session_ttl_secs, announcement)?;
+    let cert = match &config.ws.tls {
+        Some(files) => Some(ReloadingCert::load(files).map_err(EdgeError::Tls)?),
+        None => None,
+    };
+    let tls = match &cert {
+        Some(cert) => Some(cert.server_config(&[b"http/1.1"]).map_err(EdgeError::Tls)?),
+        None => None,
+    };
     let shared = Arc::new(core::Shared {
         verifier: auth::TokenVerifier::new(&config.auth.jwt_secret),
         config,
+        tls,
     });
     let uring = monoio::utils::detect_uring();
     let driver = match shared.config.driver {
@@ -203,6 +227,7 @@ pub fn run(
         registry: registry_thread,
         registry_handle: handle,
         ops_addr,
+        tls: cert,
     })
 }
 

@@ -3,6 +3,7 @@
 //! latency histogram every connection feeds.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,8 +14,8 @@ use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// Counters shared by every connection.
 #[derive(Default)]
@@ -82,7 +83,29 @@ impl Meter {
 /// Frames to send on one connection.
 pub type Outbox = mpsc::UnboundedSender<String>;
 
-type Socket = WebSocketStream<tokio::net::TcpStream>;
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How every connection is opened: the Origin header, and the TLS client
+/// for `wss://` gateways.
+#[derive(Clone)]
+pub struct Dial {
+    /// Browser-style Origin header.
+    pub origin: Option<String>,
+    /// For `wss://`: trusts the system's roots plus `--ca-file`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Dial {
+    /// The dialer for `origin`, with TLS when any gateway is `wss://`.
+    pub fn new(origin: Option<String>, wss: bool, ca_file: Option<&Path>) -> Result<Self> {
+        let tls = if wss {
+            Some(gochat_proto::tls::client_config(true, ca_file)?)
+        } else {
+            None
+        };
+        Ok(Self { origin, tls })
+    }
+}
 type Writer = SplitSink<Socket, Message>;
 
 /// What a connection does besides holding on.
@@ -101,11 +124,11 @@ pub enum Role {
 pub async fn connect(
     url: String,
     source: IpAddr,
-    origin: Option<String>,
+    dial: Arc<Dial>,
     role: Role,
     meter: Arc<Meter>,
 ) -> Result<Outbox> {
-    let ws = open(&url, source, origin).await?;
+    let ws = open(&url, source, &dial).await?;
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     meter.stats.connected.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
@@ -116,25 +139,32 @@ pub async fn connect(
     Ok(tx)
 }
 
-/// The WebSocket upgrade over a socket bound to `source`.
-async fn open(url: &str, source: IpAddr, origin: Option<String>) -> Result<Socket> {
+/// The WebSocket upgrade (after the TLS handshake, for `wss://`) over a
+/// socket bound to `source`.
+async fn open(url: &str, source: IpAddr, dial: &Dial) -> Result<Socket> {
     let target: SocketAddr = {
-        let rest = url.strip_prefix("ws://").context("ws:// URLs only")?;
+        let rest = url
+            .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("wss://"))
+            .context("ws:// or wss:// URLs only")?;
         let host = rest.split('/').next().context("host")?;
+        // Sockets are IPv4 (bound to --source-ips): `localhost` may list ::1 first.
         tokio::net::lookup_host(host)
             .await?
-            .next()
-            .context("no address")?
+            .find(SocketAddr::is_ipv4)
+            .context("no IPv4 address")?
     };
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(target).await?;
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)?;
-    if let Some(origin) = origin {
+    if let Some(origin) = &dial.origin {
         request.headers_mut().insert("Origin", origin.parse()?);
     }
-    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+    let connector = dial.tls.clone().map(Connector::Rustls);
+    let (ws, _) =
+        tokio_tungstenite::client_async_tls_with_config(request, stream, None, connector).await?;
     Ok(ws)
 }
 

@@ -79,6 +79,9 @@ struct Args {
     /// Browser-style Origin header to send (gateways with an allow-list need it).
     #[arg(long)]
     origin: Option<String>,
+    /// Extra CA certificates (PEM) trusted for `wss://` gateways, besides the system's.
+    #[arg(long)]
+    ca_file: Option<std::path::PathBuf>,
     /// Sends go to one group of all the registered users instead of 1:1.
     #[arg(long)]
     group: bool,
@@ -225,10 +228,16 @@ async fn connect_all(
     let interval = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
     let mut outboxes = Vec::with_capacity(users.len());
     let mut pending = futures::stream::FuturesUnordered::new();
+    let wss = args.ws.iter().any(|url| url.starts_with("wss://"));
+    let dial = Arc::new(conn::Dial::new(
+        args.origin.clone(),
+        wss,
+        args.ca_file.as_deref(),
+    )?);
     for (i, &user) in users.iter().enumerate() {
         let url = url_for(args, i, user)?;
         let source = sources[i % sources.len()];
-        let opened = conn::connect(url, source, args.origin.clone(), role, meter.clone());
+        let opened = conn::connect(url, source, dial.clone(), role, meter.clone());
         pending.push(async move { (user, opened.await) });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
             started + interval * (i as u32 + 1),

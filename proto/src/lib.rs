@@ -6,6 +6,7 @@
 //!   [`downstream`]: the downstream record key (connections or a group room).
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
 //! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.
+//! - [`tls`]: listener certificates, reloaded on SIGHUP (`https://`, `wss://`).
 //! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
 //! - [`repo`], [`logic`], [`task`]: the gRPC services, generated from `proto/*.proto`.
 //!
@@ -18,6 +19,7 @@ pub mod ids;
 pub mod kafka;
 pub mod keys;
 pub mod settings;
+pub mod tls;
 
 /// The repo service (SQL owner): messages and service definitions.
 #[allow(missing_docs, clippy::all)]

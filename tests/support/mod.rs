@@ -4,6 +4,8 @@
 #![allow(dead_code, missing_docs)]
 
 use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +15,12 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// A TLS client trusting only the CA in `ca_file` (a test's own).
+pub fn trusting(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    Ok(gochat_proto::tls::client_config(false, Some(ca_file))?)
+}
 
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -27,6 +34,8 @@ pub struct Target {
     pub ws: Vec<String>,
     /// The token secret (to forge expired tokens like a clock would).
     pub secret: String,
+    /// For `wss://` gateways: the client TLS config trusting their CA.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Deref for Target {
@@ -90,13 +99,14 @@ impl Target {
         gateway: usize,
         device: &str,
     ) -> Result<Client> {
-        Client::connect(
+        Client::connect_with(
             &format!(
                 "{}?token={}&device_id={device}",
                 self.ws[gateway % self.ws.len()],
                 user.token
             ),
             None,
+            self.tls.clone(),
         )
         .await
     }
@@ -117,12 +127,26 @@ pub enum Ended {
 
 impl Client {
     pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self> {
+        Self::connect_with(url, origin, None).await
+    }
+
+    /// Connects with `tls` for a `wss://` URL (the system's roots without).
+    pub async fn connect_with(
+        url: &str,
+        origin: Option<&str>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self> {
         let mut request = url.into_client_request()?;
         if let Some(origin) = origin {
             request.headers_mut().insert("Origin", origin.parse()?);
         }
-        let (ws, _) =
-            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await??;
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            None,
+            false,
+            tls.map(Connector::Rustls),
+        );
+        let (ws, _) = tokio::time::timeout(WAIT, connect).await??;
         Ok(Self { ws })
     }
 

@@ -1,7 +1,6 @@
 //! The REST listener's settings, HTTPS included.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,11 +50,5 @@ impl Default for HttpConfig {
 }
 
 /// A certificate and its key, PEM files read at start and again on SIGHUP.
-#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// The certificate chain, leaf first.
-    pub cert_file: PathBuf,
-    /// Its private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-}
+/// The REST listener's certificate files (shared with the gateway's).
+pub use gochat_proto::tls::ServerTls as TlsConfig;

@@ -8,6 +8,7 @@ mod conn;
 mod rooms;
 mod session;
 mod text;
+pub(crate) mod transport;
 mod wheel;
 mod window;
 
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) config: EdgeConfig,
     /// Token checks.
     pub(crate) verifier: TokenVerifier,
+    /// `wss://`: every accepted socket starts a TLS session with this.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One core's state.
@@ -398,9 +401,17 @@ pub(crate) async fn run_core(
             }
         };
         match accepted {
-            Ok((stream, peer)) => {
-                monoio::spawn(session::serve(core.clone(), stream, peer));
-            }
+            Ok((stream, peer)) => match &core.shared.tls {
+                None => {
+                    monoio::spawn(session::serve(core.clone(), stream, peer));
+                }
+                Some(tls) => match transport::TlsStream::new(stream, tls.clone()) {
+                    Ok(stream) => {
+                        monoio::spawn(session::serve(core.clone(), stream, peer));
+                    }
+                    Err(e) => tracing::warn!(core = index, error = %e, "no TLS session"),
+                },
+            },
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!(core = index, error = %e, "accept failed");

@@ -7,22 +7,19 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::Core;
+use super::conn::{Conn, SLOW_READER};
+use super::text::{Handled, RateWindow, on_text, reply_error};
+use super::transport::Transport;
+use crate::ws::codec::{self, CloseRequest, Codec, Event, close_code};
+use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
 use futures::future::{Either, select};
 use gochat_proto::frames::ErrorCode;
 use gochat_proto::ids::{Id, now_millis};
 use gochat_proto::keys::SessionRoute;
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
-use super::Core;
-use super::conn::{Conn, SLOW_READER};
-use super::text::{Handled, RateWindow, on_text, reply_error};
-use crate::ws::codec::{self, CloseRequest, Codec, Event, close_code};
-use crate::ws::handshake::{self, MAX_REQUEST, Refusal, Upgrade};
-
-/// Serves one accepted TCP connection to the end.
-pub(super) async fn serve(core: Rc<Core>, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection (TCP, or TLS over it) to the end.
+pub(super) async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, peer: SocketAddr) {
     if !core.admit_ip(peer.ip()) {
         let _ = stream.write_all(Refusal::Unavailable.response()).await;
         return;
@@ -31,7 +28,7 @@ pub(super) async fn serve(core: Rc<Core>, mut stream: TcpStream, peer: SocketAdd
     core.release_ip(peer.ip());
 }
 
-async fn upgrade_and_run(core: &Rc<Core>, stream: &mut TcpStream) {
+async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T) {
     // A connection's task is as large as its largest await, for its whole
     // life, and most connections spend that life idle in `wait`. The upgrade
     // is by far the largest await and runs once: boxed, it costs its memory
@@ -52,8 +49,8 @@ async fn upgrade_and_run(core: &Rc<Core>, stream: &mut TcpStream) {
 }
 
 /// The upgrade: request, checks, table slot, 101. `None` when refused or gone.
-async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Vec<u8>)> {
-    let _ = stream.set_nodelay(true);
+async fn accept<T: Transport>(core: &Rc<Core>, stream: &mut T) -> Option<(Rc<Conn>, Vec<u8>)> {
+    stream.set_nodelay();
     let ws = &core.shared.config.ws;
     let deadline = Duration::from_millis(ws.handshake_timeout_ms);
     let (upgrade, leftover) =
@@ -121,15 +118,15 @@ async fn accept(core: &Rc<Core>, stream: &mut TcpStream) -> Option<(Rc<Conn>, Ve
     Some((conn, leftover))
 }
 
-async fn refuse<T>(stream: &mut TcpStream, refusal: Refusal) -> Option<T> {
+async fn refuse<T, S: Transport>(stream: &mut S, refusal: Refusal) -> Option<T> {
     crate::ops::upgrade(refusal.status());
     let _ = stream.write_all(refusal.response()).await;
     None
 }
 
 /// Reads until a complete upgrade request. `Err(None)`: the peer went away.
-async fn read_upgrade(
-    stream: &mut TcpStream,
+async fn read_upgrade<T: Transport>(
+    stream: &mut T,
     path: &str,
 ) -> Result<(Upgrade, Vec<u8>), Option<Refusal>> {
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
@@ -140,9 +137,8 @@ async fn read_upgrade(
             }
             buf.reserve(1024);
         }
-        let len = buf.len();
-        let (result, slice) = stream.read(buf.slice_mut(len..)).await;
-        buf = slice.into_inner();
+        let (result, read) = stream.read(buf).await;
+        buf = read;
         match result {
             Ok(0) | Err(_) => return Err(None),
             Ok(_) => {}
@@ -300,9 +296,9 @@ impl<'a> Session<'a> {
 
     /// One write: the session's own frames, then every queued JSON frame, then
     /// the close frame.
-    async fn write_out(
+    async fn write_out<T: Transport>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut T,
         close: Option<CloseRequest>,
     ) -> std::io::Result<()> {
         let mut out = self.core.take_buffer();
@@ -323,7 +319,7 @@ impl<'a> Session<'a> {
         // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
         let (result, out) = Box::pin(stream.write_all(out)).await;
         self.core.give_buffer(out);
-        result.map(|_| ())
+        result
     }
 }
 
@@ -339,12 +335,12 @@ enum Wake {
 
 /// Waits for the client or for output. The read buffer is borrowed only once
 /// the socket is readable, so an idle connection holds none.
-async fn wait(core: &Core, conn: &Conn, stream: &mut TcpStream) -> Wake {
+async fn wait<T: Transport>(core: &Core, conn: &Conn, stream: &mut T) -> Wake {
     let readable = {
-        let readable = std::pin::pin!(stream.readable(false));
+        let readable = std::pin::pin!(stream.readable());
         let woke = std::pin::pin!(conn.wake_up());
         match select(readable, woke).await {
-            Either::Left((result, _)) => result.is_ok(),
+            Either::Left((readable, _)) => readable,
             Either::Right(_) => return Wake::Output,
         }
     };
@@ -372,9 +368,9 @@ async fn wait(core: &Core, conn: &Conn, stream: &mut TcpStream) -> Wake {
 const OVERLOAD_READ_PAUSE: Duration = Duration::from_secs(1);
 
 /// Frames in, frames out, until either side closes.
-async fn frame_loop(
+async fn frame_loop<T: Transport>(
     session: &mut Session<'_>,
-    stream: &mut TcpStream,
+    stream: &mut T,
     mut closing: Option<CloseRequest>,
 ) {
     loop {
