@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use gochat_control::repo::grpc::{RepoClient, RepoServer};
 use gochat_control::repo::sql::SqlRepo;
-use gochat_control::repo::{Repo, UserRepo};
+use gochat_control::repo::{GroupRepo, Repo, UserRepo};
 use tokio_util::sync::CancellationToken;
 
 /// A repo service on SQLite, on port 0, until `stop` fires.
@@ -75,5 +75,65 @@ async fn calls_spread_over_every_repo_service_of_the_list() -> Result<()> {
     }
     assert_eq!(held(&b, &later).await, later.len());
     stop_b.cancel();
+    Ok(())
+}
+
+/// A burst of small calls over one connection, as a gateway makes when
+/// thousands of clients connect at once (each upgrade reads its groups):
+/// the production gRPC server takes them all, none failed. The server runs
+/// on one thread of its own, so its connection task reads much of a burst
+/// before any handler runs. In benches/edge-memory the server once sent
+/// GOAWAY (ENHANCE_YOUR_CALM: h2's budget for small unread DATA frames,
+/// half the connection window) and failed every call in flight; this test
+/// did not reproduce that on its own, so it guards bursts in general, and
+/// the larger connection window is the mitigation.
+#[test]
+fn a_burst_of_concurrent_calls_is_served_without_goaway() -> Result<()> {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let server = support::start_server(support::Backend::Embedded).await?;
+            let grpc = server.running.as_ref().and_then(|r| r.grpc_addr);
+            let _ = addr_tx.send(grpc);
+            let _ = stop_rx.await;
+            drop(server);
+            Ok(())
+        })
+    });
+    let grpc = addr_rx
+        .recv()?
+        .ok_or_else(|| anyhow::anyhow!("grpc addr"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let failed: Vec<String> = runtime.block_on(async move {
+        let client = Arc::new(RepoClient::connect_lazy(&format!("http://{grpc}"))?);
+        let calls = (0..4000i64).map(|user| {
+            let client = client.clone();
+            async move { client.list_user_groups(user + 1).await }
+        });
+        let results = futures::future::join_all(calls).await;
+        anyhow::Ok(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+                .collect(),
+        )
+    })?;
+    let _ = stop_tx.send(());
+    server
+        .join()
+        .map_err(|_| anyhow::anyhow!("server thread panicked"))??;
+    assert!(
+        failed.is_empty(),
+        "{} of 4000 failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
     Ok(())
 }

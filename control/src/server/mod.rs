@@ -323,6 +323,9 @@ fn serve_http(
     Ok(addr)
 }
 
+/// The gRPC server's HTTP/2 connection window (see the server below).
+const GRPC_CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
 /// The gRPC faces of the services this process runs.
 fn grpc_routes(
     config: &ControlConfig,
@@ -354,7 +357,14 @@ fn serve_grpc(
     tasks.spawn(async move {
         // Small request/reply calls: Nagle's delay would only add latency.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // h2 lets unread small DATA frames (a unary call's request) use up
+        // half the connection window's worth of budget before it sends
+        // GOAWAY (ENHANCE_YOUR_CALM) and fails every call in flight; with
+        // the default 64 KiB window that was ~140 calls, which a gateway's
+        // burst of upgrades (a group lookup each) exceeded while the repo
+        // was busy. A larger window raises the budget with it.
         let serve = tonic::transport::Server::builder()
+            .initial_connection_window_size(GRPC_CONNECTION_WINDOW)
             .layer(tower::layer::layer_fn(crate::grpc_metrics::Timed::server))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, token.cancelled_owned());
