@@ -105,8 +105,15 @@ pub async fn start(
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let ws_addr = ws.local_addr()?;
     if control_config.http.public_ws_url.is_empty() {
-        // The browser reaches the edge by the name it reached this page by.
-        control_config.http.public_ws_url = format!("ws://{{host}}:{}/ws", ws_addr.port());
+        // The browser reaches the edge by the name it reached this page by,
+        // over TLS when the gateway speaks it (a page on https:// may not
+        // open a ws:// socket).
+        let scheme = if edge_config.ws.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        control_config.http.public_ws_url = format!("{scheme}://{{host}}:{}/ws", ws_addr.port());
     }
     let password_file = control_config.auth.admin_password_file.clone();
     let had_admin = password_file.as_ref().is_some_and(|f| f.exists());

@@ -107,6 +107,16 @@ async fn chat_works_over_wss_and_the_certificate_reloads() -> Result<()> {
         standalone_with(&dir, vec![], Some((files.clone(), &pki.ca_file))).await?;
     scenarios::one_to_one_send_ack_deliver(&target).await?;
     scenarios::offline_then_pull(&target).await?;
+    // The web client is told to open wss://.
+    let client_config: serde_json::Value = target
+        .http
+        .get(format!("{}/api/v1/client/config", target.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ws_url = client_config["ws_url"].as_str().unwrap_or_default();
+    assert!(ws_url.starts_with("wss://"), "{client_config}");
 
     let alice = target.user(&scenarios_unique("wa")).await?;
     let url = format!("{}?token={}", target.ws[0], alice.token);
