@@ -18,6 +18,7 @@ use gochat_proto::frames::{ClientFrame, SendFrame};
 use gochat_proto::ids::{Id, now_millis, single_conversation_id};
 use gochat_proto::kafka::{Origin, UpstreamRecord};
 use gochat_proto::keys::SessionRoute;
+use gochat_testkit::process::{Server, free_port, redis_command};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
@@ -178,49 +179,29 @@ async fn upstream_send_is_acked_delivered_and_deduplicated_on_redelivery() -> Re
 
 /// A private redis-server, so FLUSHALL touches no other test.
 struct PrivateRedis {
-    child: std::process::Child,
+    _server: Server,
     url: String,
 }
 
 impl PrivateRedis {
     async fn start() -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .context("redis-server (installed by deploy/dev-stack)")?;
+        let port = free_port()?;
+        let mut command = redis_command();
+        command.arg("--port").arg(port.to_string());
+        let server = Server::spawn(command, port)?;
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
                 return Ok(Self {
-                    child,
+                    _server: server,
                     url: format!("redis://127.0.0.1:{port}"),
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         anyhow::bail!("redis-server did not start")
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

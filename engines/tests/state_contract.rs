@@ -3,7 +3,6 @@
 //! dev stack, in the clear and over TLS (a Redis of our own started with a
 //! certificate made here, as an operator would run `rediss://`).
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,7 +11,7 @@ use gochat_engines::state::memory::MemoryState;
 use gochat_engines::state::redis::{RedisState, client};
 use gochat_proto::settings::{ClientTls, RedisConfig};
 use gochat_testkit::pki::TestPki;
-use gochat_testkit::process::{Server, free_port};
+use gochat_testkit::process::{Server, free_port, redis_command};
 use gochat_testkit::stack::{stack_setting, unique};
 use gochat_testkit::state_contract::{gateway_directory, named_budgets, routes_and_revocation};
 
@@ -41,18 +40,8 @@ async fn redis_state_keeps_the_contract() -> Result<()> {
 /// A `redis-server` serving TLS only, on a port of its own.
 fn tls_redis(pki: &TestPki, require_client_cert: bool) -> Result<Server> {
     let port = free_port()?;
-    let mut command = Command::new("redis-server");
+    let mut command = redis_command();
     command
-        .args([
-            "--port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
         .arg("--tls-port")
         .arg(port.to_string())
         .arg("--tls-cert-file")

@@ -14,6 +14,23 @@ pub fn free_port() -> Result<u16> {
         .port())
 }
 
+/// A `redis-server` that keeps nothing on disk, on loopback, with no plain
+/// port yet: add `--port N` (or `--tls-port N` and the certificate flags).
+pub fn redis_command() -> Command {
+    let mut command = Command::new("redis-server");
+    command.args([
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]);
+    command
+}
+
 /// A child process killed (and reaped) on drop.
 #[derive(Debug)]
 pub struct Server {
