@@ -13,15 +13,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_edge::backend::{
-    CoreLinks, Downstream, Registry, RegistryError, Upstream, UpstreamError,
+    CoreLinks, Downstream, DownstreamItem, Registry, RegistryError, Upstream, UpstreamError,
 };
 use gochat_engines::bus::Bus;
-use gochat_engines::bus::memory::MemoryBus;
+use gochat_engines::bus::memory::{MemoryBus, Traced};
 use gochat_engines::state::StateStore;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, PresenceChange, Task, TaskRecord};
 use gochat_proto::keys::{RouteChange, SessionRoute};
 use gochat_proto::repo::repo_client::RepoClient;
+use gochat_proto::trace::TraceParent;
 use tokio::sync::mpsc;
 
 /// The edge's registry on the control plane's state store and bus.
@@ -165,26 +166,27 @@ impl CoreLinks for MemoryLinks {
     }
 }
 
-struct MemoryUpstream(mpsc::Sender<Bytes>);
+struct MemoryUpstream(mpsc::Sender<Traced>);
 
 impl Upstream for MemoryUpstream {
-    fn send(&self, _key: &str, record: Vec<u8>) -> Result<(), UpstreamError> {
+    fn send(
+        &self,
+        _key: &str,
+        record: Vec<u8>,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), UpstreamError> {
         self.0
-            .try_send(Bytes::from(record))
+            .try_send((Bytes::from(record), trace.cloned()))
             .map_err(|e| UpstreamError::Unavailable(e.to_string()))
     }
     // The channel hands records over at once: nothing to wait for.
     fn flush(&self, _timeout: Duration) {}
 }
 
-struct MemoryDownstream(mpsc::Receiver<(DownstreamKey, Bytes)>);
+struct MemoryDownstream(mpsc::Receiver<DownstreamItem>);
 
 impl Downstream for MemoryDownstream {
-    fn poll_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        out: &mut Vec<(DownstreamKey, Bytes)>,
-    ) -> Poll<bool> {
+    fn poll_batch(&mut self, cx: &mut Context<'_>, out: &mut Vec<DownstreamItem>) -> Poll<bool> {
         let mut got = false;
         loop {
             match self.0.poll_recv(cx) {

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gochat::telemetry::{init_logs, init_traces};
 use gochat_control::config::{ControlConfig, parse_services};
 use gochat_control::{ControlListeners, run};
 use gochat_proto::tls::ServerTls;
+use gochat_proto::trace::TracingConfig;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -110,12 +112,6 @@ enum ConfigAction {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GOCHAT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     match cli.command {
         Command::Standalone {
             data_dir,
@@ -146,7 +142,8 @@ fn main() -> anyhow::Result<()> {
                 &flags,
                 &secret,
             )?;
-            runtime()?.block_on(standalone(config))
+            let tracing = config.control.tracing.clone();
+            traced(&tracing, "gochat-standalone".into(), standalone(config))
         }
         Command::Config { action } => match action {
             ConfigAction::Check {
@@ -154,6 +151,7 @@ fn main() -> anyhow::Result<()> {
                 kind,
                 data_dir,
             } => {
+                init_logs(&TracingConfig::default());
                 let env: Vec<(String, String)> = std::env::vars().collect();
                 let effective = gochat::config_cmd::check(kind, &file, &data_dir, &env)?;
                 println!("# {}: valid\n{effective}", file.display());
@@ -175,12 +173,14 @@ fn main() -> anyhow::Result<()> {
                     cert_file,
                     key_file,
                 });
+            init_logs(&Default::default());
             runtime()?.block_on(echo(addr, tls))
         }
         Command::Edge { config } => {
             let config =
                 gochat_edge::config::EdgeConfig::load(config.as_deref(), std::env::vars())?;
-            runtime()?.block_on(edge(config))
+            let tracing = config.tracing.clone();
+            traced(&tracing, "gochat-edge".into(), edge(config))
         }
         Command::Control { config, services } => {
             let mut config = ControlConfig::load(config.as_deref(), std::env::vars())?;
@@ -188,7 +188,17 @@ fn main() -> anyhow::Result<()> {
                 config.services = parse_services(&list)?;
                 config.validate()?;
             }
-            runtime()?.block_on(control(config))
+            let services: Vec<String> = config
+                .services
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
+            let tracing = config.tracing.clone();
+            traced(
+                &tracing,
+                format!("gochat-{}", services.join("+")),
+                control(config),
+            )
         }
     }
 }
@@ -234,6 +244,21 @@ fn comma_list(text: &str) -> Vec<String> {
         .filter(|a| !a.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Runs `main` on the runtime with logs and traces set up as `tracing`
+/// says; the spans still queued are exported before the process ends.
+fn traced(
+    tracing: &TracingConfig,
+    service: String,
+    main: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    init_logs(tracing);
+    let runtime = runtime()?;
+    let telemetry = runtime.block_on(async { init_traces(tracing, service) })?;
+    let result = runtime.block_on(main);
+    telemetry.shutdown();
+    result
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

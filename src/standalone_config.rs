@@ -94,12 +94,19 @@ impl StandaloneConfig {
                 shared.unwrap_or(secret.into()),
             )?;
         }
+        if edge.contains_key("tracing") {
+            bail!(
+                "edge.tracing (from the file or a GOCHAT_EDGE_ variable): standalone is one \
+                 process with one [tracing] section, at the top"
+            );
+        }
         apply_flags(&mut control, &mut edge, flags)?;
         let control = ControlConfig::from_table(control).context("configuration")?;
         let mut edge = EdgeConfig::from_table(edge).context("configuration, [edge]")?;
         edge.ws
             .allowed_origins
             .extend(flags.allowed_origins.iter().cloned());
+        edge.tracing = control.tracing.clone();
         Ok(Self {
             data_dir: data_dir.to_owned(),
             control,
@@ -231,6 +238,11 @@ mod tests {
         let secret = "from-the-file-from-the-file-from-the-file";
         assert_eq!(config.control.auth.jwt_secret, secret);
         assert_eq!(config.edge.auth.jwt_secret, secret, "one secret");
+        assert!(!config.edge.tracing.enabled());
+        let vars = env(&[("GOCHAT_TRACING__OTLP_ENDPOINT", "http://collector:4317")]);
+        let config = StandaloneConfig::load(&dir, None, &vars, &Flags::default(), SECRET)?;
+        assert_eq!(config.edge.tracing, config.control.tracing, "one [tracing]");
+        assert!(config.edge.tracing.enabled());
         Ok(())
     }
 
@@ -243,6 +255,8 @@ mod tests {
             "[edge.redis]\nurl = 'redis://x'\n",
             "[logic]\nsends_per_secnd = 5\n",
             "[edge.ws]\nadr = '1.2.3.4:5'\n",
+            "[edge.tracing]\notlp_endpoint = 'http://collector:4317'\n",
+            "[tracing]\nsample_ratio = 2.0\n",
         ] {
             let file = dir.join("bad.toml");
             let _ = std::fs::write(&file, text);

@@ -85,7 +85,7 @@ pub async fn consume<I, T, F, Fut>(
                 commit(&mut inbox, book.committable(), what).await;
             }
             next = inbox.next(), if book.in_flight() < max_in_flight => {
-                let Some(Delivery { payload, position }) = next else { break };
+                let Some(Delivery { payload, position, .. }) = next else { break };
                 match decode::<T>(&payload, what) {
                     Some(record) => {
                         let lane = record.lane();
@@ -250,6 +250,7 @@ mod tests {
             Some(Delivery {
                 payload,
                 position: at(0, self.offset),
+                trace: None,
             })
         }
         async fn commit(&mut self, position: &Position) -> BusResult<()> {

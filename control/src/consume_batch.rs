@@ -9,6 +9,7 @@
 //! make the next one larger — the busier the log, the fewer commits per
 //! record. A batch whose dependency is down is retried whole, never
 //! committed until it is done; what it had stored comes back as duplicates.
+//! Each record reaches the handler with the trace its producer gave it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +18,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
+
+use gochat_proto::trace::TraceParent;
 
 use crate::bus::{Delivery, Inbox, Position};
 use crate::consume::{Handled, commit, decode};
@@ -31,7 +34,7 @@ pub async fn consume_batches<I, T, F, Fut>(
 ) where
     I: Inbox,
     T: DeserializeOwned + Clone,
-    F: Fn(Vec<T>) -> Fut,
+    F: Fn(Vec<(T, Option<TraceParent>)>) -> Fut,
     Fut: Future<Output = Handled>,
 {
     let max_batch = max_batch.max(1);
@@ -50,9 +53,9 @@ pub async fn consume_batches<I, T, F, Fut>(
             }
         }
         let positions = last_positions(&deliveries);
-        let records: Vec<T> = deliveries
-            .iter()
-            .filter_map(|d| decode(&d.payload, what))
+        let records: Vec<(T, Option<TraceParent>)> = deliveries
+            .into_iter()
+            .filter_map(|d| Some((decode(&d.payload, what)?, d.trace)))
             .collect();
         metrics::histogram!("gochat_consume_batch_records", "what" => what)
             .record(records.len() as f64);

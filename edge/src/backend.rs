@@ -16,6 +16,7 @@ use bytes::Bytes;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::DownstreamKey;
 use gochat_proto::keys::{RouteChange, SessionRoute};
+use gochat_proto::trace::TraceParent;
 
 /// A produce could not be queued.
 #[derive(Debug, thiserror::Error)]
@@ -27,21 +28,27 @@ pub enum UpstreamError {
 
 /// Where a core's client frames go. `send` queues and returns at once.
 pub trait Upstream {
-    /// Queues a record for `im-upstream-topic` under `key` (the sender's id).
-    fn send(&self, key: &str, record: Vec<u8>) -> Result<(), UpstreamError>;
+    /// Queues a record for `im-upstream-topic` under `key` (the sender's
+    /// id), with the frame's trace when it is traced.
+    fn send(
+        &self,
+        key: &str,
+        record: Vec<u8>,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), UpstreamError>;
     /// Waits (bounded) until queued records are delivered: the drain's last step.
     fn flush(&self, timeout: Duration);
 }
+
+/// A downstream record for a core: what to do, the frame, and the trace of
+/// the message it belongs to (when traced).
+pub type DownstreamItem = (DownstreamKey, Bytes, Option<TraceParent>);
 
 /// Frames for one core's connections (the core's downstream partition).
 pub trait Downstream {
     /// Moves every ready record into `out`; `Pending` registers the waker.
     /// `Ready(false)` means the source is closed.
-    fn poll_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        out: &mut Vec<(DownstreamKey, Bytes)>,
-    ) -> Poll<bool>;
+    fn poll_batch(&mut self, cx: &mut Context<'_>, out: &mut Vec<DownstreamItem>) -> Poll<bool>;
 }
 
 /// Builds each core's links; called on the core's own thread.

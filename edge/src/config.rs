@@ -65,6 +65,9 @@ pub struct EdgeConfig {
     pub repo_url: Option<String>,
     /// Operations endpoints.
     pub ops: OpsConfig,
+    /// Traces (a span per sampled client frame and per traced delivery)
+    /// and the log format.
+    pub tracing: gochat_proto::trace::TracingConfig,
 }
 
 /// Operations endpoints: `/metrics` (Prometheus), `/healthz`, `/readyz`.
@@ -90,6 +93,7 @@ impl Default for EdgeConfig {
             session_ttl_secs: 120,
             repo_url: None,
             ops: OpsConfig::default(),
+            tracing: Default::default(),
         }
     }
 }
@@ -235,6 +239,9 @@ impl EdgeConfig {
                 "ws.heartbeat_timeout_secs, ws.frames_per_second, ws.max_unanswered_sends, \
                  ws.send_answer_timeout_secs and session_ttl_secs must be positive",
             );
+        }
+        if let Some(problem) = self.tracing.problem() {
+            return Err(ConfigError::Invalid(problem));
         }
         Ok(())
     }

@@ -22,14 +22,16 @@ use futures::task::AtomicWaker;
 use gochat_proto::kafka::DownstreamKey;
 use gochat_proto::keys::Names;
 use gochat_proto::settings::KafkaConfig;
+use gochat_proto::trace::{self, TraceParent};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use crate::backend::{CoreLinks, Downstream, Upstream, UpstreamError};
+use crate::backend::{CoreLinks, Downstream, DownstreamItem, Upstream, UpstreamError};
 
 /// Kafka links for every core of one gateway.
 pub struct KafkaLinks {
@@ -214,20 +216,30 @@ impl KafkaUpstream {
 }
 
 impl Upstream for KafkaUpstream {
-    fn send(&self, key: &str, record: Vec<u8>) -> Result<(), UpstreamError> {
+    fn send(
+        &self,
+        key: &str,
+        record: Vec<u8>,
+        trace: Option<&TraceParent>,
+    ) -> Result<(), UpstreamError> {
         self.renew_if_broken();
         // Queues locally and returns; librdkafka's own threads deliver it. The
         // client gets its ack (or resends) end to end, so a delivery failure
         // after this point costs a resend, never a silent loss.
         let producer = self.producer.borrow();
-        producer
-            .send(BaseRecord::to(&self.topic).key(key).payload(&record))
-            .map_err(|(e, _)| {
-                if state_broken(&e) || producer.client().fatal_error().is_some() {
-                    producer.context().broken.store(true, Ordering::Release);
-                }
-                UpstreamError::Unavailable(e.to_string())
-            })
+        let mut base = BaseRecord::to(&self.topic).key(key).payload(&record);
+        if let Some(trace) = trace {
+            base = base.headers(OwnedHeaders::new().insert(Header {
+                key: trace::HEADER,
+                value: Some(trace.as_str()),
+            }));
+        }
+        producer.send(base).map_err(|(e, _)| {
+            if state_broken(&e) || producer.client().fatal_error().is_some() {
+                producer.context().broken.store(true, Ordering::Release);
+            }
+            UpstreamError::Unavailable(e.to_string())
+        })
     }
 
     fn flush(&self, timeout: Duration) {
@@ -286,11 +298,7 @@ impl KafkaDownstream {
 }
 
 impl Downstream for KafkaDownstream {
-    fn poll_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        out: &mut Vec<(DownstreamKey, Bytes)>,
-    ) -> Poll<bool> {
+    fn poll_batch(&mut self, cx: &mut Context<'_>, out: &mut Vec<DownstreamItem>) -> Poll<bool> {
         // Register first: a record arriving after the drain below wakes us.
         self.waker.register(cx.waker());
         let before = out.len();
@@ -300,6 +308,9 @@ impl Downstream for KafkaDownstream {
                     Some(key) => out.push((
                         key,
                         Bytes::copy_from_slice(message.payload().unwrap_or_default()),
+                        message.headers().and_then(|headers| {
+                            TraceParent::from_headers(headers.iter().map(|h| (h.key, h.value)))
+                        }),
                     )),
                     None => tracing::warn!(
                         offset = message.offset(),
@@ -322,18 +333,14 @@ impl Downstream for KafkaDownstream {
 struct Broken(String);
 
 impl Upstream for Broken {
-    fn send(&self, _: &str, _: Vec<u8>) -> Result<(), UpstreamError> {
+    fn send(&self, _: &str, _: Vec<u8>, _: Option<&TraceParent>) -> Result<(), UpstreamError> {
         Err(UpstreamError::Unavailable(self.0.clone()))
     }
     fn flush(&self, _: Duration) {}
 }
 
 impl Downstream for Broken {
-    fn poll_batch(
-        &mut self,
-        _: &mut Context<'_>,
-        _: &mut Vec<(DownstreamKey, Bytes)>,
-    ) -> Poll<bool> {
+    fn poll_batch(&mut self, _: &mut Context<'_>, _: &mut Vec<DownstreamItem>) -> Poll<bool> {
         Poll::Ready(false)
     }
 }

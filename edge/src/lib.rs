@@ -161,6 +161,12 @@ pub fn run(
     };
     let shared = Arc::new(core::Shared {
         verifier: auth::TokenVerifier::new(&config.auth.jwt_secret),
+        // The embedding binary installs the exporter; without one the
+        // cores make no spans at all.
+        tracer: config
+            .tracing
+            .enabled()
+            .then(|| opentelemetry::global::tracer("gochat-edge")),
         config,
         tls,
     });

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_edge::backend::{
-    CoreLinks, Downstream, Registry, RegistryError, Upstream, UpstreamError,
+    CoreLinks, Downstream, DownstreamItem, Registry, RegistryError, Upstream, UpstreamError,
 };
 use gochat_edge::config::{DriverChoice, EdgeConfig};
 use gochat_edge::{EdgeListeners, Shutdown};
@@ -25,6 +25,7 @@ use gochat_proto::auth::Claims;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::DownstreamKey;
 use gochat_proto::keys::{RouteChange, SessionRoute};
+use gochat_proto::trace::TraceParent;
 
 const SECRET: &str = "driver-test-secret-driver-test-secret";
 
@@ -37,7 +38,7 @@ struct TestLinks {
 
 struct TestUpstream(Arc<Mutex<Vec<Vec<u8>>>>);
 impl Upstream for TestUpstream {
-    fn send(&self, _: &str, record: Vec<u8>) -> Result<(), UpstreamError> {
+    fn send(&self, _: &str, record: Vec<u8>, _: Option<&TraceParent>) -> Result<(), UpstreamError> {
         self.0
             .lock()
             .map_err(|_| UpstreamError::Unavailable("poisoned".into()))?
@@ -49,15 +50,11 @@ impl Upstream for TestUpstream {
 
 struct TestDownstream(flume::r#async::RecvStream<'static, (DownstreamKey, Bytes)>);
 impl Downstream for TestDownstream {
-    fn poll_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        out: &mut Vec<(DownstreamKey, Bytes)>,
-    ) -> Poll<bool> {
+    fn poll_batch(&mut self, cx: &mut Context<'_>, out: &mut Vec<DownstreamItem>) -> Poll<bool> {
         use futures::Stream;
         match std::pin::Pin::new(&mut self.0).poll_next(cx) {
-            Poll::Ready(Some(item)) => {
-                out.push(item);
+            Poll::Ready(Some((key, frame))) => {
+                out.push((key, frame, None));
                 Poll::Ready(true)
             }
             Poll::Ready(None) => Poll::Ready(false),

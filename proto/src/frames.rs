@@ -44,6 +44,19 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
+    /// The frame's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Send(_) => "send",
+            Self::Read { .. } => "read",
+            Self::Delivered { .. } => "delivered",
+            Self::Typing { .. } => "typing",
+            Self::Ping {} => "ping",
+            Self::Edit(_) => "edit",
+            Self::Recall(_) => "recall",
+        }
+    }
+
     /// The `client_msg_id` of a frame that is answered with an `ack` (a
     /// send, an edit, a recall).
     pub fn acked_id(&self) -> Option<&str> {

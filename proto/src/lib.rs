@@ -7,6 +7,7 @@
 //! - [`ids`]: ids as decimal strings, conversation ids, snowflake message ids.
 //! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.
 //! - [`tls`]: listener certificates, reloaded on SIGHUP (`https://`, `wss://`).
+//! - [`trace`]: the W3C `traceparent` a traced message carries across the tiers; `[tracing]`.
 //! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
 //! - [`repo`], [`logic`], [`task`]: the gRPC services, generated from `proto/*.proto`.
 //!
@@ -20,6 +21,7 @@ pub mod kafka;
 pub mod keys;
 pub mod settings;
 pub mod tls;
+pub mod trace;
 
 /// The repo service (SQL owner): messages and service definitions.
 #[allow(missing_docs, clippy::all)]

@@ -3,6 +3,8 @@
 //! not the project's own code.
 #![allow(dead_code, missing_docs)]
 
+pub mod cluster;
+
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;

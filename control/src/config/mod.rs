@@ -105,6 +105,9 @@ pub struct ControlConfig {
     pub limits: LimitsConfig,
     /// What uploads are taken.
     pub uploads: UploadsConfig,
+    /// Traces (logic's span per traced send, repo's per traced call) and
+    /// the log format.
+    pub tracing: gochat_proto::trace::TracingConfig,
 }
 
 impl Default for ControlConfig {
@@ -125,6 +128,7 @@ impl Default for ControlConfig {
             task: TaskConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
+            tracing: Default::default(),
         }
     }
 }
@@ -397,6 +401,9 @@ impl ControlConfig {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.services.is_empty() {
             return invalid("no services selected (logic, repo, task)".into());
+        }
+        if let Some(problem) = self.tracing.problem() {
+            return invalid(problem);
         }
         if self.snowflake_node() > 1023 {
             return invalid(format!(

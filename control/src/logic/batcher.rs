@@ -29,8 +29,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use gochat_proto::frames::{AckFrame, SendFrame};
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::Origin;
+use opentelemetry::context::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{Logic, LogicError, LogicResult, Send};
 
@@ -176,8 +178,21 @@ impl SendLoop {
             replies.push(job.reply);
             sends.extend(job.sends);
         }
-        metrics::histogram!("gochat_send_commit_sends").record(sends.len() as f64);
-        match self.logic.send_batch(sends).await {
+        let count = sends.len();
+        metrics::histogram!("gochat_send_commit_sends").record(count as f64);
+        // The commit's repo calls carry one trace: the first traced send's
+        // (each message's records still carry its own), and so do its logs.
+        let traced = sends.iter().find_map(|s| s.trace.clone());
+        let batch = self.logic.send_batch(sends);
+        let outcome = match traced {
+            Some(cx) => {
+                let logs = super::spans::log_span(&cx);
+                logs.in_scope(|| tracing::debug!(sends = count, "group commit of a traced batch"));
+                batch.with_context(cx).instrument(logs).await
+            }
+            None => batch.await,
+        };
+        match outcome {
             Ok(results) => {
                 let mut results = results.into_iter();
                 for (reply, size) in replies.into_iter().zip(sizes) {

@@ -45,6 +45,7 @@ impl Send {
                 conversation_id: frame.conversation_id,
                 message_id: frame.message_id,
             }),
+            trace: None,
         }
     }
 }

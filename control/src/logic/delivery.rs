@@ -2,7 +2,8 @@
 //! the session registry, group their connections by (gateway, core) and produce
 //! one downstream record per group, the frame serialised once (docs/design.md §7).
 //! [`plan_delivery`] only works out the records, so a batch can send all of
-//! its records together, in order.
+//! its records together, in order. A record carries the trace of the
+//! context it is made under (the message's, when traced).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -11,6 +12,7 @@ use gochat_proto::keys::SessionRoute;
 use bytes::Bytes;
 use gochat_proto::ids::Id;
 use gochat_proto::kafka::{DownstreamKey, Origin};
+use gochat_proto::trace::TraceParent;
 
 use crate::bus::{Bus, BusResult, DownstreamRecord};
 use crate::state::StateStore;
@@ -126,6 +128,7 @@ pub fn per_core(
             core,
             key: key(conns),
             frame: frame.clone(),
+            trace: TraceParent::current(),
         })
         .collect()
 }
@@ -138,6 +141,7 @@ pub fn origin_record(origin: &Origin, frame: Bytes) -> DownstreamRecord {
         core: origin.core,
         key: answer_key(origin, true),
         frame,
+        trace: TraceParent::current(),
     }
 }
 

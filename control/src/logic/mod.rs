@@ -28,6 +28,7 @@ mod pipeline;
 mod rooms;
 mod routing;
 mod search;
+mod spans;
 mod writer;
 
 pub use accounts::{NewAccount, ProfilePatch, Session, UserProfile};

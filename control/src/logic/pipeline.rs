@@ -13,6 +13,8 @@ use gochat_proto::ids::{
 };
 use gochat_proto::kafka::Origin;
 
+use opentelemetry::context::FutureExt;
+
 use super::changes::Change;
 use super::facts::Fact;
 use super::writer::{Draft, ack_of, stage_done};
@@ -35,6 +37,8 @@ pub struct Send {
     /// message it changes. The frame's recipient fields are then unset; the
     /// target's conversation decides them.
     pub change: Option<Change>,
+    /// The send's span, when the frame came traced (see `spans.rs`).
+    pub trace: Option<opentelemetry::Context>,
 }
 
 impl Send {
@@ -45,6 +49,7 @@ impl Send {
             frame,
             origin,
             change: None,
+            trace: None,
         }
     }
 }
@@ -88,7 +93,7 @@ impl Logic {
             match original {
                 Some(original) => {
                     let ack = ack_of(&original);
-                    resent.push((ack.clone(), sends[i].origin.as_ref()));
+                    resent.push((ack.clone(), &sends[i]));
                     results[i] = Some(Ok(ack));
                 }
                 None => match firsts.entry((sends[i].from.0, &sends[i].frame.client_msg_id)) {
@@ -128,6 +133,7 @@ impl Logic {
                     drafts.push(Draft {
                         message,
                         origin: sends[i].origin.clone(),
+                        trace: sends[i].trace.clone(),
                     });
                     placed.push(i);
                 }
@@ -137,7 +143,7 @@ impl Logic {
         }
         let acks = resent
             .iter()
-            .map(|(ack, origin)| self.writer.route_ack(ack, *origin));
+            .map(|(ack, send)| self.ack_under_trace(ack, send));
         for sent in futures::future::join_all(acks).await {
             sent?;
         }
@@ -149,7 +155,7 @@ impl Logic {
         for (copy, first) in copies {
             results[copy] = Some(match &results[first] {
                 Some(Ok(ack)) => {
-                    copy_acks.push((ack.clone(), sends[copy].origin.as_ref()));
+                    copy_acks.push((ack.clone(), &sends[copy]));
                     Ok(ack.clone())
                 }
                 Some(Err(e)) => Err(e.for_copy()),
@@ -159,7 +165,7 @@ impl Logic {
         // After the commit: a copy's ack follows its message's push.
         let acks = copy_acks
             .iter()
-            .map(|(ack, origin)| self.writer.route_ack(ack, *origin));
+            .map(|(ack, send)| self.ack_under_trace(ack, send));
         for sent in futures::future::join_all(acks).await {
             sent?;
         }
@@ -167,6 +173,15 @@ impl Logic {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(LogicError::Internal("send left unhandled".into()))))
             .collect())
+    }
+
+    /// Sends a resend's ack under its own trace (not the commit's).
+    async fn ack_under_trace(&self, ack: &AckFrame, send: &Send) -> LogicResult<()> {
+        let trace = send.trace.clone().unwrap_or_default();
+        self.writer
+            .route_ack(ack, send.origin.as_ref())
+            .with_context(trace)
+            .await
     }
 
     /// Rate-limits and authorizes one new send; its draft.

@@ -96,6 +96,7 @@ impl MessageWriter {
                         skip,
                     },
                     frame: frame.clone(),
+                    trace: gochat_proto::trace::TraceParent::current(),
                 });
             }
         }

@@ -4,6 +4,7 @@
 //! groups go through the edge's group rooms ([`super::rooms`]) and push only
 //! to mentioned members.
 
+use opentelemetry::context::FutureExt;
 use tokio::sync::OnceCell;
 
 use bytes::Bytes;
@@ -98,19 +99,29 @@ impl MessageWriter {
                 .cmp(&(b.message.conversation_id.as_str(), b.message.seq_id))
         });
         let gateways = OnceCell::new();
-        let plans = order
-            .iter()
-            .map(|d| self.plan_message(&d.message, d.origin.as_ref(), &gateways));
+        // Each message's records and tasks under its own send's trace (an
+        // untraced one under none, not the batch's).
+        let trace_of = |d: &Draft| d.trace.clone().unwrap_or_default();
+        let plans = order.iter().map(|d| {
+            self.plan_message(&d.message, d.origin.as_ref(), &gateways)
+                .with_context(trace_of(d))
+        });
         let mut records = Vec::new();
         let mut tasks = Vec::new();
-        for plan in futures::future::join_all(plans).await {
+        for (plan, d) in futures::future::join_all(plans)
+            .await
+            .into_iter()
+            .zip(&order)
+        {
             let plan = plan?;
             records.extend(plan.records);
-            tasks.extend(plan.tasks);
+            tasks.extend(plan.tasks.into_iter().map(|t| (t, trace_of(d))));
         }
         records.extend(acks);
         self.bus.send_downstream_many(&records).await?;
-        let tasks = tasks.iter().map(|t| self.bus.send_task(t));
+        let tasks = tasks
+            .iter()
+            .map(|(t, cx)| self.bus.send_task(t).with_context(cx.clone()));
         for sent in futures::future::join_all(tasks).await {
             sent?;
         }

@@ -11,8 +11,10 @@ use gochat_proto::ids::{
 };
 use gochat_proto::kafka::Origin;
 
+use gochat_proto::trace::TraceParent;
+
 use super::{LogicError, LogicResult};
-use crate::bus::Bus;
+use crate::bus::{Bus, DownstreamRecord};
 use crate::config::LogicConfig;
 use crate::repo::{Repo, RepoResult, StoreOutcome, StoredMessage};
 use crate::state::StateStore;
@@ -35,6 +37,8 @@ pub struct Draft {
     pub message: StoredMessage,
     /// The sender's connection, when the send came through a gateway.
     pub origin: Option<Origin>,
+    /// The send's span, when traced: its records carry it.
+    pub trace: Option<opentelemetry::Context>,
 }
 
 /// Records how long a stage of the send path took for one batch
@@ -92,6 +96,7 @@ impl MessageWriter {
             .commit_batch(vec![Draft {
                 message: draft,
                 origin: origin.cloned(),
+                trace: None,
             }])
             .await?;
         results
@@ -145,7 +150,10 @@ impl MessageWriter {
             .iter()
             .zip(&results)
             .filter_map(|(d, r)| match (r, &d.origin) {
-                (Ok(ack), Some(origin)) => Some(Self::ack_record(ack, origin)),
+                (Ok(ack), Some(origin)) => Some(DownstreamRecord {
+                    trace: d.trace.as_ref().and_then(TraceParent::of),
+                    ..Self::ack_record(ack, origin)
+                }),
                 _ => None,
             })
             .collect();

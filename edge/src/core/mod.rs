@@ -7,6 +7,7 @@
 mod conn;
 mod rooms;
 mod session;
+mod spans;
 mod text;
 pub(crate) mod transport;
 mod wheel;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) verifier: TokenVerifier,
     /// `wss://`: every accepted socket starts a TLS session with this.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// Spans of client frames and deliveries, when tracing is on.
+    pub(crate) tracer: Option<opentelemetry::global::BoxedTracer>,
 }
 
 /// One core's state.
@@ -449,8 +452,13 @@ async fn downstream_loop(core: Rc<Core>, mut source: Box<dyn Downstream>) {
     let mut batch = Vec::new();
     loop {
         let open = std::future::poll_fn(|cx| source.poll_batch(cx, &mut batch)).await;
-        for (key, frame) in batch.drain(..) {
-            core.dispatch(&key, &frame);
+        for (key, frame, trace) in batch.drain(..) {
+            match (&core.shared.tracer, &trace) {
+                (Some(tracer), Some(trace)) => {
+                    spans::deliver(tracer, &core, &key, trace, || core.dispatch(&key, &frame));
+                }
+                _ => core.dispatch(&key, &frame),
+            }
         }
         if !open {
             return;

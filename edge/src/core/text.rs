@@ -7,6 +7,7 @@ use bytes::Bytes;
 use gochat_proto::frames::{ClientFrame, ErrorCode, FramePeek, ServerFrame};
 use gochat_proto::ids::now_millis;
 use gochat_proto::kafka::{Origin, UpstreamRecord};
+use gochat_proto::trace::TraceParent;
 
 use super::Core;
 use super::conn::Conn;
@@ -92,6 +93,12 @@ pub(super) fn on_text(
     if is_send && !core.window.borrow_mut().try_take(now) {
         return refuse_send(core, conn, client_msg_id, ErrorCode::Overloaded);
     }
+    let span = core
+        .shared
+        .tracer
+        .as_ref()
+        .map(|tracer| super::spans::upstream(tracer, core, conn, frame.name()));
+    let trace = span.as_ref().and_then(TraceParent::of);
     let record = UpstreamRecord {
         version: gochat_proto::WIRE_VERSION.into(),
         from_user_id: conn.user,
@@ -108,9 +115,12 @@ pub(super) fn on_text(
         .map_err(|e| e.to_string())
         .and_then(|bytes| {
             core.upstream
-                .send(&conn.user.to_string(), bytes)
+                .send(&conn.user.to_string(), bytes, trace.as_ref())
                 .map_err(|e| e.to_string())
         });
+    if let Some(span) = span {
+        super::spans::queued(span, sent.as_ref().err().map(String::as_str));
+    }
     if let Err(e) = sent {
         tracing::warn!(error = %e, "upstream produce failed");
         if is_send {

@@ -10,11 +10,13 @@ use bytes::Bytes;
 use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
 use gochat_proto::keys::Names;
 use gochat_proto::settings::{ClientTls, KafkaConfig, kafka_client_properties};
+use gochat_proto::trace::{self, TraceParent};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -121,6 +123,9 @@ impl KafkaBus {
         if let Some(p) = partition {
             record = record.partition(p);
         }
+        if let Some(headers) = trace_headers(TraceParent::current().as_ref()) {
+            record = record.headers(headers);
+        }
         let producer = self.producer.get();
         producer
             .send(record, Timeout::After(SEND_TIMEOUT))
@@ -135,6 +140,21 @@ impl KafkaBus {
             tracing::warn!(error = %e, "kafka producer flush incomplete");
         }
     }
+}
+
+/// The headers of a traced record (none for an untraced one).
+pub fn trace_headers(trace: Option<&TraceParent>) -> Option<OwnedHeaders> {
+    trace.map(|t| {
+        OwnedHeaders::new().insert(Header {
+            key: trace::HEADER,
+            value: Some(t.as_str()),
+        })
+    })
+}
+
+/// The trace a consumed record continues, if its producer traced it.
+pub fn trace_of(message: &impl Message) -> Option<TraceParent> {
+    TraceParent::from_headers(message.headers()?.iter().map(|h| (h.key, h.value)))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> BusResult<Vec<u8>> {
@@ -195,10 +215,13 @@ impl Bus for KafkaBus {
                 .map_err(|_| BusError::Rejected(format!("core {}", r.core).into()))?;
             let started = std::time::Instant::now();
             loop {
-                let record = FutureRecord::to(&topic)
+                let mut record = FutureRecord::to(&topic)
                     .key(&key)
                     .payload(&r.frame[..])
                     .partition(partition);
+                if let Some(headers) = trace_headers(r.trace.as_ref()) {
+                    record = record.headers(headers);
+                }
                 match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
@@ -315,7 +338,11 @@ impl Inbox for KafkaInbox {
                         partition: message.partition(),
                         offset: message.offset(),
                     };
-                    return Some(Delivery { payload, position });
+                    return Some(Delivery {
+                        payload,
+                        position,
+                        trace: trace_of(&message),
+                    });
                 }
                 Err(e) => {
                     // Broker hiccups surface here; librdkafka reconnects by itself.

@@ -8,18 +8,26 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
+use gochat_proto::trace::TraceParent;
 use tokio::sync::mpsc;
 
 use super::{Bus, BusError, BusResult, Delivery, Inbox, Position};
 
 const CAPACITY: usize = 65_536;
 
-type DownstreamTx = mpsc::Sender<(DownstreamKey, Bytes)>;
+/// A record of an in-process topic: its value and its trace (what a Kafka
+/// record's `traceparent` header carries).
+pub type Traced = (Bytes, Option<TraceParent>);
+
+/// A downstream record for an embedded gateway core: key, frame, trace.
+pub type DownstreamItem = (DownstreamKey, Bytes, Option<TraceParent>);
+
+type DownstreamTx = mpsc::Sender<DownstreamItem>;
 
 /// The in-process bus. Create it once and hand the inboxes to their consumers.
 pub struct MemoryBus {
-    upstream: mpsc::Sender<Bytes>,
-    tasks: mpsc::Sender<Bytes>,
+    upstream: mpsc::Sender<Traced>,
+    tasks: mpsc::Sender<Traced>,
     dead_letters: Mutex<Vec<TaskRecord>>,
     downstream: Mutex<HashMap<(String, u32), DownstreamTx>>,
 }
@@ -52,7 +60,7 @@ impl MemoryBus {
 
     /// The producing end of `im-upstream-topic`, for an embedded edge: its cores
     /// queue serialised records with `try_send`, which never blocks.
-    pub fn upstream_sender(&self) -> mpsc::Sender<Bytes> {
+    pub fn upstream_sender(&self) -> mpsc::Sender<Traced> {
         self.upstream.clone()
     }
 
@@ -61,7 +69,7 @@ impl MemoryBus {
         &self,
         gateway_id: &str,
         core: u32,
-    ) -> mpsc::Receiver<(DownstreamKey, Bytes)> {
+    ) -> mpsc::Receiver<DownstreamItem> {
         let (tx, rx) = mpsc::channel(CAPACITY);
         self.lock_downstream()
             .insert((gateway_id.to_owned(), core), tx);
@@ -87,8 +95,9 @@ fn encode<T: serde::Serialize>(value: &T) -> BusResult<Bytes> {
         .map_err(|e| BusError::Rejected(Box::new(e)))
 }
 
-async fn push(tx: &mpsc::Sender<Bytes>, payload: Bytes) -> BusResult<()> {
-    tx.send(payload)
+/// Queues a value under the current context's trace.
+async fn push(tx: &mpsc::Sender<Traced>, payload: Bytes) -> BusResult<()> {
+    tx.send((payload, TraceParent::current()))
         .await
         .map_err(|_| BusError::Unavailable("in-process log closed".into()))
 }
@@ -114,7 +123,10 @@ impl Bus for MemoryBus {
             .cloned();
         // No subscriber means the gateway is gone: the connection's client will pull.
         if let Some(tx) = tx
-            && tx.send((key.clone(), frame)).await.is_err()
+            && tx
+                .send((key.clone(), frame, TraceParent::current()))
+                .await
+                .is_err()
         {
             self.lock_downstream()
                 .remove(&(gateway_id.to_owned(), core));
@@ -137,12 +149,12 @@ impl Bus for MemoryBus {
 /// One in-process topic's consuming end.
 pub struct MemoryInbox {
     topic: &'static str,
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Traced>,
     offset: i64,
 }
 
 impl MemoryInbox {
-    fn new(topic: &'static str, rx: mpsc::Receiver<Bytes>) -> Self {
+    fn new(topic: &'static str, rx: mpsc::Receiver<Traced>) -> Self {
         Self {
             topic,
             rx,
@@ -154,10 +166,11 @@ impl MemoryInbox {
 #[async_trait]
 impl Inbox for MemoryInbox {
     async fn next(&mut self) -> Option<Delivery> {
-        let payload = self.rx.recv().await?;
+        let (payload, trace) = self.rx.recv().await?;
         self.offset += 1;
         Some(Delivery {
             payload,
+            trace,
             position: Position {
                 topic: self.topic.into(),
                 partition: 0,

@@ -2,6 +2,12 @@
 //! standalone mode ([`memory`]). Producers go through [`Bus`]; consumers read an
 //! [`Inbox`] and commit a delivery only after handling it (docs/design.md §5.1), so a
 //! crash replays what was not finished and never skips it.
+//!
+//! A traced record carries its span's W3C `traceparent` beside the value (a
+//! Kafka record header): a single produce takes it from the current context
+//! (`opentelemetry::Context`, which the caller's future runs under), a
+//! [`DownstreamRecord`] names its own, and a [`Delivery`] hands it to the
+//! consumer.
 
 pub mod kafka;
 mod lag;
@@ -11,6 +17,7 @@ mod producer;
 use async_trait::async_trait;
 use bytes::Bytes;
 use gochat_proto::kafka::{DownstreamKey, TaskRecord, UpstreamRecord};
+use gochat_proto::trace::TraceParent;
 
 /// Why a produce or a commit failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,8 @@ pub struct DownstreamRecord {
     pub key: DownstreamKey,
     /// The server frame (empty for a membership record).
     pub frame: Bytes,
+    /// The message's trace, when it is traced.
+    pub trace: Option<TraceParent>,
 }
 
 /// Producing side of the log.
@@ -61,8 +70,16 @@ pub trait Bus: Send + Sync + 'static {
     /// partition, not one round trip per record); returns once all are
     /// acknowledged.
     async fn send_downstream_many(&self, records: &[DownstreamRecord]) -> BusResult<()> {
+        use opentelemetry::context::FutureExt;
         for r in records {
+            // Each record under its own message's trace, not the caller's.
+            let trace = r
+                .trace
+                .as_ref()
+                .map(TraceParent::context)
+                .unwrap_or_default();
             self.send_downstream(&r.gateway_id, r.core, &r.key, r.frame.clone())
+                .with_context(trace)
                 .await?;
         }
         Ok(())
@@ -80,6 +97,8 @@ pub struct Delivery {
     pub payload: Bytes,
     /// Where it came from, for commits and logs.
     pub position: Position,
+    /// The trace it continues, when its producer traced it.
+    pub trace: Option<TraceParent>,
 }
 
 /// A record's place in its topic.
