@@ -46,17 +46,46 @@ pub struct Meter {
     pub stats: Stats,
     /// End-to-end latency, in µs.
     pub latency: Mutex<Histogram<u64>>,
+    /// `--probe` markers: a connection counts a probe once, when a
+    /// `message` whose content holds the marker reaches it.
+    pub probes: Vec<String>,
+    /// Per probe, the connections it reached.
+    pub probe_counts: Vec<AtomicU64>,
+    /// Connections every probe reached.
+    pub every_probe: AtomicU64,
     epoch: Instant,
 }
 
 impl Meter {
-    /// A meter whose clock starts now.
-    pub fn new() -> Result<Self> {
+    /// A meter whose clock starts now, watching for `probes` (at most 64).
+    pub fn new(probes: Vec<String>) -> Result<Self> {
+        if probes.len() > 64 {
+            anyhow::bail!("at most 64 --probe markers");
+        }
         Ok(Self {
             stats: Stats::default(),
-            latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+            latency: Mutex::new(crate::new_histogram()?),
+            probe_counts: probes.iter().map(|_| AtomicU64::new(0)).collect(),
+            probes,
+            every_probe: AtomicU64::new(0),
             epoch: Instant::now(),
         })
+    }
+
+    /// Notes the probes a message's content carries on a connection that
+    /// has seen the probes in `seen` so far.
+    fn probe(&self, content: &str, seen: &mut u64) {
+        let before = *seen;
+        for (k, marker) in self.probes.iter().enumerate() {
+            if *seen & (1 << k) == 0 && content.contains(marker.as_str()) {
+                *seen |= 1 << k;
+                self.probe_counts[k].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let every = u64::MAX >> (64 - self.probes.len());
+        if *seen != before && *seen == every {
+            self.every_probe.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Seconds since the run began.
@@ -186,6 +215,7 @@ async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Ro
     };
     let mut beat = tokio::time::interval(heartbeat);
     beat.tick().await;
+    let mut probes_seen = 0u64;
     loop {
         let open = tokio::select! {
             _ = beat.tick() => write.send(Message::text(r#"{"type":"ping"}"#)).await.is_ok(),
@@ -200,7 +230,9 @@ async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Ro
                 None => false,
             },
             incoming = read.next() => match incoming {
-                Some(Ok(Message::Text(text))) => receive(role, &text, &mut write, meter).await,
+                Some(Ok(Message::Text(text))) => {
+                    receive(role, &text, &mut write, meter, &mut probes_seen).await
+                }
                 Some(Ok(_)) => true,
                 Some(Err(_)) | None => false,
             },
@@ -213,7 +245,13 @@ async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Ro
 
 /// Counts one text frame and records its latency; an echo also sends the
 /// next frame. False when that send failed.
-async fn receive(role: Role, text: &str, write: &mut Writer, meter: &Meter) -> bool {
+async fn receive(
+    role: Role,
+    text: &str,
+    write: &mut Writer,
+    meter: &Meter,
+    probes_seen: &mut u64,
+) -> bool {
     let sent_at = match role {
         Role::Echo { .. } => {
             // Send the next before doing the bookkeeping of this one.
@@ -223,7 +261,7 @@ async fn receive(role: Role, text: &str, write: &mut Writer, meter: &Meter) -> b
             meter.stats.received.fetch_add(1, Ordering::Relaxed);
             sent_time(text)
         }
-        Role::Chat { .. } => count_chat_frame(text, &meter.stats),
+        Role::Chat { .. } => count_chat_frame(text, meter, probes_seen),
     };
     if let Some(sent_at) = sent_at {
         meter.record(sent_at).await;
@@ -231,13 +269,19 @@ async fn receive(role: Role, text: &str, write: &mut Writer, meter: &Meter) -> b
     true
 }
 
-/// Counts a chat frame by type; a `message`'s send time, if its content has one.
-fn count_chat_frame(text: &str, stats: &Stats) -> Option<u64> {
+/// Counts a chat frame by type (and the probes a `message` carries); a
+/// `message`'s send time, if its content has one.
+fn count_chat_frame(text: &str, meter: &Meter, probes_seen: &mut u64) -> Option<u64> {
+    let stats = &meter.stats;
     let frame = serde_json::from_str::<Value>(text).ok()?;
     let counter = match frame["type"].as_str()? {
         "message" => {
             stats.received.fetch_add(1, Ordering::Relaxed);
-            return frame["content"].as_str().and_then(sent_time);
+            let content = frame["content"].as_str()?;
+            if !meter.probes.is_empty() {
+                meter.probe(content, probes_seen);
+            }
+            return sent_time(content);
         }
         "ack" => &stats.acked,
         "error" => {

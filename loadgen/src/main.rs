@@ -14,8 +14,14 @@
 //! it M members, only `--connections` of them online), and `--echo` drives
 //! `gochat echo` (the edge's WebSocket path without a backend). `--server-pid`
 //! turns either into frames per CPU-second of the server, a per-core figure.
+//!
+//! Past one process's open-files limit: `--procs N` runs N copies, each a
+//! shard of the connections ([`fleet`]); `--shard i/n` and `merge` spread a
+//! run over several client hosts. `--probe MARKER` counts the connections a
+//! message holding MARKER reached (a broadcast check).
 
 mod conn;
+mod fleet;
 mod setup;
 
 use std::net::IpAddr;
@@ -30,6 +36,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use conn::{Meter, Outbox, Role, Stats};
+use fleet::Shard;
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "gochat-loadgen", about = "GoChat load generator")]
@@ -99,6 +106,30 @@ struct Args {
     /// Server processes whose CPU time over the hold is reported (repeatable).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
+    /// Run this many loadgen processes, each a shard of the connections,
+    /// source addresses and rates, with one merged report.
+    #[arg(long, default_value_t = 1)]
+    procs: usize,
+    /// Open only shard i of n of the connections (global connection k is
+    /// shard k % n's), with that share of the rates: one per client host;
+    /// `gochat-loadgen merge` joins their summaries.
+    #[arg(long, default_value = "0/1")]
+    shard: Shard,
+    /// Count the connections a message whose content holds this marker
+    /// reached (repeatable; the summary's `probes`).
+    #[arg(long = "probe")]
+    probes: Vec<String>,
+    /// Worker of `--procs`: progress and summary as JSON lines on stdout.
+    #[arg(long, hide = true)]
+    worker: bool,
+    /// Worker of `--procs` other than the first: leave the server's CPU to it.
+    #[arg(long, hide = true)]
+    no_server_cpu: bool,
+}
+
+/// The latency histogram every process keeps: 1 µs to 60 s, 3 digits.
+pub(crate) fn new_histogram() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
 }
 
 fn percentiles(h: &Histogram<u64>) -> Value {
@@ -113,10 +144,14 @@ fn percentiles(h: &Histogram<u64>) -> Value {
     })
 }
 
-/// The users to connect as, and the group they share with `--group`.
-async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
+/// This shard's connections (global index, user id), and the group they
+/// share with `--group`.
+async fn prepare_users(args: &Args) -> Result<(Vec<(usize, i64)>, Option<i64>)> {
+    let mine: Vec<usize> = (0..args.connections)
+        .filter(|&i| args.shard.owns(i))
+        .collect();
     if args.echo {
-        return Ok(((0..args.connections as i64).collect(), None));
+        return Ok((mine.iter().map(|&i| (i, i as i64)).collect(), None));
     }
     if args.jwt_secret.is_empty() {
         bail!("--jwt-secret is needed to mint tokens");
@@ -125,8 +160,11 @@ async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
         if args.send_rate > 0 || args.group {
             bail!("sending needs real users: add --register --http URL");
         }
-        let users = (0..args.connections as i64).map(|i| args.first_user + i);
+        let users = mine.iter().map(|&i| (i, args.first_user + i as i64));
         return Ok((users.collect(), None));
+    }
+    if args.group && args.shard.count > 1 {
+        bail!("--group runs in one process (every member in one group)");
     }
     let http = args.http.as_deref().context("--register needs --http")?;
     let client = reqwest::Client::new();
@@ -134,7 +172,7 @@ async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
     if args.members > 0 && (!args.group || args.members < args.connections) {
         bail!("--members is for --group, and at least --connections");
     }
-    let count = args.members.max(args.connections);
+    let count = args.members.max(mine.len());
     eprintln!("registering {count} users…");
     let mut users = match &args.admin_password_file {
         Some(file) => {
@@ -151,8 +189,8 @@ async fn prepare_users(args: &Args) -> Result<(Vec<i64>, Option<i64>)> {
         None
     };
     // The first `--connections` members are the online ones.
-    users.truncate(args.connections);
-    Ok((users, group))
+    users.truncate(mine.len());
+    Ok((mine.into_iter().zip(users).collect(), group))
 }
 
 fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
@@ -161,11 +199,32 @@ fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
-    let sources = setup::source_ips(&args.source_ips)?;
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("merge") {
+        let merged = fleet::merge_files(&argv[2..])?;
+        println!("{}", serde_json::to_string_pretty(&merged)?);
+        return Ok(());
+    }
+    let mut args = Args::parse();
+    if args.procs > 1 {
+        if args.shard != Shard::ALL {
+            bail!("--procs and --shard: shard the hosts, then split each with --procs? not both");
+        }
+        let merged = fleet::run_procs(args.procs).await?;
+        println!("{}", serde_json::to_string_pretty(&merged)?);
+        return Ok(());
+    }
+    if args.no_server_cpu {
+        args.server_pids.clear();
+    }
+    args.connect_rate = args.shard.rate(args.connect_rate);
+    if args.send_rate > 0 {
+        args.send_rate = args.shard.rate(args.send_rate);
+    }
+    let sources = args.shard.sources(&setup::source_ips(&args.source_ips)?);
     let (users, group) = prepare_users(&args).await?;
-    let meter = Arc::new(Meter::new()?);
-    let progress = tokio::spawn(progress(meter.clone()));
+    let meter = Arc::new(Meter::new(args.probes.clone())?);
+    let progress = tokio::spawn(progress(meter.clone(), args.worker));
     let connect_started = Instant::now();
     let outboxes = connect_all(&args, &users, &sources, &meter).await?;
     let connected = Connected {
@@ -179,12 +238,17 @@ async fn main() -> Result<()> {
     }
     progress.abort();
     let summary = summary(&args, group, &meter, &connected, &hold).await;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    if args.worker {
+        println!("{}", json!({ "summary": summary }));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
     Ok(())
 }
 
-/// A progress line each second, until aborted.
-async fn progress(meter: Arc<Meter>) {
+/// A progress line each second, until aborted (for a `--procs` worker, a
+/// JSON line on stdout that the parent merges).
+async fn progress(meter: Arc<Meter>, worker: bool) {
     let stats = &meter.stats;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last = (0, 0);
@@ -194,6 +258,15 @@ async fn progress(meter: Arc<Meter>) {
             stats.connected.load(Ordering::Relaxed),
             stats.received.load(Ordering::Relaxed),
         );
+        if worker {
+            let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            println!(
+                "{}",
+                json!({"progress": {"connected": c, "received": r, "acked": load(&stats.acked),
+                    "errors": load(&stats.errors), "connect_errors": load(&stats.connect_errors)}})
+            );
+            continue;
+        }
         eprintln!(
             "[{:>5.0}s] connections {c} (+{}/s) | frames received {}/s | acked {} | errors {} | connect errors {}",
             meter.elapsed_secs(),
@@ -211,7 +284,7 @@ async fn progress(meter: Arc<Meter>) {
 /// gateways and source addresses; returns the ones that opened, by user.
 async fn connect_all(
     args: &Args,
-    users: &[i64],
+    users: &[(usize, i64)],
     sources: &[IpAddr],
     meter: &Arc<Meter>,
 ) -> Result<Vec<(i64, Outbox)>> {
@@ -234,13 +307,13 @@ async fn connect_all(
         wss,
         args.ca_file.as_deref(),
     )?);
-    for (i, &user) in users.iter().enumerate() {
+    for (n, &(i, user)) in users.iter().enumerate() {
         let url = url_for(args, i, user)?;
-        let source = sources[i % sources.len()];
+        let source = sources[n % sources.len()];
         let opened = conn::connect(url, source, dial.clone(), role, meter.clone());
         pending.push(async move { (user, opened.await) });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
-            started + interval * (i as u32 + 1),
+            started + interval * (n as u32 + 1),
         ))
         .await;
         while let Some(Some((user, result))) = futures::FutureExt::now_or_never(pending.next()) {
@@ -358,6 +431,13 @@ async fn summary(
 ) -> Value {
     let stats = &meter.stats;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let probes: serde_json::Map<String, Value> = meter
+        .probes
+        .iter()
+        .zip(&meter.probe_counts)
+        .map(|(marker, count)| (marker.clone(), json!(load(count))))
+        .collect();
+    let latency = meter.latency.lock().await;
     let mode = match (args.echo, group) {
         (true, _) => "echo",
         (false, Some(_)) => "group",
@@ -376,12 +456,16 @@ async fn summary(
         "messages_acked_per_s": load(&stats.acked) as f64 / hold.seconds.max(1e-9),
         "sends_refused_overloaded": load(&stats.overloaded),
         "frames_received": load(&stats.received),
+        "frames_received_in_hold": hold.received,
         "frames_received_per_s": hold.received as f64 / hold.seconds.max(1e-9),
         "server_cpu_seconds": hold.server_cpu,
         "frames_per_server_cpu_second":
             (hold.server_cpu > 0.0).then(|| hold.received as f64 / hold.server_cpu),
         "error_frames": load(&stats.errors),
         "closed_by_server": load(&stats.closed),
-        "latency": percentiles(&*meter.latency.lock().await),
+        "probes": probes,
+        "connections_with_every_probe": load(&meter.every_probe),
+        "latency": percentiles(&latency),
+        "latency_histogram": fleet::histogram_json(&latency),
     })
 }

@@ -1,0 +1,312 @@
+//! Load from more than one process: `--procs N` runs N copies of this
+//! loadgen (each with one shard of the connections, of the source addresses
+//! and of the rates, each below the per-process open-files limit), prints
+//! one merged progress line a second and one merged summary; `--shard i/n`
+//! runs one shard by hand (one per client host), and `merge` joins the
+//! shards' JSON summaries into the fleet's. Latency histograms are merged
+//! bucket by bucket, never averaged.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Which part of the fleet's connections this process opens: global
+/// connection `i` is this shard's when `i % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, from 0.
+    pub index: usize,
+    /// How many shards in all.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (index, count) = text.split_once('/').ok_or("i/n, e.g. 0/4")?;
+        let index: usize = index.parse().map_err(|_| "i is a number")?;
+        let count: usize = count.parse().map_err(|_| "n is a number")?;
+        if count == 0 || index >= count {
+            return Err("0 <= i < n".into());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl Shard {
+    /// The whole fleet in one process.
+    pub const ALL: Self = Self { index: 0, count: 1 };
+
+    /// Does global connection `i` belong here?
+    pub fn owns(self, i: usize) -> bool {
+        i % self.count == self.index
+    }
+
+    /// This shard's part of a fleet-wide rate (at least 1).
+    pub fn rate(self, total: u64) -> u64 {
+        total.div_ceil(self.count as u64).max(1)
+    }
+
+    /// This shard's source addresses: every `count`-th one, or all of them
+    /// when there are fewer addresses than shards.
+    pub fn sources<T: Clone>(self, all: &[T]) -> Vec<T> {
+        if all.len() < self.count {
+            return all.to_vec();
+        }
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| self.owns(*i))
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
+/// A histogram as JSON: `[[value, count], ...]` of its recorded buckets.
+pub fn histogram_json(h: &Histogram<u64>) -> Value {
+    let buckets: Vec<Value> = h
+        .iter_recorded()
+        .map(|v| json!([v.value_iterated_to(), v.count_at_value()]))
+        .collect();
+    Value::Array(buckets)
+}
+
+fn histogram_from(json: &Value, into: &mut Histogram<u64>) -> Result<()> {
+    for bucket in json.as_array().context("latency_histogram")? {
+        let value = bucket[0].as_u64().context("bucket value")?;
+        let count = bucket[1].as_u64().context("bucket count")?;
+        into.record_n(value, count)?;
+    }
+    Ok(())
+}
+
+/// Runs `procs` copies of this program, shard `k/procs` each, and returns
+/// their merged summary; a merged progress line goes to stderr each second.
+pub async fn run_procs(procs: usize) -> Result<Value> {
+    let exe = std::env::current_exe().context("this program's path")?;
+    let args = args_without_procs(std::env::args().skip(1));
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(usize, Value)>();
+    let mut children = Vec::new();
+    for k in 0..procs {
+        let mut child = tokio::process::Command::new(&exe)
+            .args(&args)
+            .args(["--shard", &format!("{k}/{procs}"), "--worker"])
+            // Only shard 0 measures the server's CPU: one window, not N.
+            .args(if k == 0 {
+                Vec::new()
+            } else {
+                vec!["--no-server-cpu".to_owned()]
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting worker {k}"))?;
+        let stdout = child.stdout.take().context("worker stdout")?;
+        let tx = lines_tx.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send((k, value));
+                }
+            }
+        });
+        children.push(child);
+    }
+    drop(lines_tx);
+    let mut progress: BTreeMap<usize, Value> = BTreeMap::new();
+    let mut summaries: BTreeMap<usize, Value> = BTreeMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (0, 0);
+    loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some((k, mut value)) => {
+                    if let Some(summary) = value.get_mut("summary") {
+                        summaries.insert(k, summary.take());
+                    } else if let Some(p) = value.get_mut("progress") {
+                        progress.insert(k, p.take());
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => last = print_progress(&progress, procs, last),
+        }
+    }
+    for (k, child) in children.iter_mut().enumerate() {
+        let status = child.wait().await?;
+        if !status.success() {
+            bail!("worker {k} failed: {status}");
+        }
+    }
+    if summaries.len() != procs {
+        bail!("{} of {procs} workers reported a summary", summaries.len());
+    }
+    merge(&summaries.into_values().collect::<Vec<_>>())
+}
+
+/// The command line for the workers: this one without `--procs`.
+fn args_without_procs(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+        } else if arg == "--procs" {
+            skip_value = true;
+        } else if !arg.starts_with("--procs=") {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+fn print_progress(progress: &BTreeMap<usize, Value>, procs: usize, last: (u64, u64)) -> (u64, u64) {
+    let sum = |key: &str| -> u64 { progress.values().filter_map(|p| p[key].as_u64()).sum() };
+    let (connected, received) = (sum("connected"), sum("received"));
+    eprintln!(
+        "[{procs} procs] connections {connected} (+{}/s) | frames received {}/s | acked {} | errors {} | connect errors {}",
+        connected.saturating_sub(last.0),
+        received.saturating_sub(last.1),
+        sum("acked"),
+        sum("errors"),
+        sum("connect_errors"),
+    );
+    (connected, received)
+}
+
+/// The fleet's summary from its shards' summaries.
+pub fn merge(shards: &[Value]) -> Result<Value> {
+    let first = shards.first().context("no summaries")?;
+    let sum_u = |key: &str| -> u64 { shards.iter().filter_map(|s| s[key].as_u64()).sum() };
+    let sum_f = |key: &str| -> f64 { shards.iter().filter_map(|s| s[key].as_f64()).sum() };
+    let max_f = |key: &str| -> f64 {
+        shards
+            .iter()
+            .filter_map(|s| s[key].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let mut latency = crate::new_histogram()?;
+    for shard in shards {
+        histogram_from(&shard["latency_histogram"], &mut latency)?;
+    }
+    let mut probes = serde_json::Map::new();
+    for shard in shards {
+        for (marker, count) in shard["probes"].as_object().into_iter().flatten() {
+            let total = probes.get(marker).and_then(Value::as_u64).unwrap_or(0);
+            probes.insert(marker.clone(), json!(total + count.as_u64().unwrap_or(0)));
+        }
+    }
+    let server_cpu = sum_f("server_cpu_seconds");
+    let hold_received = sum_u("frames_received_in_hold");
+    Ok(json!({
+        "mode": first["mode"],
+        "shards": shards.len(),
+        "connections_requested": sum_u("connections_requested"),
+        "connections_held": sum_u("connections_held"),
+        "connect_errors": sum_u("connect_errors"),
+        "connect_seconds": max_f("connect_seconds"),
+        "connect_rate_per_s": sum_f("connect_rate_per_s"),
+        "held_seconds": max_f("held_seconds"),
+        "messages_sent": sum_u("messages_sent"),
+        "messages_acked": sum_u("messages_acked"),
+        "messages_acked_per_s": sum_f("messages_acked_per_s"),
+        "sends_refused_overloaded": sum_u("sends_refused_overloaded"),
+        "frames_received": sum_u("frames_received"),
+        "frames_received_in_hold": hold_received,
+        "frames_received_per_s": sum_f("frames_received_per_s"),
+        "server_cpu_seconds": server_cpu,
+        "frames_per_server_cpu_second":
+            (server_cpu > 0.0).then(|| hold_received as f64 / server_cpu),
+        "error_frames": sum_u("error_frames"),
+        "closed_by_server": sum_u("closed_by_server"),
+        "probes": probes,
+        "connections_with_every_probe": sum_u("connections_with_every_probe"),
+        "latency": crate::percentiles(&latency),
+        "latency_histogram": histogram_json(&latency),
+    }))
+}
+
+/// `gochat-loadgen merge FILE...`: the shards' summaries (one JSON document
+/// per file, as each host's loadgen printed it) merged into one.
+pub fn merge_files(paths: &[String]) -> Result<Value> {
+    if paths.is_empty() {
+        bail!("usage: gochat-loadgen merge SUMMARY.json...");
+    }
+    let shards = paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            serde_json::from_str(&text).with_context(|| format!("{path}: not a JSON summary"))
+        })
+        .collect::<Result<Vec<Value>>>()?;
+    merge(&shards)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_connections_sources_and_rates() {
+        let shard: Shard = "1/3".parse().expect("valid");
+        let mine: Vec<usize> = (0..10).filter(|&i| shard.owns(i)).collect();
+        assert_eq!(mine, [1, 4, 7]);
+        assert_eq!(shard.sources(&[10, 11, 12, 13, 14, 15]), [11, 14]);
+        assert_eq!(shard.sources(&[10]), [10], "fewer addresses than shards");
+        assert_eq!(shard.rate(1000), 334);
+        for bad in ["3/3", "1", "a/2", "0/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_loses_procs_only() {
+        let args = [
+            "--ws",
+            "ws://x",
+            "--procs",
+            "4",
+            "--procs=2",
+            "--duration",
+            "5",
+        ];
+        let kept = args_without_procs(args.iter().map(|s| s.to_string()));
+        assert_eq!(kept, ["--ws", "ws://x", "--duration", "5"]);
+    }
+
+    #[test]
+    fn summaries_merge_counts_and_histograms() -> Result<()> {
+        let mut a = crate::new_histogram()?;
+        let mut b = crate::new_histogram()?;
+        for v in 1..=900 {
+            a.record(v)?;
+        }
+        for v in 901..=1000 {
+            b.record(v * 100)?;
+        }
+        let shard = |h: &Histogram<u64>, held: u64, probe: u64| {
+            json!({"mode": "1:1", "connections_requested": held, "connections_held": held,
+                   "connect_seconds": held as f64, "frames_received_in_hold": 50,
+                   "server_cpu_seconds": 0.5, "probes": {"hello": probe},
+                   "connections_with_every_probe": probe,
+                   "latency_histogram": histogram_json(h)})
+        };
+        let merged = merge(&[shard(&a, 10, 10), shard(&b, 5, 4)])?;
+        assert_eq!(merged["connections_held"], 15);
+        assert_eq!(merged["connect_seconds"], 10.0);
+        assert_eq!(merged["probes"]["hello"], 14);
+        assert_eq!(merged["frames_per_server_cpu_second"], 100.0);
+        assert_eq!(merged["latency"]["count"], 1000);
+        // The p99 is in the second shard's tail: an average of the shards'
+        // p99s would not be.
+        let p99 = merged["latency"]["p99_ms"].as_f64().context("p99")?;
+        assert!((98.0..=100.0).contains(&p99), "p99 {p99} ms");
+        Ok(())
+    }
+}
