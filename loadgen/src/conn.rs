@@ -53,6 +53,9 @@ pub struct Meter {
     pub probe_counts: Vec<AtomicU64>,
     /// Connections every probe reached.
     pub every_probe: AtomicU64,
+    /// Per probe, when it last reached a connection (Unix ms): across
+    /// processes and hosts, only the wall clock is shared.
+    pub probe_last_ms: Vec<AtomicU64>,
     epoch: Instant,
 }
 
@@ -66,6 +69,7 @@ impl Meter {
             stats: Stats::default(),
             latency: Mutex::new(crate::new_histogram()?),
             probe_counts: probes.iter().map(|_| AtomicU64::new(0)).collect(),
+            probe_last_ms: probes.iter().map(|_| AtomicU64::new(0)).collect(),
             probes,
             every_probe: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -80,6 +84,7 @@ impl Meter {
             if *seen & (1 << k) == 0 && content.contains(marker.as_str()) {
                 *seen |= 1 << k;
                 self.probe_counts[k].fetch_add(1, Ordering::Relaxed);
+                self.probe_last_ms[k].fetch_max(unix_ms(), Ordering::Relaxed);
             }
         }
         let every = u64::MAX >> (64 - self.probes.len());
@@ -294,6 +299,14 @@ fn count_chat_frame(text: &str, meter: &Meter, probes_seen: &mut u64) -> Option<
     };
     counter.fetch_add(1, Ordering::Relaxed);
     None
+}
+
+/// The wall clock, in ms since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The send time (µs since the run began) a content of `lg:<µs>` carries.

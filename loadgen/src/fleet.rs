@@ -1,9 +1,9 @@
 //! Load from more than one process: `--procs N` runs N copies of this
-//! loadgen (each with one shard of the connections, of the source addresses
-//! and of the rates, each below the per-process open-files limit), prints
-//! one merged progress line a second and one merged summary; `--shard i/n`
-//! runs one shard by hand (one per client host), and `merge` joins the
-//! shards' JSON summaries into the fleet's. Latency histograms are merged
+//! loadgen (each with one shard of the connections, every N-th source
+//! address and its share of the rates, each below the per-process
+//! open-files limit), prints one merged progress line a second and one
+//! merged summary; `--shard i/n` runs one host's part of a fleet (split
+//! again by `--procs`), and `merge` joins the hosts' JSON summaries. Latency histograms are merged
 //! bucket by bucket, never averaged.
 
 use std::collections::BTreeMap;
@@ -39,9 +39,6 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
-    /// The whole fleet in one process.
-    pub const ALL: Self = Self { index: 0, count: 1 };
-
     /// Does global connection `i` belong here?
     pub fn owns(self, i: usize) -> bool {
         i % self.count == self.index
@@ -52,18 +49,23 @@ impl Shard {
         total.div_ceil(self.count as u64).max(1)
     }
 
-    /// This shard's source addresses: every `count`-th one, or all of them
-    /// when there are fewer addresses than shards.
-    pub fn sources<T: Clone>(self, all: &[T]) -> Vec<T> {
-        if all.len() < self.count {
-            return all.to_vec();
+    /// Part `j` of this shard split `parts` ways: the connections `k` with
+    /// `k % (count * parts) == index + count * j`.
+    pub fn split(self, j: usize, parts: usize) -> Self {
+        Self {
+            index: self.index + self.count * j,
+            count: self.count * parts,
         }
-        all.iter()
-            .enumerate()
-            .filter(|(i, _)| self.owns(*i))
-            .map(|(_, s)| s.clone())
-            .collect()
     }
+}
+
+/// Worker `j` of `parts`' source addresses: every `parts`-th one, or all of
+/// them when there are fewer addresses than workers.
+fn worker_sources<T: Clone>(all: &[T], j: usize, parts: usize) -> Vec<T> {
+    if all.len() < parts {
+        return all.to_vec();
+    }
+    all.iter().skip(j).step_by(parts).cloned().collect()
 }
 
 /// A histogram as JSON: `[[value, count], ...]` of its recorded buckets.
@@ -84,17 +86,19 @@ fn histogram_from(json: &Value, into: &mut Histogram<u64>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `procs` copies of this program, shard `k/procs` each, and returns
-/// their merged summary; a merged progress line goes to stderr each second.
-pub async fn run_procs(procs: usize) -> Result<Value> {
+/// Runs `procs` copies of this program, each a part of `shard` with its
+/// own source addresses, and returns their merged summary; a merged
+/// progress line goes to stderr each second.
+pub async fn run_procs(procs: usize, shard: Shard, sources: &[std::net::IpAddr]) -> Result<Value> {
     let exe = std::env::current_exe().context("this program's path")?;
-    let args = args_without_procs(std::env::args().skip(1));
+    let args = args_for_workers(std::env::args().skip(1));
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(usize, Value)>();
     let mut children = Vec::new();
     for k in 0..procs {
         let mut child = tokio::process::Command::new(&exe)
             .args(&args)
-            .args(["--shard", &format!("{k}/{procs}"), "--worker"])
+            .args(["--shard", &worker_shard(shard.split(k, procs)), "--worker"])
+            .args(["--source-ips", &worker_ips(sources, k, procs)])
             // Only shard 0 measures the server's CPU: one window, not N.
             .args(if k == 0 {
                 Vec::new()
@@ -150,16 +154,30 @@ pub async fn run_procs(procs: usize) -> Result<Value> {
     merge(&summaries.into_values().collect::<Vec<_>>())
 }
 
-/// The command line for the workers: this one without `--procs`.
-fn args_without_procs(args: impl Iterator<Item = String>) -> Vec<String> {
+fn worker_shard(shard: Shard) -> String {
+    format!("{}/{}", shard.index, shard.count)
+}
+
+fn worker_ips(sources: &[std::net::IpAddr], j: usize, parts: usize) -> String {
+    let ips: Vec<String> = worker_sources(sources, j, parts)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    ips.join(",")
+}
+
+/// The command line for the workers: this one without the options each
+/// worker gets its own value of.
+fn args_for_workers(args: impl Iterator<Item = String>) -> Vec<String> {
+    const OWN: [&str; 3] = ["--procs", "--shard", "--source-ips"];
     let mut out = Vec::new();
     let mut skip_value = false;
     for arg in args {
         if skip_value {
             skip_value = false;
-        } else if arg == "--procs" {
+        } else if OWN.contains(&arg.as_str()) {
             skip_value = true;
-        } else if !arg.starts_with("--procs=") {
+        } else if !OWN.iter().any(|o| arg.starts_with(&format!("{o}="))) {
             out.push(arg);
         }
     }
@@ -202,6 +220,22 @@ pub fn merge(shards: &[Value]) -> Result<Value> {
             probes.insert(marker.clone(), json!(total + count.as_u64().unwrap_or(0)));
         }
     }
+    let mut probe_last = serde_json::Map::new();
+    for shard in shards {
+        for (marker, last) in shard["probe_last_unix_ms"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let latest = probe_last.get(marker).and_then(Value::as_u64).unwrap_or(0);
+            let last = last.as_u64().unwrap_or(0).max(latest);
+            probe_last.insert(marker.clone(), json!(last));
+        }
+    }
+    let probes_sent = shards
+        .iter()
+        .filter_map(|s| s["probes_sent_unix_ms"].as_u64())
+        .max();
     let server_cpu = sum_f("server_cpu_seconds");
     let hold_received = sum_u("frames_received_in_hold");
     Ok(json!({
@@ -227,6 +261,8 @@ pub fn merge(shards: &[Value]) -> Result<Value> {
         "closed_by_server": sum_u("closed_by_server"),
         "probes": probes,
         "connections_with_every_probe": sum_u("connections_with_every_probe"),
+        "probes_sent_unix_ms": probes_sent,
+        "probe_last_unix_ms": probe_last,
         "latency": crate::percentiles(&latency),
         "latency_histogram": histogram_json(&latency),
     }))
@@ -257,27 +293,45 @@ mod tests {
         let shard: Shard = "1/3".parse().expect("valid");
         let mine: Vec<usize> = (0..10).filter(|&i| shard.owns(i)).collect();
         assert_eq!(mine, [1, 4, 7]);
-        assert_eq!(shard.sources(&[10, 11, 12, 13, 14, 15]), [11, 14]);
-        assert_eq!(shard.sources(&[10]), [10], "fewer addresses than shards");
         assert_eq!(shard.rate(1000), 334);
         for bad in ["3/3", "1", "a/2", "0/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+        // A host's shard split among its workers: disjoint, and together
+        // the host's connections.
+        let parts: Vec<Shard> = (0..2).map(|j| shard.split(j, 2)).collect();
+        for k in 0..60 {
+            let owners = parts.iter().filter(|p| p.owns(k)).count();
+            assert_eq!(owners, usize::from(shard.owns(k)), "connection {k}");
+        }
+        assert_eq!(worker_sources(&[10, 11, 12, 13, 14], 1, 2), [11, 13]);
+        assert_eq!(
+            worker_sources(&[10], 1, 2),
+            [10],
+            "fewer addresses than workers"
+        );
     }
 
     #[test]
-    fn the_command_line_loses_procs_only() {
+    fn workers_get_their_own_shard_and_addresses() {
         let args = [
             "--ws",
             "ws://x",
             "--procs",
             "4",
-            "--procs=2",
+            "--shard=1/2",
+            "--source-ips",
+            "127.0.0.1",
             "--duration",
             "5",
         ];
-        let kept = args_without_procs(args.iter().map(|s| s.to_string()));
+        let kept = args_for_workers(args.iter().map(|s| s.to_string()));
         assert_eq!(kept, ["--ws", "ws://x", "--duration", "5"]);
+        let ips: Vec<std::net::IpAddr> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        assert_eq!(worker_ips(&ips, 0, 2), "127.0.0.1,127.0.0.3");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 mod conn;
 mod fleet;
+mod hold;
 mod setup;
 
 use std::net::IpAddr;
@@ -37,6 +38,7 @@ use serde_json::{Value, json};
 
 use conn::{Meter, Outbox, Role, Stats};
 use fleet::Shard;
+use hold::{Hold, hold};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "gochat-loadgen", about = "GoChat load generator")]
@@ -80,7 +82,9 @@ struct Args {
     /// First user id for minted tokens when not registering.
     #[arg(long, default_value_t = 1_000_000_000)]
     first_user: i64,
-    /// Source addresses to spread connections over, e.g. `127.0.0.1-127.0.0.16`.
+    /// Source addresses to spread connections over, e.g. `127.0.0.1-127.0.0.16`
+    /// (ranges and single addresses, comma-separated); `--procs` gives each
+    /// worker every N-th one.
     #[arg(long, default_value = "127.0.0.1")]
     source_ips: String,
     /// Browser-style Origin header to send (gateways with an allow-list need it).
@@ -119,6 +123,13 @@ struct Args {
     /// reached (repeatable; the summary's `probes`).
     #[arg(long = "probe")]
     probes: Vec<String>,
+    /// Shard 0 sends the probes this many seconds into the hold: the first
+    /// `--probe` marker as an admin push to everyone (needs
+    /// `--admin-password-file` and `--http`), the second, if any, as a 1:1
+    /// message from its first connection to its second. The hold then ends
+    /// once they have arrived (or at `--duration`).
+    #[arg(long)]
+    broadcast_at: Option<u64>,
     /// Worker of `--procs`: progress and summary as JSON lines on stdout.
     #[arg(long, hide = true)]
     worker: bool,
@@ -193,10 +204,6 @@ async fn prepare_users(args: &Args) -> Result<(Vec<(usize, i64)>, Option<i64>)> 
     Ok((mine.into_iter().zip(users).collect(), group))
 }
 
-fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
-    pids.iter().map(|&pid| setup::cpu_seconds(pid)).collect()
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().collect();
@@ -207,10 +214,8 @@ async fn main() -> Result<()> {
     }
     let mut args = Args::parse();
     if args.procs > 1 {
-        if args.shard != Shard::ALL {
-            bail!("--procs and --shard: shard the hosts, then split each with --procs? not both");
-        }
-        let merged = fleet::run_procs(args.procs).await?;
+        let sources = setup::source_ips(&args.source_ips)?;
+        let merged = fleet::run_procs(args.procs, args.shard, &sources).await?;
         println!("{}", serde_json::to_string_pretty(&merged)?);
         return Ok(());
     }
@@ -221,7 +226,7 @@ async fn main() -> Result<()> {
     if args.send_rate > 0 {
         args.send_rate = args.shard.rate(args.send_rate);
     }
-    let sources = args.shard.sources(&setup::source_ips(&args.source_ips)?);
+    let sources = setup::source_ips(&args.source_ips)?;
     let (users, group) = prepare_users(&args).await?;
     let meter = Arc::new(Meter::new(args.probes.clone())?);
     let progress = tokio::spawn(progress(meter.clone(), args.worker));
@@ -354,73 +359,6 @@ struct Connected {
     seconds: f64,
 }
 
-/// What the hold measured (counters restart at its start, so rates cover the
-/// hold only).
-struct Hold {
-    seconds: f64,
-    received: u64,
-    server_cpu: f64,
-}
-
-/// Holds the connections for `--duration`, sending at `--send-rate`.
-async fn hold(
-    args: &Args,
-    outboxes: &[(i64, Outbox)],
-    group: Option<i64>,
-    meter: &Meter,
-) -> Result<Hold> {
-    let received_before = meter.stats.received.load(Ordering::Relaxed);
-    let cpu_before = cpu_of(&args.server_pids)?;
-    let started = Instant::now();
-    let mut rng = rand::rng();
-    let send_interval =
-        (args.send_rate > 0).then(|| Duration::from_secs_f64(1.0 / args.send_rate as f64));
-    let mut next_send = Instant::now();
-    let mut n = 0u64;
-    while started.elapsed() < Duration::from_secs(args.duration) {
-        match send_interval {
-            Some(step) if outboxes.len() >= 2 => {
-                send_one(outboxes, group, &mut rng, n, meter);
-                n += 1;
-                next_send += step;
-                tokio::time::sleep_until(tokio::time::Instant::from_std(next_send)).await;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let received = meter.stats.received.load(Ordering::Relaxed) - received_before;
-    let cpu_after = cpu_of(&args.server_pids)?;
-    let server_cpu = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a - b).sum();
-    Ok(Hold {
-        seconds,
-        received,
-        server_cpu,
-    })
-}
-
-/// Message `n`: from a random connection to another one, or to the group.
-fn send_one(
-    outboxes: &[(i64, Outbox)],
-    group: Option<i64>,
-    rng: &mut impl rand::Rng,
-    n: u64,
-    meter: &Meter,
-) {
-    let a = rng.random_range(0..outboxes.len());
-    let mut b = rng.random_range(0..outboxes.len() - 1);
-    if b >= a {
-        b += 1;
-    }
-    let mut frame =
-        json!({"type":"send","client_msg_id":format!("lg-{n}"),"content":meter.stamp()});
-    match group {
-        Some(group) => frame["group_id"] = json!(group.to_string()),
-        None => frame["to_user_id"] = json!(outboxes[b].0.to_string()),
-    }
-    let _ = outboxes[a].1.send(frame.to_string());
-}
-
 /// The JSON summary printed at the end.
 async fn summary(
     args: &Args,
@@ -436,6 +374,12 @@ async fn summary(
         .iter()
         .zip(&meter.probe_counts)
         .map(|(marker, count)| (marker.clone(), json!(load(count))))
+        .collect();
+    let probe_last: serde_json::Map<String, Value> = meter
+        .probes
+        .iter()
+        .zip(&meter.probe_last_ms)
+        .map(|(marker, last)| (marker.clone(), json!(load(last))))
         .collect();
     let latency = meter.latency.lock().await;
     let mode = match (args.echo, group) {
@@ -465,6 +409,8 @@ async fn summary(
         "closed_by_server": load(&stats.closed),
         "probes": probes,
         "connections_with_every_probe": load(&meter.every_probe),
+        "probes_sent_unix_ms": hold.probes_sent_ms,
+        "probe_last_unix_ms": probe_last,
         "latency": percentiles(&latency),
         "latency_histogram": fleet::histogram_json(&latency),
     })

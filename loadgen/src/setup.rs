@@ -11,13 +11,21 @@ const PASSWORD: &str = "loadgen-password";
 
 /// `127.0.0.1-127.0.0.16` → every address of the range.
 pub fn source_ips(spec: &str) -> Result<Vec<IpAddr>> {
-    let (first, last) = spec.split_once('-').unwrap_or((spec, spec));
-    let (first, last): (std::net::Ipv4Addr, std::net::Ipv4Addr) = (first.parse()?, last.parse()?);
-    let (a, b) = (u32::from(first), u32::from(last));
-    if b < a {
-        bail!("source range {spec} is empty");
+    let mut all = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (std::net::Ipv4Addr, std::net::Ipv4Addr) =
+            (first.parse()?, last.parse()?);
+        let (a, b) = (u32::from(first), u32::from(last));
+        if b < a {
+            bail!("source range {part} is empty");
+        }
+        all.extend((a..=b).map(|n| IpAddr::V4(n.into())));
     }
-    Ok((a..=b).map(|n| IpAddr::V4(n.into())).collect())
+    if all.is_empty() {
+        bail!("no source addresses in {spec:?}");
+    }
+    Ok(all)
 }
 
 /// A token for `user`, signed with the gateways' secret.
@@ -143,6 +151,24 @@ pub async fn create_users(
 }
 
 /// A token for `username`.
+/// `POST /admin/push` to everyone, as `admin`, with `content`.
+pub async fn push_to_all(
+    client: &reqwest::Client,
+    http: &str,
+    admin: &Admin<'_>,
+    content: &str,
+) -> Result<()> {
+    let token = login(client, http, admin.username, admin.password).await?;
+    client
+        .post(format!("{http}/api/v1/admin/push"))
+        .bearer_auth(&token)
+        .json(&json!({"all": true, "title": "loadgen", "content": content}))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
 async fn login(
     client: &reqwest::Client,
     http: &str,

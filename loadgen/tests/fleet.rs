@@ -132,6 +132,12 @@ async fn shards_run_apart_merge_into_the_fleet() -> Result<()> {
         std::fs::write(&file, summary.to_string())?;
         files.push(file.display().to_string());
     }
+    // A host's shard split again among its workers.
+    let mut args = chat_args(&url, 9);
+    args.extend(["--shard", "1/2", "--procs", "2"].map(String::from));
+    let summary = loadgen(args).await?;
+    assert_eq!(summary["connections_held"], 4, "connections 1, 3, 5 and 7");
+    assert_eq!(summary["shards"], 2);
     let mut args = vec!["merge".to_owned()];
     args.extend(files);
     let merged = loadgen(args).await?;
