@@ -201,26 +201,42 @@ impl MessageWriter {
         self.commit(draft, None).await
     }
 
-    /// Stores and delivers a `system` message to one user. `notice_id` names
-    /// this notice for this user: posting it again (a retried task) stores
-    /// nothing new, because (sender, client_msg_id) is unique.
-    pub async fn post_system_notice(
+    /// Stores and delivers a `system` message to each of `users`, all in
+    /// one group commit (an admin push to everyone is many of these, so one
+    /// transaction per user would make it crawl). `notice_id(user)` names
+    /// each user's notice: posting it again (a retried task) stores nothing
+    /// new, because (sender, client_msg_id) is unique. Any refusal fails the
+    /// lot, to be retried whole.
+    pub async fn post_system_notices(
         &self,
-        user: Id,
-        notice_id: String,
-        content: String,
-        metadata: serde_json::Value,
-    ) -> LogicResult<AckFrame> {
-        let mut draft = self.system_draft(
-            single_conversation_id(SYSTEM_USER, user),
-            user.0,
-            0,
-            MessageType::System,
-            content,
-            metadata,
-        );
-        draft.client_msg_id = notice_id;
-        self.commit(draft, None).await
+        users: &[Id],
+        notice_id: impl Fn(Id) -> String,
+        content: &str,
+        metadata: &serde_json::Value,
+    ) -> LogicResult<()> {
+        let drafts = users
+            .iter()
+            .map(|&user| {
+                let mut message = self.system_draft(
+                    single_conversation_id(SYSTEM_USER, user),
+                    user.0,
+                    0,
+                    MessageType::System,
+                    content.to_owned(),
+                    metadata.clone(),
+                );
+                message.client_msg_id = notice_id(user);
+                Draft {
+                    message,
+                    origin: None,
+                    trace: None,
+                }
+            })
+            .collect();
+        for result in self.commit_batch(drafts).await? {
+            result?;
+        }
+        Ok(())
     }
 
     fn system_draft(

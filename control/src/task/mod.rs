@@ -141,17 +141,16 @@ impl TaskService {
     /// so a retry after a partial failure skips the users already served.
     async fn post_notices(&self, notice: &SystemNotice) -> Result<(), TaskError> {
         let metadata = serde_json::json!({"title": notice.title, "category": notice.category});
-        for user in &notice.user_ids {
-            self.writer
-                .post_system_notice(
-                    *user,
-                    format!("push-{}-{user}", notice.push_id),
-                    notice.content.clone(),
-                    metadata.clone(),
-                )
-                .await
-                .map_err(dependency)?;
-        }
+        let push = notice.push_id;
+        self.writer
+            .post_system_notices(
+                &notice.user_ids,
+                |user| format!("push-{push}-{user}"),
+                &notice.content,
+                &metadata,
+            )
+            .await
+            .map_err(dependency)?;
         Ok(())
     }
 
