@@ -23,8 +23,10 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 pub struct Stats {
     /// Connections open now.
     pub connected: AtomicU64,
-    /// Connections that failed to open.
+    /// Connections that failed to open (after every attempt).
     pub connect_errors: AtomicU64,
+    /// Attempts that failed and were tried again.
+    pub connect_retries: AtomicU64,
     /// Connections the server (or the network) closed.
     pub closed: AtomicU64,
     /// Frames sent from outboxes.

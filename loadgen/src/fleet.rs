@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Which part of the fleet's connections this process opens: global
 /// connection `i` is this shard's when `i % count == index`.
@@ -94,6 +94,8 @@ pub async fn run_procs(procs: usize, shard: Shard, sources: &[std::net::IpAddr])
     let args = args_for_workers(std::env::args().skip(1));
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<(usize, Value)>();
     let mut children = Vec::new();
+    let mut starts = Vec::new();
+    let mut ready = 0;
     for k in 0..procs {
         let mut child = tokio::process::Command::new(&exe)
             .args(&args)
@@ -105,12 +107,14 @@ pub async fn run_procs(procs: usize, shard: Shard, sources: &[std::net::IpAddr])
             } else {
                 vec!["--no-server-cpu".to_owned()]
             })
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting worker {k}"))?;
         let stdout = child.stdout.take().context("worker stdout")?;
+        starts.push(child.stdin.take().context("worker stdin")?);
         let tx = lines_tx.clone();
         tokio::spawn(async move {
             let mut reader = BufReader::new(stdout).lines();
@@ -133,6 +137,13 @@ pub async fn run_procs(procs: usize, shard: Shard, sources: &[std::net::IpAddr])
                 Some((k, mut value)) => {
                     if let Some(summary) = value.get_mut("summary") {
                         summaries.insert(k, summary.take());
+                    } else if value.get("ready").is_some() {
+                        ready += 1;
+                        if ready == procs {
+                            for start in &mut starts {
+                                start.write_all(b"go\n").await?;
+                            }
+                        }
                     } else if let Some(p) = value.get_mut("progress") {
                         progress.insert(k, p.take());
                     }
@@ -164,6 +175,18 @@ fn worker_ips(sources: &[std::net::IpAddr], j: usize, parts: usize) -> String {
         .map(ToString::to_string)
         .collect();
     ips.join(",")
+}
+
+/// A worker's users are ready: it says so and waits for the word to
+/// connect (which comes once every worker is ready).
+pub async fn ready_and_wait() -> Result<()> {
+    println!("{}", json!({"ready": true}));
+    let mut line = String::new();
+    BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .context("waiting for the other workers")?;
+    Ok(())
 }
 
 /// The command line for the workers: this one without the options each
@@ -244,6 +267,7 @@ pub fn merge(shards: &[Value]) -> Result<Value> {
         "connections_requested": sum_u("connections_requested"),
         "connections_held": sum_u("connections_held"),
         "connect_errors": sum_u("connect_errors"),
+        "connect_retries": sum_u("connect_retries"),
         "connect_seconds": max_f("connect_seconds"),
         "connect_rate_per_s": sum_f("connect_rate_per_s"),
         "held_seconds": max_f("held_seconds"),

@@ -130,6 +130,10 @@ struct Args {
     /// once they have arrived (or at `--duration`).
     #[arg(long)]
     broadcast_at: Option<u64>,
+    /// Attempts a connection gets (with backoff) before it counts as failed,
+    /// as a client would reconnect.
+    #[arg(long, default_value_t = 5)]
+    connect_attempts: u32,
     /// Worker of `--procs`: progress and summary as JSON lines on stdout.
     #[arg(long, hide = true)]
     worker: bool,
@@ -228,6 +232,11 @@ async fn main() -> Result<()> {
     }
     let sources = setup::source_ips(&args.source_ips)?;
     let (users, group) = prepare_users(&args).await?;
+    if args.worker {
+        // Every worker's users exist before any worker connects: hashing
+        // passwords for some while others connect would slow both.
+        fleet::ready_and_wait().await?;
+    }
     let meter = Arc::new(Meter::new(args.probes.clone())?);
     let progress = tokio::spawn(progress(meter.clone(), args.worker));
     let connect_started = Instant::now();
@@ -315,7 +324,7 @@ async fn connect_all(
     for (n, &(i, user)) in users.iter().enumerate() {
         let url = url_for(args, i, user)?;
         let source = sources[n % sources.len()];
-        let opened = conn::connect(url, source, dial.clone(), role, meter.clone());
+        let opened = connect_with_retries(url, source, dial.clone(), role, meter.clone(), args);
         pending.push(async move { (user, opened.await) });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
             started + interval * (n as u32 + 1),
@@ -329,6 +338,33 @@ async fn connect_all(
         collect(&meter.stats, &mut outboxes, user, result);
     }
     Ok(outboxes)
+}
+
+/// Opens a connection, trying again after a refusal (a 503 from a busy
+/// gateway, a timeout) with a growing, jittered pause, as a client would.
+async fn connect_with_retries(
+    url: String,
+    source: IpAddr,
+    dial: Arc<conn::Dial>,
+    role: Role,
+    meter: Arc<Meter>,
+    args: &Args,
+) -> Result<Outbox> {
+    let mut pause = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match conn::connect(url.clone(), source, dial.clone(), role, meter.clone()).await {
+            Ok(outbox) => return Ok(outbox),
+            Err(e) if attempt >= args.connect_attempts => return Err(e),
+            Err(_) => {
+                meter.stats.connect_retries.fetch_add(1, Ordering::Relaxed);
+                let jitter = rand::random_range(0..=pause.as_millis() as u64);
+                tokio::time::sleep(pause + Duration::from_millis(jitter)).await;
+                pause = (pause * 2).min(Duration::from_secs(8));
+                attempt += 1;
+            }
+        }
+    }
 }
 
 /// Connection `i`'s URL: gateways in turn; a minted token and a device of its
@@ -392,6 +428,7 @@ async fn summary(
         "connections_requested": args.connections,
         "connections_held": load(&stats.connected),
         "connect_errors": load(&stats.connect_errors),
+        "connect_retries": load(&stats.connect_retries),
         "connect_seconds": connected.seconds,
         "connect_rate_per_s": connected.count as f64 / connected.seconds.max(1e-9),
         "held_seconds": hold.seconds,
