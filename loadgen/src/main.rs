@@ -405,18 +405,17 @@ async fn summary(
 ) -> Value {
     let stats = &meter.stats;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let probes: serde_json::Map<String, Value> = meter
-        .probes
-        .iter()
-        .zip(&meter.probe_counts)
-        .map(|(marker, count)| (marker.clone(), json!(load(count))))
-        .collect();
-    let probe_last: serde_json::Map<String, Value> = meter
-        .probes
-        .iter()
-        .zip(&meter.probe_last_ms)
-        .map(|(marker, last)| (marker.clone(), json!(load(last))))
-        .collect();
+    // One figure per probe marker, keyed by the marker.
+    let per_probe = |counters: &[AtomicU64]| -> serde_json::Map<String, Value> {
+        meter
+            .probes
+            .iter()
+            .zip(counters)
+            .map(|(marker, counter)| (marker.clone(), json!(load(counter))))
+            .collect()
+    };
+    let probes = per_probe(&meter.probe_counts);
+    let probe_last = per_probe(&meter.probe_last_ms);
     let latency = meter.latency.lock().await;
     let mode = match (args.echo, group) {
         (true, _) => "echo",
