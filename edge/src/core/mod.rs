@@ -84,6 +84,8 @@ struct Core {
     /// Set once draining: new upgrades are refused, connections are closing.
     draining: Cell<bool>,
     read_pool: RefCell<Vec<Vec<u8>>>,
+    /// Events decoded from one read, lent to the connection that read it.
+    events: Cell<Vec<crate::ws::codec::Event>>,
     accepted: Cell<u64>,
     wheel: RefCell<Wheel>,
     per_ip: RefCell<HashMap<IpAddr, usize>>,
@@ -386,6 +388,7 @@ pub(crate) async fn run_core(
         registry,
         draining: Cell::new(false),
         read_pool: RefCell::default(),
+        events: Cell::default(),
         accepted: Cell::new(0),
         wheel: RefCell::new(Wheel::new(timeout)),
         per_ip: RefCell::default(),
@@ -406,11 +409,11 @@ pub(crate) async fn run_core(
         match accepted {
             Ok((stream, peer)) => match &core.shared.tls {
                 None => {
-                    monoio::spawn(session::serve(core.clone(), stream, peer));
+                    monoio::spawn(session::serve(core.clone(), stream, peer.ip()));
                 }
                 Some(tls) => match transport::TlsStream::new(stream, tls.clone()) {
                     Ok(stream) => {
-                        monoio::spawn(session::serve(core.clone(), stream, peer));
+                        monoio::spawn(session::serve(core.clone(), stream, peer.ip()));
                     }
                     Err(e) => tracing::warn!(core = index, error = %e, "no TLS session"),
                 },

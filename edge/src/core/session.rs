@@ -3,7 +3,7 @@
 //! a buffer borrowed from the core, decode, answer pings locally, send the
 //! rest upstream, and write everything queued in one write.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,13 +19,13 @@ use gochat_proto::ids::{Id, now_millis};
 use gochat_proto::keys::SessionRoute;
 
 /// Serves one accepted connection (TCP, or TLS over it) to the end.
-pub(super) async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, peer: SocketAddr) {
-    if !core.admit_ip(peer.ip()) {
+pub(super) async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, peer: IpAddr) {
+    if !core.admit_ip(peer) {
         let _ = stream.write_all(Refusal::Unavailable.response()).await;
         return;
     }
     upgrade_and_run(&core, &mut stream).await;
-    core.release_ip(peer.ip());
+    core.release_ip(peer);
 }
 
 async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T) {
@@ -206,8 +206,6 @@ struct Session<'a> {
     core: &'a Core,
     conn: &'a Conn,
     codec: Codec,
-    /// Decoded events, emptied by every [`Session::ingest`] (kept for its capacity).
-    events: Vec<Event>,
     /// Frames the connection answers itself (pongs; everything in echo mode),
     /// written ahead of the queued JSON frames.
     control: Vec<u8>,
@@ -223,7 +221,6 @@ impl<'a> Session<'a> {
             core,
             conn,
             codec: Codec::default(),
-            events: Vec::new(),
             control: Vec::new(),
             rate: RateWindow {
                 second: 0,
@@ -244,13 +241,15 @@ impl<'a> Session<'a> {
     /// so answering it wins over the violation.
     fn ingest(&mut self, input: &[u8]) -> Option<CloseRequest> {
         let max_message = self.core.shared.config.ws.max_message_bytes;
-        let decoded = self.codec.feed(input, max_message, &mut self.events);
+        // The core's scratch list, not one per connection: an idle
+        // connection holds no list, and handling never awaits.
+        let mut events = self.core.events.take();
+        let decoded = self.codec.feed(input, max_message, &mut events);
         let metrics = &self.core.metrics;
         metrics.bytes_in.increment(input.len() as u64);
-        metrics.frames_in.increment(self.events.len() as u64);
-        let mut events = std::mem::take(&mut self.events);
+        metrics.frames_in.increment(events.len() as u64);
         let close = events.drain(..).find_map(|event| self.handle(event));
-        self.events = events;
+        self.core.events.set(events);
         close.or(decoded.err())
     }
 
@@ -316,8 +315,23 @@ impl<'a> Session<'a> {
             crate::ops::close_sent(close.code, close.reason == SLOW_READER);
         }
         metrics.bytes_out.increment(out.len() as u64);
-        // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
-        let (result, out) = Box::pin(stream.write_all(out)).await;
+        // Most writes fit the socket's buffer whole: done without awaiting.
+        let sent = match stream.write_now(&out) {
+            Ok(sent) => sent,
+            Err(e) => {
+                self.core.give_buffer(out);
+                return Err(e);
+            }
+        };
+        let result = if sent == out.len() {
+            Ok(())
+        } else {
+            out.drain(..sent);
+            // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
+            let (result, rest) = Box::pin(stream.write_all(out)).await;
+            out = rest;
+            result
+        };
         self.core.give_buffer(out);
         result
     }
@@ -384,7 +398,9 @@ async fn frame_loop<T: Transport>(
         if let Some(until) = session.read_pause.take() {
             // Output still goes out during the pause; reading resumes after it.
             let left = until.saturating_duration_since(Instant::now());
-            let pause = std::pin::pin!(monoio::time::sleep(left));
+            // Boxed: monoio's sleep is several times the idle wait, and a
+            // connection pauses rarely (see `upgrade_and_run`).
+            let pause = Box::pin(monoio::time::sleep(left));
             let woke = std::pin::pin!(session.conn.wake_up());
             if let Either::Right(_) = select(pause, woke).await
                 && !session.conn.take_room()

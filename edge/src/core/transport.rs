@@ -9,8 +9,17 @@
 //! connection holds rustls's session state and no buffer of ours. The TLS
 //! handshake happens inside the first reads, so the upgrade's deadline
 //! covers it.
+//!
+//! A plain socket is waited on through the ring (a poll operation, which
+//! holds no buffer while the connection idles) but read and written with
+//! direct non-blocking calls once it is ready: the bytes are there, so a
+//! `recv` or `send` syscall returns at once, where a ring operation would
+//! cost a submission, a completion and another poll of the connection's
+//! task. The ring takes over only when the socket cannot take a whole write
+//! (the rest waits there) or a read finds nothing after all.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::Arc;
 
 use monoio::buf::IoBufMut;
@@ -28,6 +37,67 @@ pub(crate) trait Transport {
     fn read(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)>;
     /// Writes all of `buf`, which comes back for reuse.
     fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
+    /// Writes what the socket takes of `buf` now, without waiting; returns
+    /// how much that was (0 when the transport cannot write directly).
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// The socket's descriptor, for one direct call.
+#[allow(unsafe_code)]
+fn socket_of(stream: &TcpStream) -> BorrowedFd<'_> {
+    // SAFETY: the descriptor is the stream's own and stays open while the
+    // stream lives (monoio closes it when the stream is dropped); the borrow
+    // cannot outlive the stream.
+    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }
+}
+
+/// `recv` into `buf`'s spare room, never blocking: `Ok(None)` when the
+/// socket holds nothing now.
+fn recv_now(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+    use rustix::net::{RecvFlags, recv};
+    if buf.capacity() == buf.len() {
+        buf.reserve(1024);
+    }
+    match recv(
+        socket_of(stream),
+        rustix::buffer::spare_capacity(buf),
+        RecvFlags::DONTWAIT,
+    ) {
+        Ok((read, _)) => Ok(Some(read)),
+        Err(rustix::io::Errno::AGAIN) => Ok(None),
+        Err(rustix::io::Errno::INTR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads into `buf`'s spare room: directly when the socket holds bytes,
+/// through the ring (waiting) when it does not.
+async fn recv_tcp(stream: &mut TcpStream, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+    match recv_now(stream, &mut buf) {
+        Ok(Some(read)) => return (Ok(read), buf),
+        Ok(None) => {}
+        Err(e) => return (Err(e), buf),
+    }
+    let len = buf.len();
+    // Boxed: rare (the socket was reported readable), and a ring read is
+    // most of an idle connection's wait (see `session::upgrade_and_run`).
+    let (result, slice) = Box::pin(AsyncReadRent::read(stream, buf.slice_mut(len..))).await;
+    (result, slice.into_inner())
+}
+
+/// `send` of what the socket takes of `buf` now, never blocking.
+fn send_now(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    use rustix::net::{SendFlags, send};
+    match send(
+        socket_of(stream),
+        buf,
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    ) {
+        Ok(sent) => Ok(sent),
+        Err(rustix::io::Errno::AGAIN) => Ok(0),
+        Err(rustix::io::Errno::INTR) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Transport for TcpStream {
@@ -40,14 +110,21 @@ impl Transport for TcpStream {
     }
 
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        let len = buf.len();
-        let (result, slice) = AsyncReadRent::read(self, buf.slice_mut(len..)).await;
-        (result, slice.into_inner())
+        recv_tcp(self, buf).await
     }
 
-    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    async fn write_all(&mut self, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match send_now(self, &buf) {
+            Ok(sent) if sent == buf.len() => return (Ok(()), buf),
+            Ok(sent) => drop(buf.drain(..sent)),
+            Err(e) => return (Err(e), buf),
+        }
         let (result, buf) = AsyncWriteRentExt::write_all(self, buf).await;
         (result.map(drop), buf)
+    }
+
+    fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send_now(self, buf)
     }
 }
 
@@ -144,8 +221,8 @@ impl Transport for TlsStream {
                 return (Err(e), buf);
             }
             let start = buf.len();
-            let (result, slice) = AsyncReadRent::read(&mut self.tcp, buf.slice_mut(start..)).await;
-            buf = slice.into_inner();
+            let (result, read) = recv_tcp(&mut self.tcp, buf).await;
+            buf = read;
             let read = match result {
                 Ok(0) => {
                     buf.truncate(start);
@@ -178,5 +255,11 @@ impl Transport for TlsStream {
         }
         let (result, buf) = AsyncWriteRentExt::write_all(&mut self.tcp, buf).await;
         (result.map(drop), buf)
+    }
+
+    fn write_now(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        // rustls must see the plaintext first: the whole write goes through
+        // `write_all`.
+        Ok(0)
     }
 }

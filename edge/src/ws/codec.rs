@@ -65,8 +65,9 @@ pub enum Event {
 pub struct Codec {
     /// Bytes of a frame not yet complete (empty, and unallocated, when idle).
     partial: Vec<u8>,
-    /// A fragmented message being assembled: opcode and payload so far.
-    message: Option<(Data, Vec<u8>)>,
+    /// A fragmented message being assembled: opcode and payload so far
+    /// (boxed: rare, and the codec lives in every idle connection).
+    message: Option<Box<(Data, Vec<u8>)>>,
     /// Set after a close frame: nothing more is read.
     closed: bool,
 }
@@ -74,7 +75,7 @@ pub struct Codec {
 impl Codec {
     /// Bytes held for unfinished frames and messages (0 when idle).
     pub fn held_bytes(&self) -> usize {
-        self.partial.capacity() + self.message.as_ref().map_or(0, |(_, m)| m.capacity())
+        self.partial.capacity() + self.message.as_ref().map_or(0, |m| m.1.capacity())
     }
 
     /// Decodes what `input` completes; events go to `out` in order. A violation
@@ -211,20 +212,22 @@ impl Codec {
                 return Err(violation(close_code::PROTOCOL, "reserved opcode"));
             }
             OpCode::Data(Data::Continue) => {
-                let Some((kind, mut data)) = self.message.take() else {
+                let Some(mut message) = self.message.take() else {
                     return Err(violation(
                         close_code::PROTOCOL,
                         "continuation without a message",
                     ));
                 };
+                let (_, data) = &mut *message;
                 if data.len() + payload.len() > max_message {
                     return Err(violation(close_code::TOO_BIG, "message too big"));
                 }
                 data.extend_from_slice(&payload);
                 if header.is_final {
+                    let (kind, data) = *message;
                     out.push(finish(kind, data)?);
                 } else {
-                    self.message = Some((kind, data));
+                    self.message = Some(message);
                 }
             }
             OpCode::Data(kind) => {
@@ -237,7 +240,7 @@ impl Codec {
                 if header.is_final {
                     out.push(finish(kind, payload)?);
                 } else {
-                    self.message = Some((kind, payload));
+                    self.message = Some(Box::new((kind, payload)));
                 }
             }
         }
