@@ -27,8 +27,11 @@ pub struct Stats {
     pub connect_errors: AtomicU64,
     /// Attempts that failed and were tried again.
     pub connect_retries: AtomicU64,
-    /// Connections the server (or the network) closed.
+    /// Connections that ended (closed by the server or the network, or
+    /// dropped by the churn).
     pub closed: AtomicU64,
+    /// Of those, dropped by the churn on purpose.
+    pub churned: AtomicU64,
     /// Frames sent from outboxes.
     pub sent: AtomicU64,
     /// `message` frames (chat) or echoes (echo) received.

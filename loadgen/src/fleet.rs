@@ -261,7 +261,7 @@ pub fn merge(shards: &[Value]) -> Result<Value> {
         .max();
     let server_cpu = sum_f("server_cpu_seconds");
     let hold_received = sum_u("frames_received_in_hold");
-    Ok(json!({
+    let mut merged = json!({
         "mode": first["mode"],
         "shards": shards.len(),
         "connections_requested": sum_u("connections_requested"),
@@ -289,7 +289,29 @@ pub fn merge(shards: &[Value]) -> Result<Value> {
         "probe_last_unix_ms": probe_last,
         "latency": crate::percentiles(&latency),
         "latency_histogram": histogram_json(&latency),
-    }))
+    });
+    if first.get("churn_target_per_s").is_some() {
+        let mut reconnect = crate::new_histogram()?;
+        for shard in shards {
+            histogram_from(&shard["reconnect_latency_histogram"], &mut reconnect)?;
+        }
+        let churn = json!({
+            "churn_target_per_s": sum_u("churn_target_per_s"),
+            "reconnects_attempted": sum_u("reconnects_attempted"),
+            "reconnects": sum_u("reconnects"),
+            "reconnect_failures": sum_u("reconnect_failures"),
+            "reconnects_skipped_busy": sum_u("reconnects_skipped_busy"),
+            "reconnects_per_s": sum_f("reconnects_per_s"),
+            "churn_started_unix_ms": shards.iter().filter_map(|s| s["churn_started_unix_ms"].as_u64()).min(),
+            "churn_ended_unix_ms": shards.iter().filter_map(|s| s["churn_ended_unix_ms"].as_u64()).max(),
+            "reconnect_latency": crate::percentiles(&reconnect),
+            "reconnect_latency_histogram": histogram_json(&reconnect),
+        });
+        if let (Some(into), Some(from)) = (merged.as_object_mut(), churn.as_object()) {
+            into.extend(from.clone());
+        }
+    }
+    Ok(merged)
 }
 
 /// `gochat-loadgen merge FILE...`: the shards' summaries (one JSON document

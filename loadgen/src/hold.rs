@@ -136,6 +136,6 @@ fn send_one(
     let _ = outboxes[a].1.send(frame.to_string());
 }
 
-fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
+pub(crate) fn cpu_of(pids: &[u32]) -> Result<Vec<f64>> {
     pids.iter().map(|&pid| setup::cpu_seconds(pid)).collect()
 }

@@ -20,6 +20,7 @@
 //! run over several client hosts. `--probe MARKER` counts the connections a
 //! message holding MARKER reached (a broadcast check).
 
+mod churn;
 mod conn;
 mod fleet;
 mod hold;
@@ -130,6 +131,11 @@ struct Args {
     /// once they have arrived (or at `--duration`).
     #[arg(long)]
     broadcast_at: Option<u64>,
+    /// Close and reopen held connections at this rate per second for the
+    /// hold (round-robin, same user and device, one attempt each): the
+    /// reconnect churn the gateways and the registry sustain.
+    #[arg(long, default_value_t = 0)]
+    churn: u64,
     /// Attempts a connection gets (with backoff) before it counts as failed,
     /// as a client would reconnect.
     #[arg(long, default_value_t = 5)]
@@ -230,6 +236,9 @@ async fn main() -> Result<()> {
     if args.send_rate > 0 {
         args.send_rate = args.shard.rate(args.send_rate);
     }
+    if args.churn > 0 {
+        args.churn = args.shard.rate(args.churn);
+    }
     let sources = setup::source_ips(&args.source_ips)?;
     let (users, group) = prepare_users(&args).await?;
     if args.worker {
@@ -240,18 +249,34 @@ async fn main() -> Result<()> {
     let meter = Arc::new(Meter::new(args.probes.clone())?);
     let progress = tokio::spawn(progress(meter.clone(), args.worker));
     let connect_started = Instant::now();
-    let outboxes = connect_all(&args, &users, &sources, &meter).await?;
+    let dialing = dialing(&args, &users, &sources)?;
+    let outboxes = connect_all(&args, &dialing, &meter).await?;
     let connected = Connected {
         count: outboxes.len(),
         seconds: connect_started.elapsed().as_secs_f64(),
     };
-    let hold = hold(&args, &outboxes, group, &meter).await?;
+    let (hold, churned) = if args.churn > 0 {
+        let (hold, churned) = churn::churn(&args, dialing, outboxes, &meter).await?;
+        (hold, Some(churned))
+    } else {
+        (hold(&args, &outboxes, group, &meter).await?, None)
+    };
     // Let the last messages land (their latency counts, their rate does not).
     if args.send_rate > 0 {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     progress.abort();
-    let summary = summary(&args, group, &meter, &connected, &hold).await;
+    let mut summary = summary(&args, group, &meter, &connected, &hold).await;
+    if let (Some(churned), Some(fields)) = (churned, summary.as_object_mut()) {
+        fields.extend(
+            churned
+                .summary()
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+    }
     if args.worker {
         println!("{}", json!({ "summary": summary }));
     } else {
@@ -294,14 +319,12 @@ async fn progress(meter: Arc<Meter>, worker: bool) {
     }
 }
 
-/// Opens a connection per user at `--connect-rate`, round-robin over the
-/// gateways and source addresses; returns the ones that opened, by user.
-async fn connect_all(
+/// How connections are opened: the role they play and the dialer.
+fn dialing<'a>(
     args: &Args,
-    users: &[(usize, i64)],
-    sources: &[IpAddr],
-    meter: &Arc<Meter>,
-) -> Result<Vec<(i64, Outbox)>> {
+    users: &'a [(usize, i64)],
+    sources: &'a [IpAddr],
+) -> Result<churn::Dialing<'a>> {
     let role = if args.echo {
         Role::Echo {
             window: args.window.max(1),
@@ -311,20 +334,37 @@ async fn connect_all(
             heartbeat: Duration::from_secs(args.heartbeat.max(1)),
         }
     };
-    let started = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
-    let mut outboxes = Vec::with_capacity(users.len());
-    let mut pending = futures::stream::FuturesUnordered::new();
     let wss = args.ws.iter().any(|url| url.starts_with("wss://"));
     let dial = Arc::new(conn::Dial::new(
         args.origin.clone(),
         wss,
         args.ca_file.as_deref(),
     )?);
+    Ok(churn::Dialing {
+        users,
+        sources,
+        dial,
+        role,
+    })
+}
+
+/// Opens a connection per user at `--connect-rate`, round-robin over the
+/// gateways and source addresses; returns the ones that opened, by user.
+async fn connect_all(
+    args: &Args,
+    dialing: &churn::Dialing<'_>,
+    meter: &Arc<Meter>,
+) -> Result<Vec<(i64, Outbox)>> {
+    let (users, sources, role) = (dialing.users, dialing.sources, dialing.role);
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / args.connect_rate.max(1) as f64);
+    let mut outboxes = Vec::with_capacity(users.len());
+    let mut pending = futures::stream::FuturesUnordered::new();
     for (n, &(i, user)) in users.iter().enumerate() {
         let url = url_for(args, i, user)?;
         let source = sources[n % sources.len()];
-        let opened = connect_with_retries(url, source, dial.clone(), role, meter.clone(), args);
+        let opened =
+            connect_with_retries(url, source, dialing.dial.clone(), role, meter.clone(), args);
         pending.push(async move { (user, opened.await) });
         tokio::time::sleep_until(tokio::time::Instant::from_std(
             started + interval * (n as u32 + 1),
@@ -442,7 +482,7 @@ async fn summary(
         "frames_per_server_cpu_second":
             (hold.server_cpu > 0.0).then(|| hold.received as f64 / hold.server_cpu),
         "error_frames": load(&stats.errors),
-        "closed_by_server": load(&stats.closed),
+        "closed_by_server": load(&stats.closed).saturating_sub(load(&stats.churned)),
         "probes": probes,
         "connections_with_every_probe": load(&meter.every_probe),
         "probes_sent_unix_ms": hold.probes_sent_ms,

@@ -1,9 +1,12 @@
 //! The load generator across processes, against a WebSocket server of the
 //! test's own (port 0): `--procs` opens every connection from its workers
 //! and reports one merged summary; `--shard` run by hand plus `merge` gives
-//! the same; `--probe` counts the connections a marked message reached.
+//! the same; `--probe` counts the connections a marked message reached;
+//! `--churn` closes and reopens connections at its rate.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
@@ -13,16 +16,20 @@ use tokio_tungstenite::tungstenite::Message;
 const MARKER: &str = "probe-7f3a";
 
 /// Echoes every text frame; greets each connection with a chat `message`
-/// holding the probe marker first.
-async fn server() -> Result<String> {
+/// holding the probe marker first. Counts the upgrades it accepted.
+async fn server() -> Result<(String, Arc<AtomicU64>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("ws://{}/ws", listener.local_addr()?);
+    let upgrades = Arc::new(AtomicU64::new(0));
+    let counted = upgrades.clone();
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            let counted = counted.clone();
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(socket).await else {
                     return;
                 };
+                counted.fetch_add(1, Ordering::Relaxed);
                 let hello = format!(r#"{{"type":"message","content":"{MARKER} hello"}}"#);
                 if ws.send(Message::text(hello)).await.is_err() {
                     return;
@@ -35,7 +42,7 @@ async fn server() -> Result<String> {
             });
         }
     });
-    Ok(url)
+    Ok((url, upgrades))
 }
 
 /// Runs the loadgen with `args`; its JSON summary.
@@ -75,7 +82,7 @@ fn chat_args(url: &str, connections: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn procs_open_every_connection_and_merge_one_summary() -> Result<()> {
-    let url = server().await?;
+    let (url, _) = server().await?;
     let mut args = chat_args(&url, 30);
     args.extend(["--procs", "3"].map(String::from));
     let summary = loadgen(args).await?;
@@ -118,7 +125,7 @@ async fn procs_open_every_connection_and_merge_one_summary() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_run_apart_merge_into_the_fleet() -> Result<()> {
-    let url = server().await?;
+    let (url, _) = server().await?;
     let dir = std::env::temp_dir().join(format!("loadgen-merge-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
@@ -144,5 +151,35 @@ async fn shards_run_apart_merge_into_the_fleet() -> Result<()> {
     assert_eq!(merged["connections_held"], 9);
     assert_eq!(merged["probes"][MARKER], 9);
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_closes_and_reopens_connections_at_its_rate() -> Result<()> {
+    let (url, upgrades) = server().await?;
+    let mut args = chat_args(&url, 10);
+    args.extend(["--churn", "40"].map(String::from));
+    let summary = loadgen(args).await?;
+    let reconnects = summary["reconnects"].as_u64().context("reconnects")?;
+    // 40/s for 2 s over 10 connections; a loaded test host may fall behind.
+    assert!(
+        (30..=81).contains(&reconnects),
+        "{reconnects} reconnects at 40/s for 2 s"
+    );
+    assert_eq!(summary["reconnect_failures"], 0);
+    assert_eq!(summary["connections_held"], 10, "every slot open again");
+    assert_eq!(
+        summary["closed_by_server"], 0,
+        "the churn's own closes are not the server's"
+    );
+    assert_eq!(
+        upgrades.load(Ordering::Relaxed),
+        10 + reconnects,
+        "the server saw each reconnect as a new upgrade"
+    );
+    let timed = summary["reconnect_latency"]["count"]
+        .as_u64()
+        .context("count")?;
+    assert_eq!(timed, reconnects, "each reconnect's upgrade timed");
     Ok(())
 }
