@@ -228,14 +228,17 @@ impl EchoServer {
     }
 }
 
-/// Starts the echo server on `listeners`, speaking `wss://` with `tls`.
+/// Starts the echo server on `listeners`, speaking `wss://` with `tls`,
+/// its core on `driver`.
 pub fn echo_server(
     listeners: gochat_edge::EdgeListeners,
     tls: Option<gochat_proto::tls::ServerTls>,
+    driver: gochat_edge::config::DriverChoice,
 ) -> anyhow::Result<EchoServer> {
     let mut config = gochat_edge::config::EdgeConfig {
         gateway_id: "echo".into(),
         cores: listeners.ws.len(),
+        driver,
         ..Default::default()
     };
     config.ws.addr = listeners.local_addr()?;

@@ -79,6 +79,9 @@ enum Command {
         /// The private key of `--tls-cert` (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// The core's monoio driver: `auto`, `io_uring` or `legacy` (epoll).
+        #[arg(long, default_value = "auto", value_parser = driver_choice)]
+        driver: gochat_edge::config::DriverChoice,
     },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
@@ -166,6 +169,7 @@ fn main() -> anyhow::Result<()> {
             addr,
             tls_cert,
             tls_key,
+            driver,
         } => {
             let tls = tls_cert
                 .zip(tls_key)
@@ -174,7 +178,7 @@ fn main() -> anyhow::Result<()> {
                     key_file,
                 });
             init_logs(&Default::default());
-            runtime()?.block_on(echo(addr, tls))
+            runtime()?.block_on(echo(addr, tls, driver))
         }
         Command::Edge { config } => {
             let config =
@@ -225,17 +229,27 @@ async fn edge(config: gochat_edge::config::EdgeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn echo(addr: std::net::SocketAddr, tls: Option<ServerTls>) -> anyhow::Result<()> {
+async fn echo(
+    addr: std::net::SocketAddr,
+    tls: Option<ServerTls>,
+    driver: gochat_edge::config::DriverChoice,
+) -> anyhow::Result<()> {
     let listeners =
         gochat_edge::EdgeListeners::bind(addr, 1).with_context(|| format!("binding {addr}"))?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server = gochat::links::echo_server(listeners, tls)?;
+    let server = gochat::links::echo_server(listeners, tls, driver)?;
     println!("gochat echo: {scheme}://{addr}/ (protocol test mode)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     shutdown.cancelled().await;
     server.stop().await;
     Ok(())
+}
+
+/// `--driver`, spelled as in the edge config's `driver` key.
+fn driver_choice(text: &str) -> anyhow::Result<gochat_edge::config::DriverChoice> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .with_context(|| format!("unknown driver {text:?} (auto, io_uring or legacy)"))
 }
 
 fn comma_list(text: &str) -> Vec<String> {

@@ -8,6 +8,7 @@ mod support;
 use anyhow::Result;
 use gochat::standalone::{Flags, Standalone, StandaloneConfig, jwt_secret, start};
 use gochat_edge::EdgeListeners;
+use gochat_edge::config::DriverChoice;
 use gochat_proto::tls::ServerTls;
 use gochat_testkit::pki::TestPki;
 use serde_json::json;
@@ -157,43 +158,48 @@ async fn chat_works_over_wss_and_the_certificate_reloads() -> Result<()> {
 
 /// TLS records are at most 16 KiB: a message of many records each way,
 /// and a burst of small frames (several per record), come back whole
-/// through `gochat echo --tls-cert`.
+/// through `gochat echo --tls-cert`, on either driver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wss_echo_carries_large_messages_and_bursts() -> Result<()> {
+async fn wss_echo_carries_large_messages_and_bursts_on_both_drivers() -> Result<()> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let dir = data_dir();
     let pki = TestPki::create(&dir.join("pki"))?;
-    let listeners = EdgeListeners::bind("127.0.0.1:0".parse()?, 1)?;
-    let port = listeners.local_addr()?.port();
-    let server = gochat::links::echo_server(
-        listeners,
-        Some(ServerTls {
-            cert_file: pki.server_cert.clone(),
-            key_file: pki.server_key.clone(),
-        }),
-    )?;
-    let url = format!("wss://localhost:{port}/");
-    let mut client =
-        support::Client::connect_with(&url, None, Some(support::trusting(&pki.ca_file)?)).await?;
-    let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    client.ws.send(Message::binary(large.clone())).await?;
-    for i in 0..500 {
-        client.ws.feed(Message::text(format!("frame {i}"))).await?;
-    }
-    client.ws.flush().await?;
-    let wait = support::WAIT;
-    match tokio::time::timeout(wait, client.ws.next()).await? {
-        Some(Ok(Message::Binary(echoed))) => assert!(echoed[..] == large[..], "large message"),
-        other => anyhow::bail!("expected the large echo, got {other:?}"),
-    }
-    for i in 0..500 {
-        match tokio::time::timeout(wait, client.ws.next()).await? {
-            Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), format!("frame {i}")),
-            other => anyhow::bail!("expected frame {i}, got {other:?}"),
+    // Both drivers: TLS reads through the direct socket calls under each.
+    for driver in [DriverChoice::IoUring, DriverChoice::Legacy] {
+        let listeners = EdgeListeners::bind("127.0.0.1:0".parse()?, 1)?;
+        let port = listeners.local_addr()?.port();
+        let server = gochat::links::echo_server(
+            listeners,
+            Some(ServerTls {
+                cert_file: pki.server_cert.clone(),
+                key_file: pki.server_key.clone(),
+            }),
+            driver,
+        )?;
+        let url = format!("wss://localhost:{port}/");
+        let mut client =
+            support::Client::connect_with(&url, None, Some(support::trusting(&pki.ca_file)?))
+                .await?;
+        let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        client.ws.send(Message::binary(large.clone())).await?;
+        for i in 0..500 {
+            client.ws.feed(Message::text(format!("frame {i}"))).await?;
         }
+        client.ws.flush().await?;
+        let wait = support::WAIT;
+        match tokio::time::timeout(wait, client.ws.next()).await? {
+            Some(Ok(Message::Binary(echoed))) => assert!(echoed[..] == large[..], "large message"),
+            other => anyhow::bail!("expected the large echo, got {other:?}"),
+        }
+        for i in 0..500 {
+            match tokio::time::timeout(wait, client.ws.next()).await? {
+                Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), format!("frame {i}")),
+                other => anyhow::bail!("expected frame {i}, got {other:?}"),
+            }
+        }
+        server.stop().await;
     }
-    server.stop().await;
     Ok(())
 }
 

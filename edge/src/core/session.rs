@@ -20,21 +20,34 @@ use gochat_proto::keys::SessionRoute;
 
 /// Serves one accepted connection (TCP, or TLS over it) to the end.
 pub(super) async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, peer: IpAddr) {
+    let slot = UpgradeSlot(&core);
     if !core.admit_ip(peer) {
         let _ = stream.write_all(Refusal::Unavailable.response()).await;
         return;
     }
-    upgrade_and_run(&core, &mut stream).await;
+    upgrade_and_run(&core, &mut stream, slot).await;
     core.release_ip(peer);
 }
 
-async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T) {
+/// One of the core's upgrades under way (counted by the accept loop, see
+/// `UPGRADES_IN_FLIGHT`): given back when dropped, however the upgrade ends.
+struct UpgradeSlot<'a>(&'a Core);
+
+impl Drop for UpgradeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.upgrade_finished();
+    }
+}
+
+async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T, slot: UpgradeSlot<'_>) {
     // A connection's task is as large as its largest await, for its whole
     // life, and most connections spend that life idle in `wait`. The upgrade
     // is by far the largest await and runs once: boxed, it costs its memory
     // only while it runs. Awaits no larger than the idle wait (a read, the
     // refusal's write) stay inline.
-    let Some((conn, leftover)) = Box::pin(accept(core, stream)).await else {
+    let upgraded = Box::pin(accept(core, stream)).await;
+    drop(slot);
+    let Some((conn, leftover)) = upgraded else {
         return;
     };
     let mut session = Session::new(core, &conn);
