@@ -318,7 +318,7 @@ async fn kill_9_mid_batch_loses_and_duplicates_nothing() -> Result<()> {
 
 /// A gateway's operations endpoints: alive, ready, and metrics that move
 /// when traffic flows (upgrades by outcome, frames and bytes, connections,
-/// closes).
+/// closes), and the size of a connection's task, within its budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
     let cluster = cluster().await?;
@@ -377,6 +377,16 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
             .is_some()
     );
     assert_eq!(during.sum("gochat_edge_ready", &[]), Some(1.0));
+    // What every idle connection's task costs for its life: the 1 KiB
+    // budget per connection leaves it at most 768 bytes (712 measured when
+    // the bound was set; benches/README.md).
+    let task = during
+        .sum("gochat_edge_connection_task_bytes", &[])
+        .context("task size shown")?;
+    assert!(
+        (1.0..=768.0).contains(&task),
+        "a connection's task is {task} bytes"
+    );
     // A client that closes gets its close answered: counted by code.
     a.ws.close(None).await?;
     let mut closes = 0.0;

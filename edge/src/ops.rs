@@ -40,6 +40,8 @@ pub(crate) struct CoreMetrics {
     pub bytes_out: Counter,
     outbox_high_water: Gauge,
     high_water: Cell<usize>,
+    /// The size of a connection's task (its future), as last spawned.
+    pub task_bytes: Gauge,
 }
 
 impl CoreMetrics {
@@ -51,8 +53,9 @@ impl CoreMetrics {
             frames_out: metrics::counter!("gochat_edge_frames_out_total", "core" => core.clone()),
             bytes_in: metrics::counter!("gochat_edge_bytes_in_total", "core" => core.clone()),
             bytes_out: metrics::counter!("gochat_edge_bytes_out_total", "core" => core.clone()),
-            outbox_high_water: metrics::gauge!("gochat_edge_outbox_high_water_bytes", "core" => core),
+            outbox_high_water: metrics::gauge!("gochat_edge_outbox_high_water_bytes", "core" => core.clone()),
             high_water: Cell::new(0),
+            task_bytes: metrics::gauge!("gochat_edge_connection_task_bytes", "core" => core),
         }
     }
 
