@@ -5,17 +5,16 @@
 //! how long an upgrade takes while they do.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::conn::{self, Dial, Meter, Outbox, Role};
+use crate::conn::{self, Dialing, Meter, Outbox};
 use crate::{Args, hold::Hold};
 
 /// What the churn measured.
@@ -49,14 +48,6 @@ struct Slot {
     outbox: Option<Outbox>,
     /// A reconnect of this slot is under way.
     reconnecting: bool,
-}
-
-/// How a churn run reaches the gateways.
-pub(crate) struct Dialing<'a> {
-    pub(crate) users: &'a [(usize, i64)],
-    pub(crate) sources: &'a [IpAddr],
-    pub(crate) dial: Arc<Dial>,
-    pub(crate) role: Role,
 }
 
 /// Closes and reopens connections at `--churn` per second for `--duration`.
@@ -176,8 +167,8 @@ impl Churn {
     }
 
     /// The summary's churn fields (merged across shards by `fleet::merge`).
-    pub(crate) fn summary(&self) -> Value {
-        json!({
+    pub(crate) fn summary(&self) -> Map<String, Value> {
+        let fields = json!({
             "churn_target_per_s": self.target_per_s,
             "reconnects_attempted": self.attempted,
             "reconnects": self.reconnected,
@@ -188,6 +179,10 @@ impl Churn {
             "churn_ended_unix_ms": self.ended_ms,
             "reconnect_latency": crate::percentiles(&self.latency),
             "reconnect_latency_histogram": crate::fleet::histogram_json(&self.latency),
-        })
+        });
+        match fields {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        }
     }
 }

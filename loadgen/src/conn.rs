@@ -149,6 +149,20 @@ impl Dial {
         Ok(Self { origin, tls })
     }
 }
+
+/// How a run opens its connections: the users (global index, id), the
+/// source addresses, the dialer and the role each connection plays.
+pub struct Dialing<'a> {
+    /// This process's users: (global connection index, user id).
+    pub users: &'a [(usize, i64)],
+    /// Source addresses, used in turn.
+    pub sources: &'a [IpAddr],
+    /// Origin and TLS.
+    pub dial: Arc<Dial>,
+    /// What each connection does.
+    pub role: Role,
+}
+
 type Writer = SplitSink<Socket, Message>;
 
 /// What a connection does besides holding on.

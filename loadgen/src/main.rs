@@ -268,14 +268,7 @@ async fn main() -> Result<()> {
     progress.abort();
     let mut summary = summary(&args, group, &meter, &connected, &hold).await;
     if let (Some(churned), Some(fields)) = (churned, summary.as_object_mut()) {
-        fields.extend(
-            churned
-                .summary()
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        fields.extend(churned.summary());
     }
     if args.worker {
         println!("{}", json!({ "summary": summary }));
@@ -324,7 +317,7 @@ fn dialing<'a>(
     args: &Args,
     users: &'a [(usize, i64)],
     sources: &'a [IpAddr],
-) -> Result<churn::Dialing<'a>> {
+) -> Result<conn::Dialing<'a>> {
     let role = if args.echo {
         Role::Echo {
             window: args.window.max(1),
@@ -340,7 +333,7 @@ fn dialing<'a>(
         wss,
         args.ca_file.as_deref(),
     )?);
-    Ok(churn::Dialing {
+    Ok(conn::Dialing {
         users,
         sources,
         dial,
@@ -352,7 +345,7 @@ fn dialing<'a>(
 /// gateways and source addresses; returns the ones that opened, by user.
 async fn connect_all(
     args: &Args,
-    dialing: &churn::Dialing<'_>,
+    dialing: &conn::Dialing<'_>,
     meter: &Arc<Meter>,
 ) -> Result<Vec<(i64, Outbox)>> {
     let (users, sources, role) = (dialing.users, dialing.sources, dialing.role);
