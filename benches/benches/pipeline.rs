@@ -29,9 +29,8 @@ async fn logic() -> Result<(Arc<Logic>, Id, Id)> {
     );
     let state = Arc::new(
         RedisState::connect(&RedisConfig {
-            url: stack_setting("GOCHAT_TEST_REDIS_URL")?,
             key_prefix: format!("bench{}:", now_millis()),
-            tls: None,
+            ..RedisConfig::at(stack_setting("GOCHAT_TEST_REDIS_URL")?)
         })
         .await?,
     );

@@ -13,7 +13,9 @@ use anyhow::{Context, Result, bail};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::process::{Proc, free_port, loopback, run_quiet, wait_port};
+use gochat_testkit::process::free_port;
+
+use crate::process::{Proc, loopback, run_quiet, wait_port};
 use crate::proxy::Proxy;
 
 /// A process of the cluster.
@@ -123,12 +125,12 @@ impl Cluster {
         let c = self;
         let dir = c.dir.clone();
         for role in Role::ALL {
-            c.ports.insert(role, free_port().await?);
+            c.ports.insert(role, free_port()?);
         }
         let port = |role: Role| c.ports.get(&role).copied().unwrap_or_default();
         let (redis, mariadb, broker) = (port(Role::Redis), port(Role::Mariadb), port(Role::Broker));
         let (http, ws1, ws2) = (port(Role::Control), port(Role::Edge1), port(Role::Edge2));
-        let grpc = free_port().await?;
+        let grpc = free_port()?;
 
         // Redis without persistence: the system must survive it losing everything.
         let redis_dir = dir.join("redis");

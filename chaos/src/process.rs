@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// How to start a process again, and the process when it runs.
@@ -83,11 +83,6 @@ impl Proc {
             Some(Ok(None)) => None,
         }
     }
-}
-
-/// A free loopback port (bound, then released).
-pub async fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port())
 }
 
 /// 127.0.0.1:`port`.

@@ -209,11 +209,7 @@ impl PrivateRedis {
 async fn seq_survives_redis_flushall_without_reuse() -> Result<()> {
     let redis = PrivateRedis::start().await?;
     let mut config = test_config(Backend::Real).await?;
-    config.redis = Some(RedisConfig {
-        url: redis.url.clone(),
-        key_prefix: String::new(),
-        tls: None,
-    });
+    config.redis = Some(RedisConfig::at(redis.url.clone()));
     let s = start_with(config).await?;
     let alice = s.user("alice").await?;
     let bob = s.user("bob").await?;

@@ -26,9 +26,8 @@ async fn memory_state_keeps_the_contract() {
 #[tokio::test]
 async fn redis_state_keeps_the_contract() -> Result<()> {
     let config = RedisConfig {
-        url: stack_setting("GOCHAT_TEST_REDIS_URL")?,
         key_prefix: unique("st") + ":",
-        tls: None,
+        ..RedisConfig::at(stack_setting("GOCHAT_TEST_REDIS_URL")?)
     };
     let store = RedisState::connect(&config).await?;
     routes_and_revocation(&store, 100).await;
@@ -85,13 +84,13 @@ async fn redis_state_keeps_the_contract_over_tls() -> Result<()> {
     let pki = TestPki::create(&dir)?;
     let server = tls_redis(&pki, true)?;
     let mut config = RedisConfig {
-        url: format!("rediss://localhost:{}", server.port),
         key_prefix: unique("st") + ":",
         tls: Some(ClientTls {
             ca_file: Some(pki.ca_file.clone()),
             cert_file: Some(pki.client_cert.clone()),
             key_file: Some(pki.client_key.clone()),
         }),
+        ..RedisConfig::at(format!("rediss://localhost:{}", server.port))
     };
     let store = connect_when_up(&config).await?;
     store.ping().await?;

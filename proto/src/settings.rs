@@ -29,6 +29,28 @@ pub struct RedisConfig {
     /// certificate for servers that require one.
     #[serde(default)]
     pub tls: Option<ClientTls>,
+    /// How long a command may wait for its answer before it fails (ms). A
+    /// busy host answers slowly, not never: redis-rs's own 500 ms refused
+    /// connects under reconnect storms, while an unreachable Redis still
+    /// fails at once (the connection is refused or reset).
+    #[serde(default = "default_response_timeout_ms")]
+    pub response_timeout_ms: u64,
+}
+
+fn default_response_timeout_ms() -> u64 {
+    3000
+}
+
+impl RedisConfig {
+    /// `url` with every other setting at its default.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            key_prefix: String::new(),
+            tls: None,
+            response_timeout_ms: default_response_timeout_ms(),
+        }
+    }
 }
 
 /// The files of a TLS client (PEM): whom to trust, and who this process is

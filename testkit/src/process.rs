@@ -6,12 +6,28 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result};
 
-/// A port free a moment ago, for a server that cannot bind port 0 itself.
-/// Another process could take it in between, which fails the test loudly.
+/// A loopback port free a moment ago, for a server that cannot bind port 0
+/// itself. It comes from below the kernel's ephemeral range on purpose: a port
+/// the kernel handed out for port 0 it may hand out again at once, to any
+/// parallel test's outgoing connection or in-process server, and the server
+/// started a moment later fails with "Address already in use". Below that
+/// range only another random pick like this one can take it
+/// (`deploy/free-port` does the same for the scripts).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let first = (low / 2).max(1024);
+    let room = u128::from(low.saturating_sub(first).max(1));
+    for _ in 0..1000 {
+        let offset = u16::try_from(uuid::Uuid::new_v4().as_u128() % room)?;
+        let port = first + offset;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(listener.local_addr()?.port());
+        }
+    }
+    anyhow::bail!("no free port below {low}")
 }
 
 /// A `redis-server` that keeps nothing on disk, on loopback, with no plain

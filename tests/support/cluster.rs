@@ -37,43 +37,29 @@ pub async fn cluster() -> Result<Cluster> {
 
 /// A cluster with more `cluster-up` settings (`GOCHAT_CLUSTER_*`).
 pub async fn cluster_with(settings: &[(&str, &str)]) -> Result<Cluster> {
-    let dir =
-        std::env::temp_dir().join(format!("gochat-cluster-{}", uuid::Uuid::new_v4().simple()));
     let settings: Vec<(String, String)> = settings
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let up = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(script("cluster-up"))
-                .envs(settings)
-                .env("GOCHAT_CLUSTER_DIR", &dir)
-                .env("GOCHAT_BIN", env!("CARGO_BIN_EXE_gochat"))
-                // Groups of 4 or more use the group rooms, smaller ones the
-                // per-connection path: the scenarios cover both.
-                .env("GOCHAT_CLUSTER_CONTROL__LOGIC__LARGE_GROUP_THRESHOLD", "4")
-                // Cheap password hashing: the large-group test registers
-                // 2,000 users (the hash's cost is not under test here).
-                .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_MEMORY_KIB", "1024")
-                .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_ITERATIONS", "1")
-                // One cluster serves every scenario's users, all from
-                // 127.0.0.1: more than a minute's worth per address.
-                .env(
-                    "GOCHAT_CLUSTER_CONTROL__LIMITS__REGISTRATIONS_PER_ADDRESS_PER_MINUTE",
-                    "0",
-                )
-                .env(
-                    "GOCHAT_CLUSTER_CONTROL__LIMITS__LOGINS_PER_ADDRESS_PER_MINUTE",
-                    "0",
-                )
-                .output()
-        })
-        .await??
+    // cluster-up picks its ports before its servers bind them; in the rare
+    // case a parallel test took one in between, a fresh start picks anew.
+    let mut attempts = 3;
+    let dir = loop {
+        attempts -= 1;
+        let dir =
+            std::env::temp_dir().join(format!("gochat-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let up = cluster_up(&dir, settings.clone()).await?;
+        if up.status.success() {
+            break dir;
+        }
+        let stderr = String::from_utf8_lossy(&up.stderr);
+        if attempts == 0 || !stderr.contains("Address already in use") {
+            bail!("cluster-up failed: {stderr}");
+        }
+        let _ = Command::new(script("cluster-down"))
+            .env("GOCHAT_CLUSTER_DIR", &dir)
+            .status();
     };
-    if !up.status.success() {
-        bail!("cluster-up failed: {}", String::from_utf8_lossy(&up.stderr));
-    }
     let env = read_env_file(&dir.join("env")).context("cluster env")?;
     let value = |key: &str| {
         env.get(key)
@@ -107,4 +93,36 @@ impl Cluster {
             .parse()
             .context("pid")
     }
+}
+
+async fn cluster_up(
+    dir: &std::path::Path,
+    settings: Vec<(String, String)>,
+) -> Result<std::process::Output> {
+    let dir = dir.to_owned();
+    Ok(tokio::task::spawn_blocking(move || {
+        Command::new(script("cluster-up"))
+            .envs(settings)
+            .env("GOCHAT_CLUSTER_DIR", &dir)
+            .env("GOCHAT_BIN", env!("CARGO_BIN_EXE_gochat"))
+            // Groups of 4 or more use the group rooms, smaller ones the
+            // per-connection path: the scenarios cover both.
+            .env("GOCHAT_CLUSTER_CONTROL__LOGIC__LARGE_GROUP_THRESHOLD", "4")
+            // Cheap password hashing: the large-group test registers
+            // 2,000 users (the hash's cost is not under test here).
+            .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_MEMORY_KIB", "1024")
+            .env("GOCHAT_CLUSTER_CONTROL__AUTH__ARGON2_ITERATIONS", "1")
+            // One cluster serves every scenario's users, all from
+            // 127.0.0.1: more than a minute's worth per address.
+            .env(
+                "GOCHAT_CLUSTER_CONTROL__LIMITS__REGISTRATIONS_PER_ADDRESS_PER_MINUTE",
+                "0",
+            )
+            .env(
+                "GOCHAT_CLUSTER_CONTROL__LIMITS__LOGINS_PER_ADDRESS_PER_MINUTE",
+                "0",
+            )
+            .output()
+    })
+    .await??)
 }

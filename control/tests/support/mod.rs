@@ -133,9 +133,8 @@ pub async fn test_config(backend: Backend) -> Result<ControlConfig> {
         Backend::Real => {
             config.database.url = fresh_mysql().await?;
             config.redis = Some(RedisConfig {
-                url: redis_url()?,
                 key_prefix: unique("t") + ":",
-                tls: None,
+                ..RedisConfig::at(redis_url()?)
             });
             config.kafka = Some(KafkaConfig {
                 brokers: kafka_brokers()?,

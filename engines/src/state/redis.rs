@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use gochat_proto::ids::Id;
 use gochat_proto::keys::{Names, RouteChange, SessionRoute};
 use gochat_proto::settings::RedisConfig;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ClientTlsConfig, Script, TlsCertificates};
 
 use super::{DeviceRoute, StateError, StateResult, StateStore};
@@ -47,7 +47,10 @@ pub struct RedisState {
 impl RedisState {
     /// Connects (the manager reconnects by itself after a Redis restart).
     pub async fn connect(config: &RedisConfig) -> StateResult<Self> {
-        let conn = ConnectionManager::new(client(config)?)
+        let settings = ConnectionManagerConfig::new().set_response_timeout(Some(
+            std::time::Duration::from_millis(config.response_timeout_ms.max(1)),
+        ));
+        let conn = ConnectionManager::new_with_config(client(config)?, settings)
             .await
             .map_err(unavailable)?;
         Ok(Self::new(conn, Names::new(config.key_prefix.clone())))
