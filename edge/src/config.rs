@@ -45,8 +45,8 @@ pub struct EdgeConfig {
     pub cores: usize,
     /// Pin each worker to its CPU.
     pub pin_cores: bool,
-    /// monoio driver. For many small frames `legacy` (epoll) measured 1.3x
-    /// io_uring's frames per CPU (benches/README.md, echo against peers).
+    /// monoio driver: what a core waits on its epoll set and its timers
+    /// with (sockets are in the core's own epoll set either way).
     pub driver: DriverChoice,
     /// WebSocket listener and limits.
     pub ws: WsConfig,

@@ -1,10 +1,11 @@
 //! A worker core: one monoio runtime on one pinned thread with its own
-//! `SO_REUSEPORT` listener, connection table, heartbeat wheel, upstream
+//! `SO_REUSEPORT` listener, epoll set (`poller.rs`), connection table, heartbeat wheel, upstream
 //! producer and downstream partition. Nothing here is shared with other cores;
 //! the only cross-thread traffic is the registry side thread's channel and the
 //! broker client's wake-ups.
 
 mod conn;
+mod poller;
 mod rooms;
 mod session;
 mod spans;
@@ -406,7 +407,9 @@ pub(crate) async fn run_core(
     registry: RegistryHandle,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let listener = monoio::net::TcpListener::from_std(listener)?;
+    listener.set_nonblocking(true)?;
+    let poller = poller::Poller::new()?;
+    let listening = poller.register(&listener)?;
     let timeout = shared.config.ws.heartbeat_timeout_secs;
     let core = Rc::new(Core {
         index,
@@ -433,11 +436,23 @@ pub(crate) async fn run_core(
     });
     monoio::spawn(downstream_loop(core.clone(), links.downstream(index)));
     monoio::spawn(heartbeat_loop(core.clone()));
+    monoio::spawn({
+        let poller = poller.clone();
+        async move {
+            if let Err(e) = poller.run().await {
+                tracing::error!(core = index, error = %e, "the core's epoll set failed");
+            }
+        }
+    });
     loop {
         let accepted = {
             let accept = std::pin::pin!(async {
                 core.room_to_upgrade().await;
-                listener.accept().await
+                poller.ready(listening, poller::READ).await;
+                rustix::net::acceptfrom_with(
+                    &listener,
+                    rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
+                )
             });
             let stop = std::pin::pin!(shutdown.wait());
             match select(accept, stop).await {
@@ -445,23 +460,39 @@ pub(crate) async fn run_core(
                 Either::Right(_) => break,
             }
         };
-        match accepted {
-            Ok((stream, peer)) => match &core.shared.tls {
-                None => spawn_connection(&core, session::serve(core.clone(), stream, peer.ip())),
-                Some(tls) => match transport::TlsStream::new(stream, tls.clone()) {
-                    Ok(stream) => {
-                        spawn_connection(&core, session::serve(core.clone(), stream, peer.ip()));
-                    }
-                    Err(e) => tracing::warn!(core = index, error = %e, "no TLS session"),
-                },
-            },
+        let (fd, peer) = match accepted {
+            Ok(accepted) => accepted,
+            // The backlog is empty: wait for the next connection.
+            Err(rustix::io::Errno::AGAIN) => {
+                poller.clear(listening, poller::READ);
+                continue;
+            }
+            // The client gave up while queued, or a signal came in.
+            Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!(core = index, error = %e, "accept failed");
                 monoio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
+        };
+        let peer = transport::peer_ip(peer);
+        let socket = match transport::Socket::new(fd, poller.clone()) {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!(core = index, error = %e, "accepted socket not added to the epoll set");
+                continue;
+            }
+        };
+        match &core.shared.tls {
+            None => spawn_connection(&core, session::serve(core.clone(), socket, peer)),
+            Some(tls) => match transport::TlsStream::new(socket, tls.clone()) {
+                Ok(stream) => spawn_connection(&core, session::serve(core.clone(), stream, peer)),
+                Err(e) => tracing::warn!(core = index, error = %e, "no TLS session"),
+            },
         }
     }
+    poller.deregister(&listener, listening);
     drop(listener);
     drain(&core).await;
     Ok(())

@@ -63,7 +63,6 @@ async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T, slot: Up
 
 /// The upgrade: request, checks, table slot, 101. `None` when refused or gone.
 async fn accept<T: Transport>(core: &Rc<Core>, stream: &mut T) -> Option<(Rc<Conn>, Vec<u8>)> {
-    stream.set_nodelay();
     let ws = &core.shared.config.ws;
     let deadline = Duration::from_millis(ws.handshake_timeout_ms);
     let (upgrade, leftover) =
@@ -261,7 +260,9 @@ impl<'a> Session<'a> {
         let metrics = &self.core.metrics;
         metrics.bytes_in.increment(input.len() as u64);
         metrics.frames_in.increment(events.len() as u64);
-        let close = events.drain(..).find_map(|event| self.handle(event));
+        // One clock read per read, not per frame (the clock counts seconds).
+        let now = self.core.now();
+        let close = events.drain(..).find_map(|event| self.handle(event, now));
         self.core.events.set(events);
         close.or(decoded.err())
     }
@@ -272,9 +273,8 @@ impl<'a> Session<'a> {
     }
 
     /// Handles one decoded event; returns a close request when the connection ends.
-    fn handle(&mut self, event: Event) -> Option<CloseRequest> {
+    fn handle(&mut self, event: Event, now: u64) -> Option<CloseRequest> {
         let (core, conn) = (self.core, self.conn);
-        let now = core.now();
         conn.last_seen.set(now);
         if core.shared.config.ws.echo {
             return echo(event, &mut self.control);
@@ -363,16 +363,12 @@ enum Wake {
 /// Waits for the client or for output. The read buffer is borrowed only once
 /// the socket is readable, so an idle connection holds none.
 async fn wait<T: Transport>(core: &Core, conn: &Conn, stream: &mut T) -> Wake {
-    let readable = {
+    {
         let readable = std::pin::pin!(stream.readable());
         let woke = std::pin::pin!(conn.wake_up());
-        match select(readable, woke).await {
-            Either::Left((readable, _)) => readable,
-            Either::Right(_) => return Wake::Output,
+        if let Either::Right(_) = select(readable, woke).await {
+            return Wake::Output;
         }
-    };
-    if !readable {
-        return Wake::Gone;
     }
     let (result, buffer) = stream.read(core.take_buffer()).await;
     match result {

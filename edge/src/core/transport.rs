@@ -10,29 +10,25 @@
 //! handshake happens inside the first reads, so the upgrade's deadline
 //! covers it.
 //!
-//! A plain socket is waited on through the ring (a poll operation, which
-//! holds no buffer while the connection idles) but read and written with
-//! direct non-blocking calls once it is ready: the bytes are there, so a
-//! `recv` or `send` syscall returns at once, where a ring operation would
-//! cost a submission, a completion and another poll of the connection's
-//! task. The ring takes over only when the socket cannot take a whole write
-//! (the rest waits there) or a read finds nothing after all.
+//! A plain socket is a non-blocking descriptor in the core's epoll set
+//! ([`super::poller`]): it is read and written with direct `recv` and `send`
+//! calls, and waited on only when one of them finds it drained.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use rustix::net::{RecvFlags, SendFlags};
 use rustls::ServerConnection;
+
+use super::poller::{Poller, READ, WRITE};
 
 /// A connection's byte stream.
 pub(crate) trait Transport {
-    /// Turns Nagle off (frames are written in batches already).
-    fn set_nodelay(&self);
-    /// Waits until a read would find bytes, or the end; `false`: the socket failed.
-    fn readable(&mut self) -> impl Future<Output = bool>;
+    /// Waits until a read would find bytes, the end or an error.
+    fn readable(&mut self) -> impl Future<Output = ()>;
     /// Reads into `buf`'s spare capacity, after what it holds; `Ok(0)` at the end.
     fn read(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)>;
     /// Writes all of `buf`, which comes back for reuse.
@@ -42,102 +38,119 @@ pub(crate) trait Transport {
     fn write_now(&mut self, buf: &[u8]) -> io::Result<usize>;
 }
 
-/// The socket's descriptor, for one direct call.
-#[allow(unsafe_code)]
-fn socket_of(stream: &TcpStream) -> BorrowedFd<'_> {
-    // SAFETY: the descriptor is the stream's own and stays open while the
-    // stream lives (monoio closes it when the stream is dropped); the borrow
-    // cannot outlive the stream.
-    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }
+/// An accepted TCP socket in the core's epoll set (left when dropped).
+pub(crate) struct Socket {
+    fd: OwnedFd,
+    token: u32,
+    poller: Rc<Poller>,
 }
 
-/// `recv` into `buf`'s spare room, never blocking: `Ok(None)` when the
-/// socket holds nothing now.
-fn recv_now(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
-    use rustix::net::{RecvFlags, recv};
-    if buf.capacity() == buf.len() {
-        buf.reserve(1024);
-    }
-    match recv(
-        socket_of(stream),
-        rustix::buffer::spare_capacity(buf),
-        RecvFlags::DONTWAIT,
-    ) {
-        Ok((read, _)) => Ok(Some(read)),
-        Err(rustix::io::Errno::AGAIN) => Ok(None),
-        Err(rustix::io::Errno::INTR) => Ok(None),
-        Err(e) => Err(e.into()),
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.poller.deregister(&self.fd, self.token);
     }
 }
 
-/// Reads into `buf`'s spare room: directly when the socket holds bytes,
-/// through the ring (waiting) when it does not.
-async fn recv_tcp(stream: &mut TcpStream, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-    match recv_now(stream, &mut buf) {
-        Ok(Some(read)) => return (Ok(read), buf),
-        Ok(None) => {}
-        Err(e) => return (Err(e), buf),
+impl Socket {
+    /// Adds an accepted non-blocking socket to the core's set, Nagle off
+    /// (frames are written in batches already).
+    pub(super) fn new(fd: OwnedFd, poller: Rc<Poller>) -> io::Result<Self> {
+        let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
+        let token = poller.register(&fd)?;
+        Ok(Self { fd, token, poller })
     }
-    let len = buf.len();
-    // Boxed: rare (the socket was reported readable), and a ring read is
-    // most of an idle connection's wait (see `session::upgrade_and_run`).
-    let (result, slice) = Box::pin(AsyncReadRent::read(stream, buf.slice_mut(len..))).await;
-    (result, slice.into_inner())
+
+    async fn readable(&self) {
+        self.poller.ready(self.token, READ).await;
+    }
+
+    /// Reads into `buf`'s spare room, waiting while there is nothing.
+    async fn recv(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        if buf.capacity() == buf.len() {
+            buf.reserve(1024);
+        }
+        loop {
+            self.readable().await;
+            let room = buf.capacity() - buf.len();
+            let spare = rustix::buffer::spare_capacity(&mut buf);
+            match rustix::net::recv(&self.fd, spare, RecvFlags::DONTWAIT) {
+                Ok((read, _)) => {
+                    // Short of the room it had: the queue is empty now.
+                    if read > 0 && read < room {
+                        self.poller.clear(self.token, READ);
+                    }
+                    return (Ok(read), buf);
+                }
+                Err(rustix::io::Errno::AGAIN) => self.poller.clear(self.token, READ),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return (Err(e.into()), buf),
+            }
+        }
+    }
+
+    /// `send` of what the socket takes of `buf` now, never blocking.
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        let sent = match rustix::net::send(&self.fd, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+        {
+            Ok(sent) => sent,
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if sent < buf.len() {
+            self.poller.clear(self.token, WRITE);
+        }
+        Ok(sent)
+    }
+
+    /// Sends all of `buf`, waiting whenever the socket's buffer is full.
+    async fn send_all(&mut self, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let mut sent = 0;
+        while sent < buf.len() {
+            self.poller.ready(self.token, WRITE).await;
+            match self.send_now(&buf[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        buf.clear();
+        (Ok(()), buf)
+    }
 }
 
-/// `send` of what the socket takes of `buf` now, never blocking.
-fn send_now(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-    use rustix::net::{SendFlags, send};
-    match send(
-        socket_of(stream),
-        buf,
-        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-    ) {
-        Ok(sent) => Ok(sent),
-        Err(rustix::io::Errno::AGAIN) => Ok(0),
-        Err(rustix::io::Errno::INTR) => Ok(0),
-        Err(e) => Err(e.into()),
-    }
-}
-
-impl Transport for TcpStream {
-    fn set_nodelay(&self) {
-        let _ = TcpStream::set_nodelay(self, true);
-    }
-
-    async fn readable(&mut self) -> bool {
-        TcpStream::readable(self, false).await.is_ok()
+impl Transport for Socket {
+    async fn readable(&mut self) {
+        Socket::readable(self).await;
     }
 
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        recv_tcp(self, buf).await
+        self.recv(buf).await
     }
 
-    async fn write_all(&mut self, mut buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        match send_now(self, &buf) {
-            Ok(sent) if sent == buf.len() => return (Ok(()), buf),
-            Ok(sent) => drop(buf.drain(..sent)),
-            Err(e) => return (Err(e), buf),
-        }
-        let (result, buf) = AsyncWriteRentExt::write_all(self, buf).await;
-        (result.map(drop), buf)
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        self.send_all(buf).await
     }
 
     fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
-        send_now(self, buf)
+        self.send_now(buf)
     }
+}
+
+/// The peer's address of an accepted socket.
+pub(super) fn peer_ip(addr: Option<rustix::net::SocketAddrAny>) -> IpAddr {
+    addr.and_then(|a| std::net::SocketAddr::try_from(a).ok())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
 }
 
 /// TLS over a socket (rustls's session state lives in the connection's
 /// task, which only TLS connections pay for).
 pub(crate) struct TlsStream {
-    tcp: TcpStream,
+    tcp: Socket,
     tls: ServerConnection,
 }
 
 impl TlsStream {
     /// A server-side TLS session on an accepted socket.
-    pub(crate) fn new(tcp: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+    pub(crate) fn new(tcp: Socket, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
         let mut tls = ServerConnection::new(config).map_err(io::Error::other)?;
         // Whatever the session writes is flushed to the socket at once: the
         // outbox's own bound (slow readers) is the limit, not rustls's.
@@ -180,7 +193,7 @@ impl TlsStream {
         if out.is_empty() {
             return Ok(());
         }
-        let (result, _) = AsyncWriteRentExt::write_all(&mut self.tcp, out).await;
+        let (result, _) = self.tcp.send_all(out).await;
         result.map(drop)
     }
 
@@ -199,15 +212,10 @@ impl TlsStream {
 }
 
 impl Transport for TlsStream {
-    fn set_nodelay(&self) {
-        let _ = self.tcp.set_nodelay(true);
-    }
-
-    async fn readable(&mut self) -> bool {
-        if self.has_plaintext() {
-            return true;
+    async fn readable(&mut self) {
+        if !self.has_plaintext() {
+            self.tcp.readable().await;
         }
-        TcpStream::readable(&self.tcp, false).await.is_ok()
     }
 
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
@@ -221,7 +229,7 @@ impl Transport for TlsStream {
                 return (Err(e), buf);
             }
             let start = buf.len();
-            let (result, read) = recv_tcp(&mut self.tcp, buf).await;
+            let (result, read) = self.tcp.recv(buf).await;
             buf = read;
             let read = match result {
                 Ok(0) => {
@@ -253,13 +261,102 @@ impl Transport for TlsStream {
                 return (Err(e), buf);
             }
         }
-        let (result, buf) = AsyncWriteRentExt::write_all(&mut self.tcp, buf).await;
-        (result.map(drop), buf)
+        self.tcp.send_all(buf).await
     }
 
     fn write_now(&mut self, _buf: &[u8]) -> io::Result<usize> {
         // rustls must see the plaintext first: the whole write goes through
         // `write_all`.
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    use super::{Poller, Socket, Transport};
+
+    /// A socket in a new epoll set (run on the current runtime), and its peer.
+    fn connected() -> std::io::Result<(UnixStream, Socket)> {
+        let (peer, ours) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        let poller = Poller::new()?;
+        monoio::spawn(poller.clone().run());
+        Ok((peer, Socket::new(ours.into(), poller)?))
+    }
+
+    /// A socket is read while it has bytes, waited on once drained, woken
+    /// by the peer's next write; a write larger than the socket's buffer
+    /// waits for room and arrives whole; the peer's close reads as the end.
+    async fn reads_waits_and_writes() -> std::io::Result<()> {
+        let (mut peer, mut socket) = connected()?;
+
+        peer.write_all(b"hello")?;
+        let (read, buf) = socket.read(Vec::with_capacity(64)).await;
+        assert_eq!((read?, &buf[..]), (5, &b"hello"[..]));
+
+        let pending = monoio::time::timeout(
+            Duration::from_millis(50),
+            socket.read(Vec::with_capacity(64)),
+        )
+        .await;
+        assert!(pending.is_err(), "a drained socket waits");
+        peer.write_all(b"again")?;
+        let (read, buf) = socket.read(Vec::with_capacity(64)).await;
+        assert_eq!((read?, &buf[..]), (5, &b"again"[..]));
+
+        let big = vec![7u8; 8 << 20];
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).map(|_| all)
+        });
+        let (written, _) = socket.write_all(big.clone()).await;
+        written?;
+        // Only the peer's close is left to read: our side closes first.
+        drop(socket);
+        let received = reader
+            .join()
+            .map_err(|_| std::io::Error::other("reader panicked"))??;
+        assert!(received == big, "the write arrives whole");
+        Ok(())
+    }
+
+    /// The end of the stream reads as 0, after the bytes before it.
+    async fn the_end_reads_as_zero() -> std::io::Result<()> {
+        let (mut peer, mut socket) = connected()?;
+        peer.write_all(b"x")?;
+        drop(peer);
+        let (read, _) = socket.read(Vec::with_capacity(64)).await;
+        assert_eq!(read?, 1);
+        let (read, _) = socket.read(Vec::with_capacity(64)).await;
+        assert_eq!(read?, 0, "the peer's close");
+        Ok(())
+    }
+
+    /// Runs `test` on a runtime of each driver.
+    fn on_both_drivers<F: Future<Output = std::io::Result<()>>>(
+        test: fn() -> F,
+    ) -> std::io::Result<()> {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()?
+            .block_on(test())?;
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()?
+            .block_on(test())
+    }
+
+    #[test]
+    fn a_socket_is_read_waited_on_and_written() -> std::io::Result<()> {
+        on_both_drivers(reads_waits_and_writes)
+    }
+
+    #[test]
+    fn the_peers_close_is_the_end() -> std::io::Result<()> {
+        on_both_drivers(the_end_reads_as_zero)
     }
 }
