@@ -378,15 +378,15 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
     );
     assert_eq!(during.sum("gochat_edge_ready", &[]), Some(1.0));
     // What every idle connection's task costs for its life, per core (a
-    // core that accepted nothing yet shows 0): within 800 bytes, what the
-    // 1 KiB budget per connection leaves it (712 in a release build when
-    // the bound was set, 752 in a test build; benches/README.md).
+    // core that accepted nothing yet shows 0): within 400 bytes, what the
+    // 1 KiB budget per connection leaves it (312 in a test build when the
+    // bound was set; benches/README.md).
     let task = ["core=\"0\"", "core=\"1\""]
         .iter()
         .filter_map(|core| during.sum("gochat_edge_connection_task_bytes", &[core]))
         .fold(0.0, f64::max);
     assert!(
-        (1.0..=800.0).contains(&task),
+        (1.0..=400.0).contains(&task),
         "a connection's task is {task} bytes"
     );
     // A client that closes gets its close answered: counted by code.

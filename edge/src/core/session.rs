@@ -19,14 +19,29 @@ use gochat_proto::ids::{Id, now_millis};
 use gochat_proto::keys::SessionRoute;
 
 /// Serves one accepted connection (TCP, or TLS over it) to the end.
-pub(super) async fn serve<T: Transport>(core: Rc<Core>, mut stream: T, peer: IpAddr) {
-    let slot = UpgradeSlot(&core);
-    if !core.admit_ip(peer) {
-        let _ = stream.write_all(Refusal::Unavailable.response()).await;
-        return;
+///
+/// The task's functions are written as `fn ... -> impl Future` around an
+/// `async move` block, not as `async fn`: an `async fn` keeps a second copy
+/// of each argument in its state for its whole life (rustc moves arguments
+/// into locals), and every connection would carry those copies while it idles.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice (see `serve`)"
+)]
+pub(super) fn serve<T: Transport>(
+    core: Rc<Core>,
+    mut stream: T,
+    peer: IpAddr,
+) -> impl Future<Output = ()> {
+    async move {
+        let slot = UpgradeSlot(&core);
+        if !core.admit_ip(peer) {
+            let _ = stream.write_all(Refusal::Unavailable.response()).await;
+            return;
+        }
+        upgrade_and_run(&core, &mut stream, slot).await;
+        core.release_ip(peer);
     }
-    upgrade_and_run(&core, &mut stream, slot).await;
-    core.release_ip(peer);
 }
 
 /// One of the core's upgrades under way (counted by the accept loop, see
@@ -39,26 +54,32 @@ impl Drop for UpgradeSlot<'_> {
     }
 }
 
-async fn upgrade_and_run<T: Transport>(core: &Rc<Core>, stream: &mut T, slot: UpgradeSlot<'_>) {
-    // A connection's task is as large as its largest await, for its whole
-    // life, and most connections spend that life idle in `wait`. The upgrade
-    // is by far the largest await and runs once: boxed, it costs its memory
-    // only while it runs. Awaits no larger than the idle wait (a read, the
-    // refusal's write) stay inline.
-    let upgraded = Box::pin(accept(core, stream)).await;
-    drop(slot);
-    let Some((conn, leftover)) = upgraded else {
-        return;
-    };
-    let mut session = Session::new(core, &conn);
-    // Bytes the client sent right behind its upgrade request.
-    let closing = session.ingest(&leftover);
-    drop(leftover);
-    frame_loop(&mut session, stream, closing).await;
-    if !core.shared.config.ws.echo {
-        core.registry.unregister(conn.user, &conn.device, conn.id);
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice (see `serve`)"
+)]
+fn upgrade_and_run<'a, T: Transport>(
+    core: &'a Rc<Core>,
+    stream: &'a mut T,
+    slot: UpgradeSlot<'a>,
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        // A connection's task is as large as its largest await, for its
+        // whole life, and most connections spend that life idle in `wait`.
+        // The upgrade is by far the largest await and runs once: boxed, it
+        // costs its memory only while it runs.
+        let upgraded = Box::pin(accept(core, stream)).await;
+        drop(slot);
+        let Some((mut session, closing)) = upgraded.map(|up| Session::start(core, up)) else {
+            return;
+        };
+        frame_loop(&mut session, stream, closing).await;
+        let conn = &session.conn;
+        if !core.shared.config.ws.echo {
+            core.registry.unregister(conn.user, &conn.device, conn.id);
+        }
+        core.remove(conn.id);
     }
-    core.remove(conn.id);
 }
 
 /// The upgrade: request, checks, table slot, 101. `None` when refused or gone.
@@ -216,7 +237,7 @@ pub(super) fn route(core: &Core, conn: &Conn) -> SessionRoute {
 /// itself, its rate window and when its registry entry was last refreshed.
 struct Session<'a> {
     core: &'a Core,
-    conn: &'a Conn,
+    conn: Rc<Conn>,
     codec: Codec,
     /// Frames the connection answers itself (pongs; everything in echo mode),
     /// written ahead of the queued JSON frames.
@@ -228,8 +249,13 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(core: &'a Core, conn: &'a Conn) -> Self {
-        Self {
+    /// The session of a connection just upgraded, and what the bytes the
+    /// client sent right behind its upgrade request asked for.
+    fn start(
+        core: &'a Core,
+        (conn, leftover): (Rc<Conn>, Vec<u8>),
+    ) -> (Self, Option<CloseRequest>) {
+        let mut session = Self {
             core,
             conn,
             codec: Codec::default(),
@@ -240,7 +266,9 @@ impl<'a> Session<'a> {
             },
             registered_at: core.now(),
             read_pause: None,
-        }
+        };
+        let closing = session.ingest(&leftover);
+        (session, closing)
     }
 
     /// Decodes and handles what the client sent; `Some` ends the connection
@@ -274,7 +302,7 @@ impl<'a> Session<'a> {
 
     /// Handles one decoded event; returns a close request when the connection ends.
     fn handle(&mut self, event: Event, now: u64) -> Option<CloseRequest> {
-        let (core, conn) = (self.core, self.conn);
+        let (core, conn) = (self.core, &*self.conn);
         conn.last_seen.set(now);
         if core.shared.config.ws.echo {
             return echo(event, &mut self.control);
@@ -306,13 +334,14 @@ impl<'a> Session<'a> {
         None
     }
 
-    /// One write: the session's own frames, then every queued JSON frame, then
-    /// the close frame.
-    async fn write_out<T: Transport>(
+    /// One write: the session's own frames, then every queued JSON frame,
+    /// then the close frame. Most writes fit the socket's buffer whole and
+    /// are done here; `Some` is the rest, for the caller to wait out.
+    fn write_now<T: Transport>(
         &mut self,
         stream: &mut T,
         close: Option<CloseRequest>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Option<Vec<u8>>> {
         let mut out = self.core.take_buffer();
         out.append(&mut self.control);
         let mut frames = Vec::new();
@@ -328,25 +357,20 @@ impl<'a> Session<'a> {
             crate::ops::close_sent(close.code, close.reason == SLOW_READER);
         }
         metrics.bytes_out.increment(out.len() as u64);
-        // Most writes fit the socket's buffer whole: done without awaiting.
-        let sent = match stream.write_now(&out) {
-            Ok(sent) => sent,
+        match stream.write_now(&out) {
+            Ok(sent) if sent == out.len() => {
+                self.core.give_buffer(out);
+                Ok(None)
+            }
+            Ok(sent) => {
+                out.drain(..sent);
+                Ok(Some(out))
+            }
             Err(e) => {
                 self.core.give_buffer(out);
-                return Err(e);
+                Err(e)
             }
-        };
-        let result = if sent == out.len() {
-            Ok(())
-        } else {
-            out.drain(..sent);
-            // Boxed: a write is larger than the idle wait (see `upgrade_and_run`).
-            let (result, rest) = Box::pin(stream.write_all(out)).await;
-            out = rest;
-            result
-        };
-        self.core.give_buffer(out);
-        result
+        }
     }
 }
 
@@ -362,20 +386,30 @@ enum Wake {
 
 /// Waits for the client or for output. The read buffer is borrowed only once
 /// the socket is readable, so an idle connection holds none.
-async fn wait<T: Transport>(core: &Core, conn: &Conn, stream: &mut T) -> Wake {
-    {
-        let readable = std::pin::pin!(stream.readable());
-        let woke = std::pin::pin!(conn.wake_up());
-        if let Either::Right(_) = select(readable, woke).await {
-            return Wake::Output;
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice (see `serve`)"
+)]
+fn wait<'a, T: Transport>(
+    core: &'a Core,
+    conn: &'a Conn,
+    stream: &'a mut T,
+) -> impl Future<Output = Wake> + 'a {
+    async move {
+        {
+            let readable = std::pin::pin!(stream.readable());
+            let woke = std::pin::pin!(conn.wake_up());
+            if let Either::Right(_) = select(readable, woke).await {
+                return Wake::Output;
+            }
         }
-    }
-    let (result, buffer) = stream.read(core.take_buffer()).await;
-    match result {
-        Ok(read) if read > 0 => Wake::Input(buffer),
-        _ => {
-            core.give_buffer(buffer);
-            Wake::Gone
+        let (result, buffer) = stream.read(core.take_buffer()).await;
+        match result {
+            Ok(read) if read > 0 => Wake::Input(buffer),
+            _ => {
+                core.give_buffer(buffer);
+                Wake::Gone
+            }
         }
     }
 }
@@ -391,42 +425,62 @@ async fn wait<T: Transport>(core: &Core, conn: &Conn, stream: &mut T) -> Wake {
 const OVERLOAD_READ_PAUSE: Duration = Duration::from_secs(1);
 
 /// Frames in, frames out, until either side closes.
-async fn frame_loop<T: Transport>(
-    session: &mut Session<'_>,
-    stream: &mut T,
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice (see `serve`)"
+)]
+fn frame_loop<'a, 's, T: Transport>(
+    session: &'a mut Session<'s>,
+    stream: &'a mut T,
     mut closing: Option<CloseRequest>,
-) {
-    loop {
-        let requested = closing.or_else(|| session.conn.close_requested());
-        if requested.is_some() || session.has_output() {
-            if session.write_out(stream, requested).await.is_err() || requested.is_some() {
-                return;
-            }
-            continue;
-        }
-        if let Some(until) = session.read_pause.take() {
-            // Output still goes out during the pause; reading resumes after it.
-            let left = until.saturating_duration_since(Instant::now());
-            // Boxed: monoio's sleep is several times the idle wait, and a
-            // connection pauses rarely (see `upgrade_and_run`).
-            let pause = Box::pin(monoio::time::sleep(left));
-            let woke = std::pin::pin!(session.conn.wake_up());
-            if let Either::Right(_) = select(pause, woke).await
-                && !session.conn.take_room()
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        loop {
+            // In a block of its own: what was requested is not kept across the wait.
             {
-                session.read_pause = Some(until);
+                let requested = closing.or_else(|| session.conn.close_requested());
+                if requested.is_some() || session.has_output() {
+                    let written = match session.write_now(stream, requested) {
+                        Ok(None) => Ok(()),
+                        Ok(Some(rest)) => {
+                            // Boxed: rare, and larger than the idle wait (see
+                            // `upgrade_and_run`).
+                            let (result, rest) = Box::pin(stream.write_all(rest)).await;
+                            session.core.give_buffer(rest);
+                            result
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if written.is_err() || requested.is_some() {
+                        return;
+                    }
+                    continue;
+                }
             }
-            continue;
+            if let Some(until) = session.read_pause.take() {
+                // Output still goes out during the pause; reading resumes after it.
+                let left = until.saturating_duration_since(Instant::now());
+                // Boxed: monoio's sleep is several times the idle wait, and a
+                // connection pauses rarely (see `upgrade_and_run`).
+                let pause = Box::pin(monoio::time::sleep(left));
+                let woke = std::pin::pin!(session.conn.wake_up());
+                if let Either::Right(_) = select(pause, woke).await
+                    && !session.conn.take_room()
+                {
+                    session.read_pause = Some(until);
+                }
+                continue;
+            }
+            closing = match wait(session.core, &session.conn, stream).await {
+                Wake::Input(buffer) => {
+                    let close = session.ingest(&buffer);
+                    session.core.give_buffer(buffer);
+                    close
+                }
+                Wake::Output => None,
+                Wake::Gone => return,
+            };
         }
-        closing = match wait(session.core, session.conn, stream).await {
-            Wake::Input(buffer) => {
-                let close = session.ingest(&buffer);
-                session.core.give_buffer(buffer);
-                close
-            }
-            Wake::Output => None,
-            Wake::Gone => return,
-        };
     }
 }
 
