@@ -1,6 +1,6 @@
 //! A worker core: one monoio runtime on one pinned thread with its own
-//! `SO_REUSEPORT` listener, epoll set (`poller.rs`), connection table, heartbeat wheel, upstream
-//! producer and downstream partition. Nothing here is shared with other cores;
+//! `SO_REUSEPORT` listener, epoll set (`poller.rs`), connection table,
+//! heartbeat wheel, upstream producer and downstream partition. Nothing here is shared with other cores;
 //! the only cross-thread traffic is the registry side thread's channel and the
 //! broker client's wake-ups.
 
@@ -407,9 +407,8 @@ pub(crate) async fn run_core(
     registry: RegistryHandle,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
     let poller = poller::Poller::new()?;
-    let listening = poller.register(&listener)?;
+    let listener = transport::Listener::new(listener, poller.clone())?;
     let timeout = shared.config.ws.heartbeat_timeout_secs;
     let core = Rc::new(Core {
         index,
@@ -448,11 +447,7 @@ pub(crate) async fn run_core(
         let accepted = {
             let accept = std::pin::pin!(async {
                 core.room_to_upgrade().await;
-                poller.ready(listening, poller::READ).await;
-                rustix::net::acceptfrom_with(
-                    &listener,
-                    rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC,
-                )
+                listener.accept().await
             });
             let stop = std::pin::pin!(shutdown.wait());
             match select(accept, stop).await {
@@ -460,27 +455,12 @@ pub(crate) async fn run_core(
                 Either::Right(_) => break,
             }
         };
-        let (fd, peer) = match accepted {
+        let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
-            // The backlog is empty: wait for the next connection.
-            Err(rustix::io::Errno::AGAIN) => {
-                poller.clear(listening, poller::READ);
-                continue;
-            }
-            // The client gave up while queued, or a signal came in.
-            Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!(core = index, error = %e, "accept failed");
                 monoio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = transport::peer_ip(peer);
-        let socket = match transport::Socket::new(fd, poller.clone()) {
-            Ok(socket) => socket,
-            Err(e) => {
-                tracing::warn!(core = index, error = %e, "accepted socket not added to the epoll set");
                 continue;
             }
         };
@@ -492,7 +472,6 @@ pub(crate) async fn run_core(
             },
         }
     }
-    poller.deregister(&listener, listening);
     drop(listener);
     drain(&core).await;
     Ok(())

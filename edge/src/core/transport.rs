@@ -55,7 +55,7 @@ impl Drop for Socket {
 impl Socket {
     /// Adds an accepted non-blocking socket to the core's set, Nagle off
     /// (frames are written in batches already).
-    pub(super) fn new(fd: OwnedFd, poller: Rc<Poller>) -> io::Result<Self> {
+    fn new(fd: OwnedFd, poller: Rc<Poller>) -> io::Result<Self> {
         let _ = rustix::net::sockopt::set_tcp_nodelay(&fd, true);
         let token = poller.register(&fd)?;
         Ok(Self { fd, token, poller })
@@ -162,10 +162,55 @@ impl Transport for Socket {
     }
 }
 
-/// The peer's address of an accepted socket.
-pub(super) fn peer_ip(addr: Option<rustix::net::SocketAddrAny>) -> IpAddr {
-    addr.and_then(|a| std::net::SocketAddr::try_from(a).ok())
-        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+/// The core's listening socket in its epoll set (left when dropped).
+pub(super) struct Listener {
+    listener: std::net::TcpListener,
+    token: u32,
+    poller: Rc<Poller>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.poller.deregister(&self.listener, self.token);
+    }
+}
+
+impl Listener {
+    /// Adds the core's listener to its epoll set.
+    pub(super) fn new(listener: std::net::TcpListener, poller: Rc<Poller>) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        let token = poller.register(&listener)?;
+        Ok(Self {
+            listener,
+            token,
+            poller,
+        })
+    }
+
+    /// The next connection, in the core's epoll set, and its peer's IP. An
+    /// error is the host's (out of descriptors or memory): the caller backs off.
+    pub(super) async fn accept(&self) -> io::Result<(Socket, IpAddr)> {
+        use rustix::net::SocketFlags;
+        loop {
+            self.poller.ready(self.token, READ).await;
+            let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+            let (fd, peer) = match rustix::net::acceptfrom_with(&self.listener, flags) {
+                Ok(accepted) => accepted,
+                // The backlog is empty: wait for the next connection.
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.poller.clear(self.token, READ);
+                    continue;
+                }
+                // The client gave up while queued, or a signal came in.
+                Err(rustix::io::Errno::CONNABORTED | rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let peer = peer
+                .and_then(|a| std::net::SocketAddr::try_from(a).ok())
+                .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+            return Ok((Socket::new(fd, self.poller.clone())?, peer));
+        }
+    }
 }
 
 /// TLS over a socket (rustls's session state lives in the connection's
