@@ -416,7 +416,14 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         exported = Scrape::of(control).await?.names();
     }
-    exported.extend(Scrape::of(&ops).await?.names());
+    let gateway = Scrape::of(&ops).await?.names();
+    // A gateway's histograms are bucketed (a summary's sketch grew with the
+    // connections it served; buckets add up across gateways).
+    for name in ["gochat_edge_registry_write_seconds", "gochat_grpc_seconds"] {
+        let buckets = format!("{name}_bucket");
+        assert!(gateway.contains(&buckets), "{buckets} is not exported");
+    }
+    exported.extend(gateway);
     // What every hop reports: the send path's stages and batches, SQL, Redis,
     // the gateway's registry and both Kafka directions.
     for name in [

@@ -8,6 +8,7 @@
 //! - [`settings`]: the TOML + `GOCHAT_*` environment convention of every binary.
 //! - [`tls`]: listener certificates, reloaded on SIGHUP (`https://`, `wss://`).
 //! - [`trace`]: the W3C `traceparent` a traced message carries across the tiers; `[tracing]`.
+//! - [`metrics`]: the process's Prometheus recorder and its upkeep.
 //! - [`keys`]: topic names, consumer groups and the shared Redis keys (session registry).
 //! - [`repo`], [`logic`], [`task`]: the gRPC services, generated from `proto/*.proto`.
 //!
@@ -19,6 +20,7 @@ pub mod frames;
 pub mod ids;
 pub mod kafka;
 pub mod keys;
+pub mod metrics;
 pub mod settings;
 pub mod tls;
 pub mod trace;

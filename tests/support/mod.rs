@@ -256,11 +256,17 @@ impl Scrape {
     }
 
     /// Every metric name in it.
+    ///
+    /// A family's name comes from its `# TYPE` line too: a histogram's
+    /// series are only `_bucket`, `_sum` and `_count`.
     pub fn names(&self) -> std::collections::BTreeSet<String> {
         self.0
             .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split([' ', '{']).next())
+            .filter_map(|l| match l.strip_prefix("# TYPE ") {
+                Some(family) => family.split(' ').next(),
+                None if l.starts_with('#') => None,
+                None => l.split([' ', '{']).next(),
+            })
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .collect()

@@ -135,15 +135,16 @@ impl Conn {
         self.close.get()
     }
 
-    /// Takes every queued frame (for one coalesced write).
     /// Bytes queued and not written yet.
     pub(super) fn queued_bytes(&self) -> usize {
         self.outbox_bytes.get()
     }
 
-    pub(super) fn take_outbox(&self, into: &mut Vec<Bytes>) {
-        into.extend(self.outbox.borrow_mut().drain(..));
+    /// Takes every queued frame, in order, for one coalesced write. The queue
+    /// goes with them: an idle connection keeps no capacity from its last burst.
+    pub(super) fn take_outbox(&self) -> VecDeque<Bytes> {
         self.outbox_bytes.set(0);
+        std::mem::take(&mut *self.outbox.borrow_mut())
     }
 
     /// Anything to write?
@@ -176,5 +177,24 @@ impl Conn {
     /// Resolves when there is output, a close request or granted room.
     pub(super) fn wake_up(&self) -> impl Future<Output = ()> + '_ {
         self.notify.notified()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_go_out_in_order_and_the_queue_goes_with_them() {
+        let conn = Conn::new(1, Id(7), "phone", 0, 0, 0);
+        for frame in [&b"{\"a\":1}"[..], b"{\"b\":2}"] {
+            conn.deliver(Bytes::copy_from_slice(frame), 1024);
+        }
+        assert_eq!(conn.queued_bytes(), 14);
+        let frames: Vec<Bytes> = conn.take_outbox().into_iter().collect();
+        assert_eq!(frames, [&b"{\"a\":1}"[..], b"{\"b\":2}"]);
+        // Idle again: nothing queued, and no capacity kept from the burst.
+        assert!(!conn.has_output());
+        assert_eq!(conn.outbox.borrow().capacity(), 0);
     }
 }

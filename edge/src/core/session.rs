@@ -240,7 +240,8 @@ struct Session<'a> {
     conn: Rc<Conn>,
     codec: Codec,
     /// Frames the connection answers itself (pongs; everything in echo mode),
-    /// written ahead of the queued JSON frames.
+    /// written ahead of the queued JSON frames: a buffer borrowed from the
+    /// core while there are any (see `control_buffer`), none while idle.
     control: Vec<u8>,
     rate: RateWindow,
     registered_at: u64,
@@ -305,7 +306,7 @@ impl<'a> Session<'a> {
         let (core, conn) = (self.core, &*self.conn);
         conn.last_seen.set(now);
         if core.shared.config.ws.echo {
-            return echo(event, &mut self.control);
+            return echo(event, control_buffer(core, &mut self.control));
         }
         // Heartbeats also keep the registry entry alive, a third of its TTL at a time.
         if now.saturating_sub(self.registered_at) * 3 >= core.shared.config.session_ttl_secs {
@@ -327,7 +328,9 @@ impl<'a> Session<'a> {
                 ErrorCode::BadRequest,
                 "frames are JSON text",
             ),
-            Event::Ping(payload) => codec::encode_pong(&payload, &mut self.control),
+            Event::Ping(payload) => {
+                codec::encode_pong(&payload, control_buffer(core, &mut self.control));
+            }
             Event::Pong => {}
             Event::Close(received) => return Some(echo_close(received)),
         }
@@ -342,12 +345,16 @@ impl<'a> Session<'a> {
         stream: &mut T,
         close: Option<CloseRequest>,
     ) -> std::io::Result<Option<Vec<u8>>> {
-        let mut out = self.core.take_buffer();
-        out.append(&mut self.control);
-        let mut frames = Vec::new();
+        // The control frames' buffer, when there is one, is the write's: it
+        // goes back to the core with it, and the idle connection holds none.
+        let mut out = if self.control.capacity() > 0 {
+            std::mem::take(&mut self.control)
+        } else {
+            self.core.take_buffer()
+        };
         let metrics = &self.core.metrics;
         metrics.outbox(self.conn.queued_bytes());
-        self.conn.take_outbox(&mut frames);
+        let frames = self.conn.take_outbox();
         metrics.frames_out.increment(frames.len() as u64);
         for frame in frames {
             codec::encode_text(&frame, &mut out);
@@ -372,6 +379,17 @@ impl<'a> Session<'a> {
             }
         }
     }
+}
+
+/// The session's control buffer, borrowed from the core on first use: a
+/// connection's control frames go out in the write that follows the read
+/// they answer (no await between), which gives the buffer back. Kept per
+/// connection, it would pin what its largest burst needed for its whole life.
+fn control_buffer<'b>(core: &Core, control: &'b mut Vec<u8>) -> &'b mut Vec<u8> {
+    if control.capacity() == 0 {
+        *control = core.take_buffer();
+    }
+    control
 }
 
 /// What waiting on a connection brought.

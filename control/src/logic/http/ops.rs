@@ -57,7 +57,7 @@ impl Readiness {
 pub fn prometheus() -> &'static Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let handle = PrometheusBuilder::new().install_recorder().ok();
+        let handle = gochat_proto::metrics::install(PrometheusBuilder::new());
         zero_rare_counters();
         handle
     })
