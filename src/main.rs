@@ -275,7 +275,9 @@ fn traced(
     result
 }
 
+/// The servers' runtime; a server process also gives freed memory back.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    gochat::memory::spawn_trimmer();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
