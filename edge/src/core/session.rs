@@ -293,6 +293,11 @@ impl<'a> Session<'a> {
         let now = self.core.now();
         let close = events.drain(..).find_map(|event| self.handle(event, now));
         self.core.events.set(events);
+        // Borrowed for frames that wrote nothing (an echoed pong): back now,
+        // not kept through the idle wait.
+        if self.control.is_empty() && self.control.capacity() > 0 {
+            self.core.give_buffer(std::mem::take(&mut self.control));
+        }
         close.or(decoded.err())
     }
 
