@@ -146,6 +146,8 @@ fn main() -> anyhow::Result<()> {
                 &secret,
             )?;
             let tracing = config.control.tracing.clone();
+            // A gateway's process gives freed memory back (connect storms).
+            gochat::memory::spawn_trimmer();
             traced(&tracing, "gochat-standalone".into(), standalone(config))
         }
         Command::Config { action } => match action {
@@ -178,12 +180,14 @@ fn main() -> anyhow::Result<()> {
                     key_file,
                 });
             init_logs(&Default::default());
+            gochat::memory::spawn_trimmer();
             runtime()?.block_on(echo(addr, tls, driver))
         }
         Command::Edge { config } => {
             let config =
                 gochat_edge::config::EdgeConfig::load(config.as_deref(), std::env::vars())?;
             let tracing = config.tracing.clone();
+            gochat::memory::spawn_trimmer();
             traced(&tracing, "gochat-edge".into(), edge(config))
         }
         Command::Control { config, services } => {
@@ -275,9 +279,7 @@ fn traced(
     result
 }
 
-/// The servers' runtime; a server process also gives freed memory back.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    gochat::memory::spawn_trimmer();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Starts the thread that gives free pages back every few seconds, for the
-/// life of the process.
+/// life of the process. Processes that run a gateway start it; the control
+/// plane alone does not (not measured there, and a trim holds each heap's
+/// lock while it runs).
 pub fn spawn_trimmer() {
     let spawned = std::thread::Builder::new()
         .name("memory-trim".into())
