@@ -17,12 +17,12 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use metrics::{Counter, Gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// The process's recorder, installed by the first caller; `None` when
 /// another part of the process installed one first.
 ///
-/// A gateway's histograms (registry writes, gRPC calls to the control
+/// A gateway's time histograms (registry writes, gRPC calls to the control
 /// plane, both timed per connect) are bucketed, not the exporter's default
 /// summaries: a summary's quantile sketch grows to megabytes over a wide
 /// range of latencies (about 300 bytes per connection at 10,000 per
@@ -31,7 +31,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) fn recorder() -> &'static Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        gochat_proto::metrics::install(PrometheusBuilder::new().set_buckets(SECONDS_BUCKETS).ok()?)
+        gochat_proto::metrics::install(
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
+                .ok()?,
+        )
     })
 }
 
