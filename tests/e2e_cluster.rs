@@ -360,17 +360,27 @@ async fn gateways_serve_health_readiness_and_moving_metrics() -> Result<()> {
     );
     assert!(count(&during, "gochat_edge_upgrades_total", &[r#"outcome="401""#]) >= 1.0);
     assert!(count(&during, "gochat_edge_connections", &[]) >= 2.0);
-    for name in [
-        "gochat_edge_frames_in_total",
-        "gochat_edge_frames_out_total",
-        "gochat_edge_bytes_in_total",
-        "gochat_edge_bytes_out_total",
-    ] {
-        assert!(
-            count(&during, name, &[]) > count(&before, name, &[]),
-            "{name} moved"
-        );
+    // Per-frame counts are published once a second (edge/src/ops.rs).
+    let moved = |scrape: &Scrape| {
+        [
+            "gochat_edge_frames_in_total",
+            "gochat_edge_frames_out_total",
+            "gochat_edge_bytes_in_total",
+            "gochat_edge_bytes_out_total",
+        ]
+        .into_iter()
+        .filter(|name| count(scrape, name, &[]) <= count(&before, name, &[]))
+        .collect::<Vec<_>>()
+    };
+    let mut still = moved(&during);
+    for _ in 0..30 {
+        if still.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        still = moved(&Scrape::of(&ops).await?);
     }
+    assert!(still.is_empty(), "{still:?} did not move");
     assert!(
         during
             .sum("gochat_edge_outbox_high_water_bytes", &[])

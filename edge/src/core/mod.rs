@@ -98,12 +98,11 @@ struct Core {
     /// loop's waker while it waits for one to finish.
     upgrading: Cell<usize>,
     accept_waiting: Cell<Option<std::task::Waker>>,
-    /// Events decoded from one read, lent to the connection that read it.
-    events: Cell<Vec<crate::ws::codec::Event>>,
     accepted: Cell<u64>,
     wheel: RefCell<Wheel>,
     per_ip: RefCell<HashMap<IpAddr, usize>>,
-    started: Instant,
+    /// When the core started, in [`coarse_seconds`].
+    started: u64,
     /// What `/metrics` shows of this core.
     metrics: crate::ops::CoreMetrics,
 }
@@ -111,7 +110,7 @@ struct Core {
 impl Core {
     /// Seconds since the core started (the wheel's clock).
     fn now(&self) -> u64 {
-        self.started.elapsed().as_secs()
+        coarse_seconds().saturating_sub(self.started)
     }
 
     /// A read buffer from the pool (returned with [`Core::give_buffer`]).
@@ -426,11 +425,10 @@ pub(crate) async fn run_core(
         read_pool: RefCell::default(),
         upgrading: Cell::new(0),
         accept_waiting: Cell::new(None),
-        events: Cell::default(),
         accepted: Cell::new(0),
         wheel: RefCell::new(Wheel::new(timeout)),
         per_ip: RefCell::default(),
-        started: Instant::now(),
+        started: coarse_seconds(),
         metrics: crate::ops::CoreMetrics::new(index),
     });
     monoio::spawn(downstream_loop(core.clone(), links.downstream(index)));
@@ -477,6 +475,15 @@ pub(crate) async fn run_core(
     Ok(())
 }
 
+/// The monotonic clock in whole seconds, read from the kernel's coarse
+/// clock: a connection reads it on every read of its socket and needs only
+/// seconds, and the coarse clock skips the precise one's timestamp-counter
+/// read (0.4 % of an echoed frame's time on the profile).
+fn coarse_seconds() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    u64::try_from(now.tv_sec).unwrap_or(0)
+}
+
 /// Starts an accepted connection's task, counted as an upgrade under way
 /// (before it runs, so the bound is exact; its `session::UpgradeSlot` gives
 /// it back). Its size is what every idle connection costs for its whole
@@ -505,6 +512,7 @@ async fn drain(core: &Rc<Core>) {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
     core.upstream.flush(Duration::from_secs(5));
+    core.metrics.publish();
     tracing::info!(core = core.index, left = core.connections(), "core drained");
 }
 
@@ -549,6 +557,7 @@ async fn heartbeat_loop(core: Rc<Core>) {
     let mut tick = monoio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        core.metrics.publish();
         reregister_if_lost(&core);
         let now = core.now();
         let expired = core.wheel.borrow_mut().expire(now);

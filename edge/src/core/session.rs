@@ -254,7 +254,7 @@ impl<'a> Session<'a> {
     /// client sent right behind its upgrade request asked for.
     fn start(
         core: &'a Core,
-        (conn, leftover): (Rc<Conn>, Vec<u8>),
+        (conn, mut leftover): (Rc<Conn>, Vec<u8>),
     ) -> (Self, Option<CloseRequest>) {
         let mut session = Self {
             core,
@@ -268,37 +268,35 @@ impl<'a> Session<'a> {
             registered_at: core.now(),
             read_pause: None,
         };
-        let closing = session.ingest(&leftover);
+        let closing = session.ingest(&mut leftover);
         (session, closing)
     }
 
-    /// Decodes and handles what the client sent; `Some` ends the connection
-    /// with that close frame.
-    ///
-    /// Frames decoded ahead of a codec violation in the same bytes are handled
-    /// first: each was complete and valid, and the client may be waiting for
-    /// what it asked (a message sent, a pong); only what follows the violation
-    /// is untrustworthy. A close frame among them comes first in the stream,
-    /// so answering it wins over the violation.
-    fn ingest(&mut self, input: &[u8]) -> Option<CloseRequest> {
-        let max_message = self.core.shared.config.ws.max_message_bytes;
-        // The core's scratch list, not one per connection: an idle
-        // connection holds no list, and handling never awaits.
-        let mut events = self.core.events.take();
-        let decoded = self.codec.feed(input, max_message, &mut events);
-        let metrics = &self.core.metrics;
-        metrics.bytes_in.increment(input.len() as u64);
-        metrics.frames_in.increment(events.len() as u64);
+    /// Decodes and handles what the client sent (unmasking it in place);
+    /// `Some` ends the connection with that close frame. The codec's
+    /// contract says which close wins and what a violation leaves handled.
+    fn ingest(&mut self, input: &mut [u8]) -> Option<CloseRequest> {
+        let core = self.core;
+        let max_message = core.shared.config.ws.max_message_bytes;
+        core.metrics.bytes_in.add(input.len() as u64);
         // One clock read per read, not per frame (the clock counts seconds).
-        let now = self.core.now();
-        let close = events.drain(..).find_map(|event| self.handle(event, now));
-        self.core.events.set(events);
+        let now = core.now();
+        // Out of the session while it hands events to it (it is the session's
+        // own state, and an empty codec is free to make).
+        let mut codec = std::mem::take(&mut self.codec);
+        let mut frames = 0;
+        let close = codec.feed(input, max_message, |event| {
+            frames += 1;
+            self.handle(event, now)
+        });
+        self.codec = codec;
+        core.metrics.frames_in.add(frames);
         // Borrowed for frames that wrote nothing (an echoed pong): back now,
         // not kept through the idle wait.
         if self.control.is_empty() && self.control.capacity() > 0 {
             self.core.give_buffer(std::mem::take(&mut self.control));
         }
-        close.or(decoded.err())
+        close
     }
 
     /// Anything to write: the session's own frames or the connection's queue?
@@ -307,7 +305,7 @@ impl<'a> Session<'a> {
     }
 
     /// Handles one decoded event; returns a close request when the connection ends.
-    fn handle(&mut self, event: Event, now: u64) -> Option<CloseRequest> {
+    fn handle(&mut self, event: Event<'_>, now: u64) -> Option<CloseRequest> {
         let (core, conn) = (self.core, &*self.conn);
         conn.last_seen.set(now);
         if core.shared.config.ws.echo {
@@ -321,7 +319,7 @@ impl<'a> Session<'a> {
         }
         match event {
             Event::Text(text) => {
-                if on_text(core, conn, &text, &mut self.rate, now) == Handled::Overloaded {
+                if on_text(core, conn, text, &mut self.rate, now) == Handled::Overloaded {
                     self.read_pause = Some(Instant::now() + OVERLOAD_READ_PAUSE);
                     core.wait_for_room(conn);
                 }
@@ -334,7 +332,7 @@ impl<'a> Session<'a> {
                 "frames are JSON text",
             ),
             Event::Ping(payload) => {
-                codec::encode_pong(&payload, control_buffer(core, &mut self.control));
+                codec::encode_pong(payload, control_buffer(core, &mut self.control));
             }
             Event::Pong => {}
             Event::Close(received) => return Some(echo_close(received)),
@@ -360,7 +358,7 @@ impl<'a> Session<'a> {
         let metrics = &self.core.metrics;
         metrics.outbox(self.conn.queued_bytes());
         let frames = self.conn.take_outbox();
-        metrics.frames_out.increment(frames.len() as u64);
+        metrics.frames_out.add(frames.len() as u64);
         for frame in frames {
             codec::encode_text(&frame, &mut out);
         }
@@ -368,7 +366,7 @@ impl<'a> Session<'a> {
             codec::encode_close(close.code, close.reason, &mut out);
             crate::ops::close_sent(close.code, close.reason == SLOW_READER);
         }
-        metrics.bytes_out.increment(out.len() as u64);
+        metrics.bytes_out.add(out.len() as u64);
         match stream.write_now(&out) {
             Ok(sent) if sent == out.len() => {
                 self.core.give_buffer(out);
@@ -495,8 +493,8 @@ fn frame_loop<'a, 's, T: Transport>(
                 continue;
             }
             closing = match wait(session.core, &session.conn, stream).await {
-                Wake::Input(buffer) => {
-                    let close = session.ingest(&buffer);
+                Wake::Input(mut buffer) => {
+                    let close = session.ingest(&mut buffer);
                     session.core.give_buffer(buffer);
                     close
                 }
@@ -508,12 +506,12 @@ fn frame_loop<'a, 's, T: Transport>(
 }
 
 /// Protocol test mode: messages come back as they went, pings get pongs.
-fn echo(event: Event, out: &mut Vec<u8>) -> Option<CloseRequest> {
+fn echo(event: Event<'_>, out: &mut Vec<u8>) -> Option<CloseRequest> {
     use tungstenite::protocol::frame::coding::{Data, OpCode};
     match event {
         Event::Text(text) => codec::encode(OpCode::Data(Data::Text), text.as_bytes(), out),
-        Event::Binary(data) => codec::encode(OpCode::Data(Data::Binary), &data, out),
-        Event::Ping(payload) => codec::encode_pong(&payload, out),
+        Event::Binary(data) => codec::encode(OpCode::Data(Data::Binary), data, out),
+        Event::Ping(payload) => codec::encode_pong(payload, out),
         Event::Pong => {}
         Event::Close(received) => return Some(echo_close(received)),
     }
@@ -521,7 +519,7 @@ fn echo(event: Event, out: &mut Vec<u8>) -> Option<CloseRequest> {
 }
 
 /// The answer to the client's close frame: its code back (RFC 6455 §5.5.1).
-fn echo_close(received: Option<(u16, String)>) -> CloseRequest {
+fn echo_close(received: Option<(u16, &str)>) -> CloseRequest {
     let code = received.map_or(close_code::NORMAL, |(code, _)| code);
     CloseRequest { code, reason: "" }
 }
