@@ -96,20 +96,14 @@ pub(crate) struct CoreMetrics {
 impl CoreMetrics {
     pub(crate) fn new(core: u32) -> Self {
         let core = core.to_string();
+        let tally =
+            |name: &'static str| Tally::new(metrics::counter!(name, "core" => core.clone()));
         Self {
             connections: metrics::gauge!("gochat_edge_connections", "core" => core.clone()),
-            frames_in: Tally::new(
-                metrics::counter!("gochat_edge_frames_in_total", "core" => core.clone()),
-            ),
-            frames_out: Tally::new(
-                metrics::counter!("gochat_edge_frames_out_total", "core" => core.clone()),
-            ),
-            bytes_in: Tally::new(
-                metrics::counter!("gochat_edge_bytes_in_total", "core" => core.clone()),
-            ),
-            bytes_out: Tally::new(
-                metrics::counter!("gochat_edge_bytes_out_total", "core" => core.clone()),
-            ),
+            frames_in: tally("gochat_edge_frames_in_total"),
+            frames_out: tally("gochat_edge_frames_out_total"),
+            bytes_in: tally("gochat_edge_bytes_in_total"),
+            bytes_out: tally("gochat_edge_bytes_out_total"),
             outbox_high_water: metrics::gauge!("gochat_edge_outbox_high_water_bytes", "core" => core.clone()),
             high_water: Cell::new(0),
             task_bytes: metrics::gauge!("gochat_edge_connection_task_bytes", "core" => core),

@@ -294,7 +294,7 @@ impl<'a> Session<'a> {
         // Borrowed for frames that wrote nothing (an echoed pong): back now,
         // not kept through the idle wait.
         if self.control.is_empty() && self.control.capacity() > 0 {
-            self.core.give_buffer(std::mem::take(&mut self.control));
+            core.give_buffer(std::mem::take(&mut self.control));
         }
         close
     }

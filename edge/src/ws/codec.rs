@@ -99,10 +99,9 @@ impl Codec {
             return None;
         }
         let fed = self.feed_open(input, max_message, &mut handle);
-        if fed.is_some() {
+        // A close frame the handler let pass also ends decoding.
+        if fed.is_some() || self.closed {
             self.closed = true;
-        }
-        if self.closed {
             self.partial = Vec::new();
             self.message = None;
         }
