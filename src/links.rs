@@ -229,16 +229,18 @@ impl EchoServer {
 }
 
 /// Starts the echo server on `listeners`, speaking `wss://` with `tls`,
-/// its core on `driver`.
+/// its core on `driver`, coalescing its wake-ups under load or not.
 pub fn echo_server(
     listeners: gochat_edge::EdgeListeners,
     tls: Option<gochat_proto::tls::ServerTls>,
     driver: gochat_edge::config::DriverChoice,
+    coalesce: bool,
 ) -> anyhow::Result<EchoServer> {
     let mut config = gochat_edge::config::EdgeConfig {
         gateway_id: "echo".into(),
         cores: listeners.ws.len(),
         driver,
+        coalesce,
         ..Default::default()
     };
     config.ws.addr = listeners.local_addr()?;

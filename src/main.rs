@@ -82,6 +82,9 @@ enum Command {
         /// The core's monoio driver: `auto`, `io_uring` or `legacy` (epoll).
         #[arg(long, default_value = "auto", value_parser = driver_choice)]
         driver: gochat_edge::config::DriverChoice,
+        /// Coalesce a busy core's wake-ups (the edge config's `coalesce`).
+        #[arg(long)]
+        coalesce: bool,
     },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
@@ -172,6 +175,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             driver,
+            coalesce,
         } => {
             let tls = tls_cert
                 .zip(tls_key)
@@ -181,7 +185,7 @@ fn main() -> anyhow::Result<()> {
                 });
             init_logs(&Default::default());
             gochat::memory::spawn_trimmer();
-            runtime()?.block_on(echo(addr, tls, driver))
+            runtime()?.block_on(echo(addr, tls, driver, coalesce))
         }
         Command::Edge { config } => {
             let config =
@@ -237,11 +241,12 @@ async fn echo(
     addr: std::net::SocketAddr,
     tls: Option<ServerTls>,
     driver: gochat_edge::config::DriverChoice,
+    coalesce: bool,
 ) -> anyhow::Result<()> {
     let listeners =
         gochat_edge::EdgeListeners::bind(addr, 1).with_context(|| format!("binding {addr}"))?;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    let server = gochat::links::echo_server(listeners, tls, driver)?;
+    let server = gochat::links::echo_server(listeners, tls, driver, coalesce)?;
     println!("gochat echo: {scheme}://{addr}/ (protocol test mode)");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -435,8 +435,9 @@ pub(crate) async fn run_core(
     monoio::spawn(heartbeat_loop(core.clone()));
     monoio::spawn({
         let poller = poller.clone();
+        let coalesce = core.shared.config.coalesce;
         async move {
-            if let Err(e) = poller.run().await {
+            if let Err(e) = poller.run(coalesce).await {
                 tracing::error!(core = index, error = %e, "the core's epoll set failed");
             }
         }

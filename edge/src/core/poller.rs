@@ -12,6 +12,9 @@
 //! whole core, whichever driver), so timers and the other tasks keep
 //! running on monoio as before.
 //!
+//! Under load the set is looked at again without arming the wait: see
+//! [`Poller::run`].
+//!
 //! Edge-triggered means an event says "something changed", once: a socket
 //! stays marked readable (or writable) until a read (or write) shows it
 //! drained — `EAGAIN`, or a read shorter than the room it had, which for a
@@ -23,6 +26,7 @@ use std::io;
 use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use rustix::event::{Timespec, epoll};
 use slab::Slab;
@@ -34,6 +38,11 @@ pub(super) const WRITE: u8 = 2;
 
 /// Events taken from the set per call.
 const BATCH: usize = 256;
+
+/// Events arriving sooner than this after the wait was armed mean the core
+/// is busy: it coalesces its wake-ups (see [`Poller::run`]). The runtime's
+/// timer tick, the shortest pause it can take without arming the wait.
+const BUSY: Duration = Duration::from_millis(1);
 
 /// What the core knows of one registered socket.
 struct Entry {
@@ -120,12 +129,14 @@ impl Poller {
         }
     }
 
-    /// Marks and wakes every socket with events, until none are left.
-    fn dispatch(&self) -> io::Result<()> {
+    /// Marks and wakes every socket with events, until none are left;
+    /// returns how many events there were.
+    fn dispatch(&self) -> io::Result<usize> {
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
+        let mut found = 0;
         loop {
             let mut events = self.events.borrow_mut();
             events.clear();
@@ -138,6 +149,7 @@ impl Poller {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
+            found += events.len();
             let entries = self.entries.borrow();
             for event in events.iter() {
                 let flags = event.flags;
@@ -166,19 +178,43 @@ impl Poller {
                 }
             }
             if events.len() < BATCH {
-                return Ok(());
+                return Ok(found);
             }
         }
     }
 
     /// Drains the set each time it has events, for the core's life.
-    pub(super) async fn run(self: Rc<Self>) -> io::Result<()> {
+    ///
+    /// With `coalesce`, a core that is busy (the set had events again within
+    /// [`BUSY`] of arming the wait) does not arm the wait after a drain: it
+    /// lets the woken connections run, pauses until the runtime's next timer
+    /// tick (at most [`BUSY`]) and drains again, for as long as a drain finds
+    /// events. Each wait armed is a ring entry, a sleep and a wake-up, paid
+    /// for a handful of frames when clients keep the core busy; a drain a
+    /// tick later finds every connection that became readable meanwhile. The
+    /// price is latency: a frame that arrives while the core is busy waits
+    /// for the tick (at most 1 ms), and a client that waits for each answer
+    /// gets one round trip per tick: hence off by default. An idle core, or
+    /// one woken less often than every millisecond, arms the wait at once
+    /// either way. Timers, other tasks and cross-thread wakes run at every
+    /// pause (the pause is a timer: the runtime takes it only when nothing
+    /// else is runnable).
+    pub(super) async fn run(self: Rc<Self>, coalesce: bool) -> io::Result<()> {
         let waiter = self.runtime_handle()?;
         loop {
+            let armed = Instant::now();
             // Not relaxed: on the epoll driver the runtime's readiness of
             // the set could be stale, and a stale "ready" would spin here.
             waiter.readable(false).await?;
-            self.dispatch()?;
+            let mut found = self.dispatch()?;
+            if !coalesce || armed.elapsed() >= BUSY {
+                continue;
+            }
+            while found > 0 {
+                // Rounded up to the next tick by the runtime's timer wheel.
+                monoio::time::sleep(Duration::ZERO).await;
+                found = self.dispatch()?;
+            }
         }
     }
 

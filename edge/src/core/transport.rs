@@ -351,20 +351,21 @@ mod tests {
 
     use super::{Poller, Socket, Transport};
 
-    /// A socket in a new epoll set (run on the current runtime), and its peer.
-    fn connected() -> std::io::Result<(UnixStream, Socket)> {
+    /// A socket in a new epoll set (run on the current runtime, coalescing
+    /// its wake-ups or not), and its peer.
+    fn connected(coalesce: bool) -> std::io::Result<(UnixStream, Socket)> {
         let (peer, ours) = UnixStream::pair()?;
         ours.set_nonblocking(true)?;
         let poller = Poller::new()?;
-        monoio::spawn(poller.clone().run());
+        monoio::spawn(poller.clone().run(coalesce));
         Ok((peer, Socket::new(ours.into(), poller)?))
     }
 
     /// A socket is read while it has bytes, waited on once drained, woken
     /// by the peer's next write; a write larger than the socket's buffer
     /// waits for room and arrives whole; the peer's close reads as the end.
-    async fn reads_waits_and_writes() -> std::io::Result<()> {
-        let (mut peer, mut socket) = connected()?;
+    async fn reads_waits_and_writes(coalesce: bool) -> std::io::Result<()> {
+        let (mut peer, mut socket) = connected(coalesce)?;
 
         peer.write_all(b"hello")?;
         let (read, buf) = socket.read(Vec::with_capacity(64)).await;
@@ -397,8 +398,8 @@ mod tests {
     }
 
     /// The end of the stream reads as 0, after the bytes before it.
-    async fn the_end_reads_as_zero() -> std::io::Result<()> {
-        let (mut peer, mut socket) = connected()?;
+    async fn the_end_reads_as_zero(coalesce: bool) -> std::io::Result<()> {
+        let (mut peer, mut socket) = connected(coalesce)?;
         peer.write_all(b"x")?;
         drop(peer);
         let (read, _) = socket.read(Vec::with_capacity(64)).await;
@@ -408,18 +409,54 @@ mod tests {
         Ok(())
     }
 
-    /// Runs `test` on a runtime of each driver.
+    /// A stream of small writes, each sent while the core is still busy
+    /// with the ones before: every byte is read, in order, whether the
+    /// core arms its wait after each drain or coalesces its wake-ups.
+    async fn reads_a_busy_stream(coalesce: bool) -> std::io::Result<()> {
+        let (mut peer, mut socket) = connected(coalesce)?;
+        let writer = std::thread::spawn(move || {
+            for i in 0..2_000u32 {
+                peer.write_all(&i.to_le_bytes())?;
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_micros(300));
+                }
+            }
+            Ok::<_, std::io::Error>(peer)
+        });
+        let mut received = Vec::with_capacity(8_000);
+        while received.len() < 8_000 {
+            let (read, buf) = socket.read(received).await;
+            assert!(read? > 0, "the writer has not closed");
+            received = buf;
+        }
+        let _peer = writer
+            .join()
+            .map_err(|_| std::io::Error::other("writer panicked"))??;
+        let expected: Vec<u8> = (0..2_000u32).flat_map(u32::to_le_bytes).collect();
+        assert!(received == expected, "every byte, in order");
+        Ok(())
+    }
+
+    /// Runs `test` on a runtime of each driver, with and without coalescing.
     fn on_both_drivers<F: Future<Output = std::io::Result<()>>>(
-        test: fn() -> F,
+        test: fn(bool) -> F,
     ) -> std::io::Result<()> {
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()?
-            .block_on(test())?;
-        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()?
-            .block_on(test())
+        for coalesce in [false, true] {
+            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .enable_timer()
+                .build()?
+                .block_on(test(coalesce))?;
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()?
+                .block_on(test(coalesce))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_busy_stream_is_read_whole() -> std::io::Result<()> {
+        on_both_drivers(reads_a_busy_stream)
     }
 
     #[test]
