@@ -202,12 +202,13 @@ impl Poller {
     pub(super) async fn run(self: Rc<Self>, coalesce: bool) -> io::Result<()> {
         let waiter = self.runtime_handle()?;
         loop {
-            let armed = Instant::now();
+            // A clock read per wake only where it decides something.
+            let armed = coalesce.then(Instant::now);
             // Not relaxed: on the epoll driver the runtime's readiness of
             // the set could be stale, and a stale "ready" would spin here.
             waiter.readable(false).await?;
             let mut found = self.dispatch()?;
-            if !coalesce || armed.elapsed() >= BUSY {
+            if armed.is_none_or(|armed| armed.elapsed() >= BUSY) {
                 continue;
             }
             while found > 0 {
