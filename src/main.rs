@@ -82,9 +82,10 @@ enum Command {
         /// The core's monoio driver: `auto`, `io_uring` or `legacy` (epoll).
         #[arg(long, default_value = "auto", value_parser = driver_choice)]
         driver: gochat_edge::config::DriverChoice,
-        /// Coalesce a busy core's wake-ups (the edge config's `coalesce`).
+        /// Never coalesce a busy core's wake-ups (the edge config's
+        /// `coalesce = false`).
         #[arg(long)]
-        coalesce: bool,
+        no_coalesce: bool,
     },
     /// The control plane: REST API, message pipeline, storage, tasks.
     Control {
@@ -175,7 +176,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             driver,
-            coalesce,
+            no_coalesce,
         } => {
             let tls = tls_cert
                 .zip(tls_key)
@@ -185,7 +186,7 @@ fn main() -> anyhow::Result<()> {
                 });
             init_logs(&Default::default());
             gochat::memory::spawn_trimmer();
-            runtime()?.block_on(echo(addr, tls, driver, coalesce))
+            runtime()?.block_on(echo(addr, tls, driver, !no_coalesce))
         }
         Command::Edge { config } => {
             let config =

@@ -176,7 +176,7 @@ async fn wss_echo_carries_large_messages_and_bursts_on_both_drivers() -> Result<
                 key_file: pki.server_key.clone(),
             }),
             driver,
-            false,
+            true,
         )?;
         let url = format!("wss://localhost:{port}/");
         let mut client =

@@ -174,6 +174,9 @@ pub enum Role {
     /// Against `gochat echo`: keeps `window` frames in flight and sends the
     /// next as each echo returns (the edge's whole WebSocket path, no backend).
     Echo { window: usize },
+    /// Against `gochat echo`: sends a frame `every` so often, whatever came
+    /// back (an open loop: the load does not slow with the server).
+    EchoPaced { every: Duration },
 }
 
 /// Opens one connection and runs it in its own task: heartbeats, outgoing
@@ -235,6 +238,7 @@ async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Ro
     let (mut write, mut read) = ws.split();
     let heartbeat = match role {
         Role::Chat { heartbeat } => heartbeat,
+        Role::EchoPaced { every } => every,
         Role::Echo { window } => {
             for _ in 0..window {
                 if write.feed(Message::text(meter.stamp())).await.is_err() {
@@ -250,7 +254,13 @@ async fn drive(ws: Socket, mut outbox: mpsc::UnboundedReceiver<String>, role: Ro
     let mut probes_seen = 0u64;
     loop {
         let open = tokio::select! {
-            _ = beat.tick() => write.send(Message::text(r#"{"type":"ping"}"#)).await.is_ok(),
+            _ = beat.tick() => {
+                let frame = match role {
+                    Role::EchoPaced { .. } => meter.stamp(),
+                    _ => r#"{"type":"ping"}"#.to_owned(),
+                };
+                write.send(Message::text(frame)).await.is_ok()
+            }
             out = outbox.recv() => match out {
                 Some(text) => {
                     let sent = write.send(Message::text(text)).await.is_ok();
@@ -290,6 +300,10 @@ async fn receive(
             if write.send(Message::text(meter.stamp())).await.is_err() {
                 return false;
             }
+            meter.stats.received.fetch_add(1, Ordering::Relaxed);
+            sent_time(text)
+        }
+        Role::EchoPaced { .. } => {
             meter.stats.received.fetch_add(1, Ordering::Relaxed);
             sent_time(text)
         }

@@ -108,6 +108,11 @@ struct Args {
     /// Frames in flight per connection with `--echo`.
     #[arg(long, default_value_t = 8)]
     window: usize,
+    /// With `--echo`: each connection sends a frame every this many
+    /// milliseconds, whatever came back (an open loop: the offered load is
+    /// connections x 1000 / ms frames per second), instead of `--window`.
+    #[arg(long, value_name = "MS")]
+    echo_every: Option<u64>,
     /// Server processes whose CPU time over the hold is reported (repeatable).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
@@ -319,8 +324,13 @@ fn dialing<'a>(
     sources: &'a [IpAddr],
 ) -> Result<conn::Dialing<'a>> {
     let role = if args.echo {
-        Role::Echo {
-            window: args.window.max(1),
+        match args.echo_every {
+            Some(ms) => Role::EchoPaced {
+                every: Duration::from_millis(ms.max(1)),
+            },
+            None => Role::Echo {
+                window: args.window.max(1),
+            },
         }
     } else {
         Role::Chat {

@@ -4,6 +4,7 @@
 //! the only cross-thread traffic is the registry side thread's channel and the
 //! broker client's wake-ups.
 
+mod coalescing;
 mod conn;
 mod poller;
 mod rooms;
@@ -105,6 +106,8 @@ struct Core {
     started: u64,
     /// What `/metrics` shows of this core.
     metrics: crate::ops::CoreMetrics,
+    /// The core's epoll set, told of the core's progress.
+    poller: Rc<poller::Poller>,
 }
 
 impl Core {
@@ -229,6 +232,7 @@ impl Core {
 
     /// An upgrade ended (upgraded, refused or gone).
     fn upgrade_finished(&self) {
+        self.poller.progressed(1);
         self.upgrading.set(self.upgrading.get().saturating_sub(1));
         if let Some(waker) = self.accept_waiting.take() {
             waker.wake();
@@ -430,6 +434,7 @@ pub(crate) async fn run_core(
         per_ip: RefCell::default(),
         started: coarse_seconds(),
         metrics: crate::ops::CoreMetrics::new(index),
+        poller: poller.clone(),
     });
     monoio::spawn(downstream_loop(core.clone(), links.downstream(index)));
     monoio::spawn(heartbeat_loop(core.clone()));

@@ -12,7 +12,7 @@
 //! whole core, whichever driver), so timers and the other tasks keep
 //! running on monoio as before.
 //!
-//! Under load the set is looked at again without arming the wait: see
+//! Under load the set may be looked at again without arming the wait: see
 //! [`Poller::run`].
 //!
 //! Edge-triggered means an event says "something changed", once: a socket
@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{Timespec, epoll};
 use slab::Slab;
 
+use super::coalescing::Coalescing;
+
 /// The socket may have bytes to read (or the end, or an error).
 pub(super) const READ: u8 = 1;
 /// The socket may take bytes to write (or has failed).
@@ -38,11 +40,6 @@ pub(super) const WRITE: u8 = 2;
 
 /// Events taken from the set per call.
 const BATCH: usize = 256;
-
-/// Events arriving sooner than this after the wait was armed mean the core
-/// is busy: it coalesces its wake-ups (see [`Poller::run`]). The runtime's
-/// timer tick, the shortest pause it can take without arming the wait.
-const BUSY: Duration = Duration::from_millis(1);
 
 /// What the core knows of one registered socket.
 struct Entry {
@@ -56,6 +53,9 @@ pub(crate) struct Poller {
     epoll: OwnedFd,
     entries: RefCell<Slab<Entry>>,
     events: RefCell<Vec<epoll::Event>>,
+    /// Frames and upgrades the core has handled, as its sessions report:
+    /// what tells coalescing whether it pays (see [`Coalescing`]).
+    progress: Cell<u64>,
 }
 
 impl Poller {
@@ -65,6 +65,7 @@ impl Poller {
             epoll: epoll::create(epoll::CreateFlags::CLOEXEC)?,
             entries: RefCell::default(),
             events: RefCell::new(Vec::with_capacity(BATCH)),
+            progress: Cell::new(0),
         }))
     }
 
@@ -129,6 +130,11 @@ impl Poller {
         }
     }
 
+    /// The core handled `n` more frames (or upgrades).
+    pub(super) fn progressed(&self, n: u64) {
+        self.progress.set(self.progress.get() + n);
+    }
+
     /// Marks and wakes every socket with events, until none are left;
     /// returns how many events there were.
     fn dispatch(&self) -> io::Result<usize> {
@@ -185,36 +191,44 @@ impl Poller {
 
     /// Drains the set each time it has events, for the core's life.
     ///
-    /// With `coalesce`, a core that is busy (the set had events again within
-    /// [`BUSY`] of arming the wait) does not arm the wait after a drain: it
-    /// lets the woken connections run, pauses until the runtime's next timer
-    /// tick (at most [`BUSY`]) and drains again, for as long as a drain finds
-    /// events. Each wait armed is a ring entry, a sleep and a wake-up, paid
-    /// for a handful of frames when clients keep the core busy; a drain a
-    /// tick later finds every connection that became readable meanwhile. The
-    /// price is latency: a frame that arrives while the core is busy waits
-    /// for the tick (at most 1 ms), and a client that waits for each answer
-    /// gets one round trip per tick: hence off by default. An idle core, or
-    /// one woken less often than every millisecond, arms the wait at once
-    /// either way. Timers, other tasks and cross-thread wakes run at every
-    /// pause (the pause is a timer: the runtime takes it only when nothing
-    /// else is runnable).
+    /// With `coalesce`, a busy core may not arm the wait after a drain: it
+    /// lets the woken connections run, pauses until the runtime's next
+    /// timer tick (at most a millisecond) and drains again, for as long as a
+    /// drain finds events and [`Coalescing`] says it pays. Each wait armed
+    /// is a ring entry, a sleep and a wake-up, paid for a handful of frames
+    /// when many clients keep the core busy; a drain a tick later finds
+    /// every connection that became readable meanwhile. Timers, other tasks
+    /// and cross-thread wakes run at every pause (the pause is a timer: the
+    /// runtime takes it only when nothing else is runnable).
     pub(super) async fn run(self: Rc<Self>, coalesce: bool) -> io::Result<()> {
         let waiter = self.runtime_handle()?;
+        let mut coalescing = coalesce.then(|| Coalescing::new(Instant::now(), self.progress.get()));
         loop {
             // A clock read per wake only where it decides something.
-            let armed = coalesce.then(Instant::now);
+            let armed = coalescing.is_some().then(Instant::now);
             // Not relaxed: on the epoll driver the runtime's readiness of
             // the set could be stale, and a stale "ready" would spin here.
             waiter.readable(false).await?;
             let mut found = self.dispatch()?;
-            if armed.is_none_or(|armed| armed.elapsed() >= BUSY) {
+            let (Some(coalescing), Some(armed)) = (coalescing.as_mut(), armed) else {
+                continue;
+            };
+            let now = Instant::now();
+            if !coalescing.woken(now - armed, now, self.progress.get()) {
                 continue;
             }
-            while found > 0 {
+            loop {
+                if found == 0 {
+                    coalescing.ended(Instant::now(), self.progress.get());
+                    break;
+                }
                 // Rounded up to the next tick by the runtime's timer wheel.
                 monoio::time::sleep(Duration::ZERO).await;
                 found = self.dispatch()?;
+                // What this drain found is dispatched either way.
+                if found > 0 && !coalescing.keep(Instant::now(), self.progress.get()) {
+                    break;
+                }
             }
         }
     }

@@ -291,6 +291,7 @@ impl<'a> Session<'a> {
         });
         self.codec = codec;
         core.metrics.frames_in.add(frames);
+        core.poller.progressed(frames);
         // Borrowed for frames that wrote nothing (an echoed pong): back now,
         // not kept through the idle wait.
         if self.control.is_empty() && self.control.capacity() > 0 {

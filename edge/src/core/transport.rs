@@ -410,12 +410,14 @@ mod tests {
     }
 
     /// A stream of small writes, each sent while the core is still busy
-    /// with the ones before: every byte is read, in order, whether the
-    /// core arms its wait after each drain or coalesces its wake-ups.
+    /// with the ones before, for long enough (30 ms and more) that a
+    /// coalescing core starts coalescing: every byte is read, in order,
+    /// whether the core arms its wait after each drain or coalesces its
+    /// wake-ups.
     async fn reads_a_busy_stream(coalesce: bool) -> std::io::Result<()> {
         let (mut peer, mut socket) = connected(coalesce)?;
         let writer = std::thread::spawn(move || {
-            for i in 0..2_000u32 {
+            for i in 0..10_000u32 {
                 peer.write_all(&i.to_le_bytes())?;
                 if i % 100 == 0 {
                     std::thread::sleep(Duration::from_micros(300));
@@ -423,8 +425,8 @@ mod tests {
             }
             Ok::<_, std::io::Error>(peer)
         });
-        let mut received = Vec::with_capacity(8_000);
-        while received.len() < 8_000 {
+        let mut received = Vec::with_capacity(40_000);
+        while received.len() < 40_000 {
             let (read, buf) = socket.read(received).await;
             assert!(read? > 0, "the writer has not closed");
             received = buf;
@@ -432,7 +434,7 @@ mod tests {
         let _peer = writer
             .join()
             .map_err(|_| std::io::Error::other("writer panicked"))??;
-        let expected: Vec<u8> = (0..2_000u32).flat_map(u32::to_le_bytes).collect();
+        let expected: Vec<u8> = (0..10_000u32).flat_map(u32::to_le_bytes).collect();
         assert!(received == expected, "every byte, in order");
         Ok(())
     }
