@@ -295,15 +295,14 @@ async fn receive(
     probes_seen: &mut u64,
 ) -> bool {
     let sent_at = match role {
-        Role::Echo { .. } => {
-            // Send the next before doing the bookkeeping of this one.
-            if write.send(Message::text(meter.stamp())).await.is_err() {
+        Role::Echo { .. } | Role::EchoPaced { .. } => {
+            // A closed loop sends the next before doing the bookkeeping of
+            // this one; a paced one sends on its own clock.
+            if matches!(role, Role::Echo { .. })
+                && write.send(Message::text(meter.stamp())).await.is_err()
+            {
                 return false;
             }
-            meter.stats.received.fetch_add(1, Ordering::Relaxed);
-            sent_time(text)
-        }
-        Role::EchoPaced { .. } => {
             meter.stats.received.fetch_add(1, Ordering::Relaxed);
             sent_time(text)
         }
